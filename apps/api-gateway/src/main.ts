@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@signet/service';
+import { createGateway } from './app/gateway';
+import { GatewayConfig } from './app/gateway.config';
+
+async function main() {
+  const config = loadConfigOrExit('api-gateway', GatewayConfig);
+  const app = await createGateway(config);
+  await app.listen(config.PORT, config.HOST);
+}
+
+main().catch((err) => {
+  process.stderr.write(`signet api-gateway: failed to start: ${err?.message ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,100 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { startGateway } from './support';
+
+const expectErrorShape = (body: Record<string, unknown>, code: string, status: number) => {
+  expect(body).toEqual(
+    expect.objectContaining({ error: expect.any(String), code, status, requestId: expect.any(String) }),
+  );
+};
+
+describe('gateway foundation (real PostgreSQL and Redis)', () => {
+  let app: NestExpressApplication;
+
+  beforeAll(async () => {
+    app = await startGateway();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('answers /healthz', async () => {
+    const res = await request(app.getHttpServer()).get('/healthz').expect(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('answers /readyz 200 when PostgreSQL and Redis answer', async () => {
+    const res = await request(app.getHttpServer()).get('/readyz').expect(200);
+    expect(res.body.checks.postgres.status).toBe('up');
+    expect(res.body.checks.redis.status).toBe('up');
+  });
+
+  it('serves Prometheus metrics', async () => {
+    await request(app.getHttpServer()).get('/healthz');
+    const res = await request(app.getHttpServer()).get('/metrics').expect(200);
+    expect(res.headers['content-type']).toMatch(/text\/plain/);
+    expect(res.text).toContain('signet_http_requests_total');
+    expect(res.text).toContain('signet_process_cpu_seconds_total');
+  });
+
+  it('serves the OpenAPI document with the error schema and bearer auth', async () => {
+    const res = await request(app.getHttpServer()).get('/api/v1/openapi.json').expect(200);
+    expect(res.body.openapi).toMatch(/^3\./);
+    expect(res.body.components.schemas.Error.properties.code.enum).toContain('validation_failed');
+    expect(res.body.components.securitySchemes.apiKey.scheme).toBe('bearer');
+  });
+
+  it('answers unknown routes with 404 in the error shape', async () => {
+    const res = await request(app.getHttpServer()).get('/api/v1/no-such-thing').expect(404);
+    expectErrorShape(res.body, 'not_found', 404);
+  });
+
+  it('answers malformed JSON with 400 bad_request', async () => {
+    const res = await request(app.getHttpServer())
+      .post('/api/v1/anything')
+      .set('Content-Type', 'application/json')
+      .send('{"name": ')
+      .expect(400);
+    expectErrorShape(res.body, 'bad_request', 400);
+  });
+
+  it('answers a body over the limit with 413 payload_too_large', async () => {
+    const res = await request(app.getHttpServer())
+      .post('/api/v1/anything')
+      .set('Content-Type', 'application/json')
+      .send(JSON.stringify({ blob: 'a'.repeat(1024 * 1024 + 10) }))
+      .expect(413);
+    expectErrorShape(res.body, 'payload_too_large', 413);
+  });
+
+  it('echoes a caller X-Request-Id, in the header and the error body', async () => {
+    const res = await request(app.getHttpServer()).get('/nope').set('X-Request-Id', 'trace-123').expect(404);
+    expect(res.headers['x-request-id']).toBe('trace-123');
+    expect(res.body.requestId).toBe('trace-123');
+  });
+
+  it('makes up a request id when the caller sends none, or an unsafe one', async () => {
+    const res = await request(app.getHttpServer()).get('/healthz').set('X-Request-Id', 'bad id\twith spaces');
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('gateway readiness with Redis unreachable', () => {
+  let app: NestExpressApplication;
+
+  beforeAll(async () => {
+    // Nothing listens on port 1: every Redis command fails, the app itself still starts.
+    app = await startGateway({ REDIS_URL: 'redis://127.0.0.1:1' });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('answers /readyz 503 naming redis, while /healthz stays 200', async () => {
+    const res = await request(app.getHttpServer()).get('/readyz').expect(503);
+    expect(res.body.status).toBe('not_ready');
+    expect(res.body.checks.redis.status).toBe('down');
+    expect(res.body.checks.postgres.status).toBe('up');
+    await request(app.getHttpServer()).get('/healthz').expect(200);
+  });
+});

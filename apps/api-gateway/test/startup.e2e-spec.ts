@@ -1,0 +1,31 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+const MAIN = join(__dirname, '../../../dist/apps/api-gateway/src/main.js');
+
+describe('gateway start-up (built process)', () => {
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
+  });
+
+  it('exits non-zero with one clear line when DATABASE_URL is nonsense', () => {
+    const result = spawnSync(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH, DATABASE_URL: 'nonsense', PLATFORM_ADMIN_KEY: 'y'.repeat(40) },
+      encoding: 'utf8',
+      timeout: 20000,
+    });
+    expect(result.status).not.toBe(0);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/DATABASE_URL must be a postgres:\/\/ URL/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stdout).toBe('');
+  });
+
+  it('refuses to start without PLATFORM_ADMIN_KEY', () => {
+    const result = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 20000 });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr.trim()).toMatch(/^signet api-gateway: invalid configuration: PLATFORM_ADMIN_KEY is required/);
+  });
+});

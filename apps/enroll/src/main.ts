@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@signet/service';
+import { createEnrollHealthApp } from './app/enroll';
+import { EnrollConfig } from './app/enroll.config';
+
+async function main() {
+  const config = loadConfigOrExit('enroll', EnrollConfig);
+  const app = await createEnrollHealthApp(config);
+  await app.listen(config.ENROLL_HEALTH_PORT, '0.0.0.0');
+}
+
+main().catch((err) => {
+  process.stderr.write(`signet enroll: failed to start: ${err?.message ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,21 @@
+import { Type } from 'class-transformer';
+import { IsInt, Matches, Max, Min } from 'class-validator';
+import { CommonConfig, IsPort } from '@signet/service';
+
+/** The signer's environment: the only one that holds MASTER_KEY. */
+export class SignerConfig extends CommonConfig {
+  @IsPort('SIGNER_HEALTH_PORT')
+  SIGNER_HEALTH_PORT = 8082;
+
+  /** 32 random bytes, base64: the key that wraps every CA private key at rest. */
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'MASTER_KEY must be 32 random bytes in base64 (openssl rand -base64 32)' })
+  MASTER_KEY: string;
+
+  @Type(() => Number)
+  @IsInt({ message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
+  @Min(1, { message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
+  @Max(512, { message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
+  SIGNER_CONCURRENCY = 32;
+}
+
+export const masterKeyBytes = (config: SignerConfig): Buffer => Buffer.from(config.MASTER_KEY, 'base64');

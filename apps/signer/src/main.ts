@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@signet/service';
+import { createSigner } from './app/signer';
+import { SignerConfig } from './app/signer.config';
+
+async function main() {
+  const config = loadConfigOrExit('signer', SignerConfig);
+  const app = await createSigner(config);
+  await app.listen(config.SIGNER_HEALTH_PORT, '0.0.0.0');
+}
+
+main().catch((err) => {
+  process.stderr.write(`signet signer: failed to start: ${err?.message ?? err}\n`);
+  process.exit(1);
+});

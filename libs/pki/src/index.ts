@@ -1,0 +1,3 @@
+export * from './lib/der';
+export * from './lib/algorithms';
+export * from './lib/signing';

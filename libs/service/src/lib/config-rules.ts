@@ -1,0 +1,46 @@
+/**
+ * Reusable validation rules for environment variables shared by several apps.
+ */
+import { Matches, IsIn, IsInt, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+
+const postgresUrl = /^postgres(ql)?:\/\/[^\s]+$/;
+const redisUrl = /^rediss?:\/\/[^\s]+$/;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const IsPostgresUrl = (name: string) =>
+  Matches(postgresUrl, { message: `${name} must be a postgres:// URL` });
+
+export const IsRedisUrl = (name: string) => Matches(redisUrl, { message: `${name} must be a redis:// or rediss:// URL` });
+
+export const IsPort = (name: string): PropertyDecorator => (target, key) => {
+  Type(() => Number)(target, key);
+  IsInt({ message: `${name} must be a port number` })(target, key);
+  Min(1, { message: `${name} must be a port number` })(target, key);
+  Max(65535, { message: `${name} must be a port number` })(target, key);
+};
+
+export const IsLogLevel = (name: string) => IsIn(LOG_LEVELS as unknown as string[], { message: `${name} must be one of ${LOG_LEVELS.join(', ')}` });
+
+/** Settings every app has: its stores and its logging. */
+export class CommonConfig {
+  @IsPostgresUrl('DATABASE_URL')
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/signet';
+
+  @IsRedisUrl('REDIS_URL')
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  @IsLogLevel('LOG_LEVEL')
+  LOG_LEVEL = 'info';
+
+  @Type(() => Number)
+  @IsInt({ message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
+  @Min(1, { message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
+  @Max(200, { message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
+  DATABASE_POOL_SIZE = 10;
+
+  /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */
+  @Matches(/^[A-Za-z0-9:_-]{1,64}$/, { message: 'QUEUE_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ -' })
+  QUEUE_PREFIX = 'signet';
+}

@@ -1,0 +1,63 @@
+/**
+ * JSON logs (pino) with a request id on every line and secrets redacted.
+ *
+ * The request id is the caller's `X-Request-Id` when it sends a sane one, else a new UUID; it is echoed
+ * in the response header and in every error body.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule } from 'nestjs-pino';
+
+/** Paths pino blanks out wherever they appear in a logged object. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  '*.privateKey',
+  '*.privateKeyPem',
+  '*.passphrase',
+  '*.caPassphrase',
+  '*.password',
+  '*.masterKey',
+  '*.MASTER_KEY',
+  '*.PLATFORM_ADMIN_KEY',
+  '*.key',
+  '*.secret',
+  'privateKey',
+  'privateKeyPem',
+  'passphrase',
+  'caPassphrase',
+];
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  res.setHeader('X-Request-Id', id);
+  return id;
+}
+
+export function loggerModule(app: string, level: string) {
+  return LoggerModule.forRoot({
+    pinoHttp: {
+      level,
+      name: app,
+      genReqId: requestIdFor,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Health probes and scrapes every few seconds would drown the useful lines.
+      autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)$/.test(req.url ?? '') },
+      serializers: {
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      customProps: () => ({ app }),
+    },
+  });
+}
