@@ -1,5 +1,7 @@
 // Lint exists mainly to hold the Nx module boundaries: apps use libs; the signing lib and the
-// queue contracts depend on no other lib; nothing imports an app.
+// queue contracts depend on no other lib; nothing imports an app. The boundary rule reads the Nx
+// project graph, which `npm run lint` computes first (`nx show projects`): without it the rule
+// silently skips.
 const nx = require('@nx/eslint-plugin');
 const tseslint = require('typescript-eslint');
 

@@ -11,7 +11,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
-    '^@signet/(pki|queue|persistence|service)$': path.join(__dirname, 'libs/$1/src/index.ts'),
+    '^@signet/(pki|queue|persistence|service|testing)$': path.join(__dirname, 'libs/$1/src/index.ts'),
   },
   testMatch: ['**/?(*.)+(spec|e2e-spec).ts'],
   testTimeout: 60000,

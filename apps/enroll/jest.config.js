@@ -1,5 +1,6 @@
 module.exports = {
   ...require('../../jest.preset.js'),
+  ...require('../../libs/testing/jest.database.js'),
   displayName: 'enroll',
   rootDir: __dirname,
 };

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfigOrExit } from '@signet/service';
+import { closeOnSignals, loadConfigOrExit } from '@signet/service';
 import { createGateway } from './app/gateway';
 import { GatewayConfig } from './app/gateway.config';
 
@@ -7,6 +7,7 @@ async function main() {
   const config = loadConfigOrExit('api-gateway', GatewayConfig);
   const app = await createGateway(config);
   await app.listen(config.PORT, config.HOST);
+  closeOnSignals(app);
 }
 
 main().catch((err) => {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { expectOpsEndpoints, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -27,5 +28,22 @@ describe('gateway start-up (built process)', () => {
     const result = spawnSync(process.execPath, [MAIN], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 20000 });
     expect(result.status).not.toBe(0);
     expect(result.stderr.trim()).toMatch(/^signet api-gateway: invalid configuration: PLATFORM_ADMIN_KEY is required/);
+  });
+});
+
+describe('gateway process', () => {
+  it('serves the ops endpoints, does not read MASTER_KEY, and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const gateway = spawnService('api-gateway', {
+      ...testServiceEnv(),
+      PORT: String(port),
+      PLATFORM_ADMIN_KEY: 'z'.repeat(40),
+    });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, gateway);
+      await expectOpsEndpoints(`http://127.0.0.1:${port}`);
+    } finally {
+      expect(await stopService(gateway)).toBe(0);
+    }
   });
 });

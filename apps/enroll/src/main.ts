@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfigOrExit } from '@signet/service';
+import { closeOnSignals, loadConfigOrExit } from '@signet/service';
 import { createEnrollHealthApp } from './app/enroll';
 import { EnrollConfig } from './app/enroll.config';
 
@@ -7,6 +7,7 @@ async function main() {
   const config = loadConfigOrExit('enroll', EnrollConfig);
   const app = await createEnrollHealthApp(config);
   await app.listen(config.ENROLL_HEALTH_PORT, '0.0.0.0');
+  closeOnSignals(app);
 }
 
 main().catch((err) => {

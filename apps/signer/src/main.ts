@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { loadConfigOrExit } from '@signet/service';
+import { closeOnSignals, loadConfigOrExit } from '@signet/service';
 import { createSigner } from './app/signer';
 import { SignerConfig } from './app/signer.config';
 
@@ -7,6 +7,7 @@ async function main() {
   const config = loadConfigOrExit('signer', SignerConfig);
   const app = await createSigner(config);
   await app.listen(config.SIGNER_HEALTH_PORT, '0.0.0.0');
+  closeOnSignals(app);
 }
 
 main().catch((err) => {

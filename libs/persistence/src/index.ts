@@ -1,1 +1,3 @@
-export {};
+export * from './lib/entities';
+export * from './lib/migrations';
+export * from './lib/data-source';

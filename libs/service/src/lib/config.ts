@@ -18,7 +18,9 @@ type Ctor<T> = new () => T;
 function describe(errors: ValidationError[]): string[] {
   return errors.flatMap((e) => {
     const messages = Object.values(e.constraints ?? {});
-    return messages.length ? [messages[0]] : describe(e.children ?? []);
+    if (!messages.length) return describe(e.children ?? []);
+    // A variable that is simply absent gets the plainest message, whatever rules it also breaks.
+    return [e.value === undefined ? `${e.property} is required` : messages[0]];
   });
 }
 

@@ -2,12 +2,14 @@
  * The one way an HTTP Nest app of Signet starts: pino logger, body limit, the API error shape,
  * validation, request metrics, graceful shutdown.
  */
-import { INestApplication, Type } from '@nestjs/common';
+import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { json } from 'express';
 import type { NextFunction, Request, Response } from 'express';
 import { Logger } from 'nestjs-pino';
-import { ApiExceptionFilter } from './exception.filter';
+import { ApiExceptionFilter, toApiError } from './exception.filter';
+import { requestIdFor } from './logging';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
 
@@ -31,22 +33,55 @@ function requestMetrics(req: Request, res: Response, next: NextFunction) {
   next();
 }
 
-export async function createHttpApp(module: Type<unknown>, options: HttpAppOptions): Promise<NestExpressApplication> {
+/** First of all: every response, even a refused body, carries the request id. */
+function assignRequestId(req: Request, res: Response, next: NextFunction) {
+  (req as Request & { id?: string }).id = requestIdFor(req, res);
+  next();
+}
+
+/**
+ * body-parser's failures become ApiErrors right here: left alone, Nest would map its SyntaxError to a
+ * BadRequestException carrying JSON.parse's message instead of ours.
+ */
+function bodyParserErrors(err: unknown, _req: Request, _res: Response, next: NextFunction) {
+  next(toApiError(err) ?? err);
+}
+
+export async function createHttpApp(module: Type<unknown> | DynamicModule, options: HttpAppOptions): Promise<NestExpressApplication> {
   initMetrics(options.app);
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(requestMetrics);
-  app.useBodyParser('json', { limit: options.bodyLimitBytes ?? 1024 * 1024 });
+  app.use(assignRequestId, requestMetrics);
+  app.use(json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
   app.useGlobalFilters(new ApiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());
-  app.enableShutdownHooks();
   await options.configure?.(app);
   return app;
 }
 
-/** Stop taking connections, let in-flight requests finish, then close pools (Nest's shutdown hooks). */
-export async function closeHttpApp(app: INestApplication): Promise<void> {
-  await app.close();
+/**
+ * Graceful stop on SIGTERM/SIGINT: app.close() stops taking connections, lets in-flight requests and
+ * jobs finish (Nest's shutdown hooks close workers, then queues, then pools), and the process exits 0.
+ * Nest's own enableShutdownHooks would re-raise the signal instead, which reads as a crash to a
+ * supervisor. Past `graceMs` the process exits 1 rather than hang a rolling deploy.
+ */
+export function closeOnSignals(app: INestApplication, graceMs = 25000): void {
+  let closing = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    const timer = setTimeout(() => process.exit(1), graceMs);
+    timer.unref();
+    app.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        process.stderr.write(`shutdown after ${signal} failed: ${err.message}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }

@@ -44,7 +44,8 @@ export function loggerModule(app: string, level: string) {
     pinoHttp: {
       level,
       name: app,
-      genReqId: requestIdFor,
+      // createHttpApp assigns the id before any parser runs; reuse it.
+      genReqId: (req, res) => (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       // Health probes and scrapes every few seconds would drown the useful lines.
       autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)$/.test(req.url ?? '') },

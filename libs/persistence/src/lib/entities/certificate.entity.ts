@@ -1,0 +1,106 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { KeyAlgorithmName, RevocationReasonName, SubjectRecord } from './types';
+
+export type CertificateMode = 'managed' | 'csr';
+export type CertificateStatus = 'active' | 'revoked';
+
+/**
+ * An issued leaf certificate. `expired` is derived from `validTo`. `issuanceKey` is the unique key of
+ * the signer job that made it: a retried job finds its own row instead of minting a second certificate.
+ */
+@Entity({ name: 'certificates' })
+export class CertificateEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id: string;
+
+  @Column({ name: 'org_id', type: 'uuid' })
+  orgId: string;
+
+  @Column({ name: 'ca_id', type: 'uuid' })
+  caId: string;
+
+  @Column({ name: 'serial_number', type: 'text', unique: true })
+  serialNumber: string;
+
+  @Column({ name: 'fingerprint_sha256', type: 'text', unique: true })
+  fingerprintSha256: string;
+
+  @Column({ name: 'common_name', type: 'text' })
+  commonName: string;
+
+  @Column({ type: 'jsonb' })
+  subject: SubjectRecord;
+
+  @Column({ name: 'san_dns', type: 'text', array: true, default: () => "'{}'" })
+  sanDns: string[];
+
+  @Column({ name: 'san_ip', type: 'text', array: true, default: () => "'{}'" })
+  sanIp: string[];
+
+  @Column({ name: 'san_email', type: 'text', array: true, default: () => "'{}'" })
+  sanEmail: string[];
+
+  @Column({ name: 'san_uri', type: 'text', array: true, default: () => "'{}'" })
+  sanUri: string[];
+
+  @Column({ name: 'key_algorithm', type: 'text' })
+  keyAlgorithm: KeyAlgorithmName;
+
+  @Column({ type: 'text' })
+  usage: string;
+
+  @Column({ name: 'extended_key_usage', type: 'text', array: true, default: () => "'{}'" })
+  extendedKeyUsage: string[];
+
+  @Column({ type: 'text' })
+  mode: CertificateMode;
+
+  @Column({ name: 'valid_from', type: 'timestamptz' })
+  validFrom: Date;
+
+  @Column({ name: 'valid_to', type: 'timestamptz' })
+  validTo: Date;
+
+  @Column({ type: 'text', default: 'active' })
+  status: CertificateStatus;
+
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt: Date | null;
+
+  @Column({ name: 'revocation_reason', type: 'text', nullable: true })
+  revocationReason: RevocationReasonName | null;
+
+  @Column({ name: 'revocation_comments', type: 'text', nullable: true })
+  revocationComments: string | null;
+
+  @Column({ name: 'auto_renew', type: 'boolean', default: false })
+  autoRenew: boolean;
+
+  @Column({ name: 'renewal_threshold_days', type: 'int', default: 30 })
+  renewalThresholdDays: number;
+
+  @Column({ name: 'renewed_from_id', type: 'uuid', nullable: true })
+  renewedFromId: string | null;
+
+  @Column({ name: 'superseded_by_id', type: 'uuid', nullable: true })
+  supersededById: string | null;
+
+  @Column({ name: 'certificate_der', type: 'bytea' })
+  certificateDer: Buffer;
+
+  @Column({ name: 'csr_der', type: 'bytea', nullable: true })
+  csrDer: Buffer | null;
+
+  /** Managed key kept at rest only when `storeKey` asked for it, encrypted like CA keys. */
+  @Column({ name: 'encrypted_key', type: 'bytea', nullable: true })
+  encryptedKey: Buffer | null;
+
+  @Column({ type: 'text', nullable: true })
+  notes: string | null;
+
+  @Column({ name: 'issuance_key', type: 'text', nullable: true, unique: true })
+  issuanceKey: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt: Date;
+}

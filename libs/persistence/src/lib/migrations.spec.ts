@@ -1,0 +1,90 @@
+import { Client } from 'pg';
+import { randomBytes } from 'node:crypto';
+import { dropDatabase, ensureDatabaseExists, revertAllMigrations, runMigrations } from '../index';
+import { MIGRATIONS } from './migrations';
+
+const EXPECTED_TABLES = [
+  'api_keys',
+  'audit_events',
+  'cas',
+  'certificates',
+  'crls',
+  'enrollment_policies',
+  'idempotency_records',
+  'ocsp_responses',
+  'orgs',
+];
+
+async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+const tables = async (url: string): Promise<string[]> =>
+  (
+    await query<{ table_name: string }>(
+      url,
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'schema_migrations' ORDER BY 1`,
+    )
+  ).map((r) => r.table_name);
+
+describe('migrations on a fresh database', () => {
+  // A database of this test's own: the run's shared one is already migrated.
+  const url = Object.assign(new URL(process.env.DATABASE_URL as string), {
+    pathname: `/signet_test_${randomBytes(5).toString('hex')}`,
+  }).toString();
+
+  beforeAll(async () => {
+    expect(await ensureDatabaseExists(url)).toBe(true);
+    expect(await ensureDatabaseExists(url)).toBe(false);
+  });
+  afterAll(() => dropDatabase(url));
+
+  it('go up, down and up again, leaving exactly the schema API.md needs', async () => {
+    expect(await runMigrations(url)).toEqual(MIGRATIONS.map((m) => new m().name));
+    expect(await tables(url)).toEqual(EXPECTED_TABLES);
+    expect(await runMigrations(url)).toEqual([]);
+
+    expect(await revertAllMigrations(url)).toBe(MIGRATIONS.length);
+    expect(await tables(url)).toEqual([]);
+
+    await runMigrations(url);
+    expect(await tables(url)).toEqual(EXPECTED_TABLES);
+  });
+
+  it('has the indexes list, search and expiry queries use', async () => {
+    const indexes = (await query<{ indexname: string }>(url, `SELECT indexname FROM pg_indexes WHERE schemaname = 'public'`)).map(
+      (r) => r.indexname,
+    );
+    expect(indexes).toEqual(
+      expect.arrayContaining([
+        'certificates_org_created_idx',
+        'certificates_org_valid_to_idx',
+        'certificates_org_cn_idx',
+        'certificates_cn_trgm_idx',
+        'certificates_san_dns_idx',
+        'certificates_revoked_idx',
+        'certificates_renewal_idx',
+        'audit_events_org_seq_idx',
+        'audit_events_type_idx',
+        'ocsp_responses_next_update_idx',
+      ]),
+    );
+  });
+
+  it('refuses to update, delete or truncate audit events', async () => {
+    const [event] = await query<{ id: string }>(
+      url,
+      `INSERT INTO audit_events (event_type, outcome, actor_type) VALUES ('test.event', 'success', 'system') RETURNING id`,
+    );
+    await expect(query(url, `UPDATE audit_events SET outcome = 'failed' WHERE id = $1`, [event.id])).rejects.toThrow(/append-only/);
+    await expect(query(url, `DELETE FROM audit_events WHERE id = $1`, [event.id])).rejects.toThrow(/append-only/);
+    await expect(query(url, `TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
+    expect(await query(url, `SELECT outcome FROM audit_events WHERE id = $1`, [event.id])).toEqual([{ outcome: 'success' }]);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './lib/test-environment';
+export * from './lib/service-process';
+export * from './lib/health-checks';

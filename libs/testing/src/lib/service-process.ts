@@ -1,0 +1,79 @@
+/**
+ * Built services as real processes: how tests check start-up, health ports and SIGTERM handling the
+ * way an orchestrator sees them.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type ServiceName = 'api-gateway' | 'signer' | 'enroll';
+
+export function builtMainOf(service: ServiceName): string {
+  const main = join(__dirname, '../../../../dist/apps', service, 'src/main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does)`);
+  return main;
+}
+
+export interface RunningService {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Start a built service with exactly `env` (plus PATH): no variable leaks in from the test runner. */
+export function spawnService(service: ServiceName, env: Record<string, string>): RunningService {
+  const child = spawn(process.execPath, [builtMainOf(service)], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+/** Poll `url` until it answers 200, or fail with what the process printed. */
+export async function waitForHttp(url: string, service: RunningService, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
+    const ok = await fetch(url).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${service.output()}`);
+}
+
+/** Send SIGTERM and wait for the exit code (SIGKILL after `graceMs`, so a hung test still ends). */
+export async function stopService(service: RunningService, graceMs = 10000): Promise<number | null> {
+  if (service.child.exitCode !== null) return service.child.exitCode;
+  service.child.kill('SIGTERM');
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), graceMs);
+  try {
+    return await service.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A free TCP port on loopback, for a service under test. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The environment every service needs in tests: this run's database, Redis and queue prefix. */
+export const testServiceEnv = (): Record<string, string> => ({
+  DATABASE_URL: process.env.DATABASE_URL as string,
+  REDIS_URL: process.env.REDIS_URL as string,
+  QUEUE_PREFIX: process.env.QUEUE_PREFIX as string,
+  LOG_LEVEL: 'warn',
+});
