@@ -1,12 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { startGateway } from './support';
-
-const expectErrorShape = (body: Record<string, unknown>, code: string, status: number) => {
-  expect(body).toEqual(
-    expect.objectContaining({ error: expect.any(String), code, status, requestId: expect.any(String) }),
-  );
-};
+import { expectErrorShape, startGateway } from './support';
 
 describe('gateway foundation (real PostgreSQL and Redis)', () => {
   let app: NestExpressApplication;

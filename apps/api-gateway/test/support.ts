@@ -1,5 +1,7 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfig } from '@signet/service';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
 import { createGateway } from '../src/app/gateway';
 import { GatewayConfig } from '../src/app/gateway.config';
 
@@ -12,7 +14,7 @@ export function testGatewayConfig(overrides: Record<string, string> = {}): Gatew
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: process.env.QUEUE_PREFIX ?? 'signet-test',
     PLATFORM_ADMIN_KEY: TEST_ADMIN_KEY,
-    LOG_LEVEL: 'silent',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
   });
 }
@@ -22,3 +24,32 @@ export async function startGateway(overrides: Record<string, string> = {}): Prom
   await app.init();
   return app;
 }
+
+export const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
+
+export const uniqueSlug = (base = 'org') => `${base}-${randomBytes(4).toString('hex')}`;
+
+/** A new org through the platform API; returns it and its first admin key. */
+export async function createOrg(app: NestExpressApplication, name = 'Test Org'): Promise<{ org: { id: string; slug: string }; adminKey: string }> {
+  const res = await request(app.getHttpServer())
+    .post('/api/v1/platform/orgs')
+    .set(bearer(TEST_ADMIN_KEY))
+    .send({ name, slug: uniqueSlug() })
+    .expect(201);
+  return res.body;
+}
+
+export async function createKey(
+  app: NestExpressApplication,
+  adminKey: string,
+  body: Record<string, unknown>,
+): Promise<{ apiKey: { id: string; prefix: string }; key: string }> {
+  const res = await request(app.getHttpServer()).post('/api/v1/api-keys').set(bearer(adminKey)).send(body).expect(201);
+  return res.body;
+}
+
+export const expectErrorShape = (body: Record<string, unknown>, code: string, status: number) => {
+  expect(body).toEqual(expect.objectContaining({ error: expect.any(String), code, status, requestId: expect.any(String) }));
+};
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

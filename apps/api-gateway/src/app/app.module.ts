@@ -1,9 +1,19 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { createDataSourceOptions } from '@signet/persistence';
 import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
+import { AccessModule } from './access/access.module';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeysService } from './api-keys/api-keys.service';
+import { AuditController } from './audit/audit.controller';
+import { AuditService } from './audit/audit.service';
+import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
+import { OrgDirectory } from './identity/org-directory';
+import { WhoamiController } from './identity/whoami.controller';
+import { OrgsService } from './platform/orgs.service';
+import { PlatformController } from './platform/platform.controller';
 
-export const GATEWAY_CONFIG = 'GATEWAY_CONFIG';
+export { GATEWAY_CONFIG };
 
 @Module({})
 export class AppModule {
@@ -13,12 +23,16 @@ export class AppModule {
       global: true,
       imports: [
         loggerModule('api-gateway', config.LOG_LEVEL),
-        databaseModule(createDataSourceOptions(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE })),
+        databaseModule(
+          createDataSourceOptions(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, applicationName: 'signet-gateway' }),
+        ),
         RedisModule.forRoot(config.REDIS_URL, 'signet-gateway'),
         HealthModule,
+        AccessModule,
       ],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }],
-      exports: [GATEWAY_CONFIG],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory],
+      exports: [GATEWAY_CONFIG, AuditService],
     };
   }
 }

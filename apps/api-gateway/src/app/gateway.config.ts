@@ -1,6 +1,5 @@
-import { Type } from 'class-transformer';
-import { IsInt, IsString, Matches, Max, Min, MinLength } from 'class-validator';
-import { CommonConfig, IsPort } from '@signet/service';
+import { IsString, Matches, MinLength } from 'class-validator';
+import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
 
 /** The gateway's environment. It never reads MASTER_KEY: it cannot sign or decrypt anything. */
 export class GatewayConfig extends CommonConfig {
@@ -18,9 +17,21 @@ export class GatewayConfig extends CommonConfig {
   @Matches(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { message: 'PUBLIC_BASE_URL must be an http(s) URL' })
   PUBLIC_BASE_URL = 'http://127.0.0.1:3000';
 
-  @Type(() => Number)
-  @IsInt({ message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
-  @Min(1024, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
-  @Max(100 * 1024 * 1024, { message: 'BODY_LIMIT_BYTES must be an integer between 1024 and 104857600' })
+  @IsIntBetween('BODY_LIMIT_BYTES', 1024, 100 * 1024 * 1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
+
+  /** Requests per window and key (per IP without a key), by class; shared by all replicas through Redis. */
+  @IsIntBetween('RATE_LIMIT_GENERAL', 1, 10_000_000)
+  RATE_LIMIT_GENERAL = 1000;
+
+  /** Issue, renew and enroll requests per window and key. */
+  @IsIntBetween('RATE_LIMIT_ISSUE', 1, 10_000_000)
+  RATE_LIMIT_ISSUE = 300;
+
+  /** Batch requests per window and key. */
+  @IsIntBetween('RATE_LIMIT_BATCH', 1, 10_000_000)
+  RATE_LIMIT_BATCH = 60;
+
+  @IsIntBetween('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400)
+  RATE_LIMIT_WINDOW_SECONDS = 60;
 }

@@ -1,6 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createHttpApp } from '@signet/service';
+import type { RequestHandler } from 'express';
 import { AppModule } from './app.module';
+import { auditFailures } from './audit/audit-failures.middleware';
+import { AuditService } from './audit/audit.service';
 import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
 
@@ -9,6 +12,7 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
   return createHttpApp(AppModule.forRoot(config), {
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
     configure: setupOpenApi,
   });
 }

@@ -1,6 +1,5 @@
-import { Type } from 'class-transformer';
-import { IsInt, Matches, Max, Min } from 'class-validator';
-import { CommonConfig, IsPort } from '@signet/service';
+import { Matches } from 'class-validator';
+import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
 
 /** The signer's environment: the only one that holds MASTER_KEY. */
 export class SignerConfig extends CommonConfig {
@@ -11,10 +10,7 @@ export class SignerConfig extends CommonConfig {
   @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'MASTER_KEY must be 32 random bytes in base64 (openssl rand -base64 32)' })
   MASTER_KEY: string;
 
-  @Type(() => Number)
-  @IsInt({ message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
-  @Min(1, { message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
-  @Max(512, { message: 'SIGNER_CONCURRENCY must be an integer between 1 and 512' })
+  @IsIntBetween('SIGNER_CONCURRENCY', 1, 512)
   SIGNER_CONCURRENCY = 32;
 }
 

@@ -21,6 +21,15 @@ export const IsPort = (name: string): PropertyDecorator => (target, key) => {
   Max(65535, { message: `${name} must be a port number` })(target, key);
 };
 
+/** An integer variable within [min, max], with one message naming it and the range. */
+export const IsIntBetween = (name: string, min: number, max: number): PropertyDecorator => (target, key) => {
+  const message = `${name} must be an integer between ${min} and ${max}`;
+  Type(() => Number)(target, key);
+  IsInt({ message })(target, key);
+  Min(min, { message })(target, key);
+  Max(max, { message })(target, key);
+};
+
 export const IsLogLevel = (name: string) => IsIn(LOG_LEVELS as unknown as string[], { message: `${name} must be one of ${LOG_LEVELS.join(', ')}` });
 
 /** Settings every app has: its stores and its logging. */
@@ -34,10 +43,7 @@ export class CommonConfig {
   @IsLogLevel('LOG_LEVEL')
   LOG_LEVEL = 'info';
 
-  @Type(() => Number)
-  @IsInt({ message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
-  @Min(1, { message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
-  @Max(200, { message: 'DATABASE_POOL_SIZE must be an integer between 1 and 200' })
+  @IsIntBetween('DATABASE_POOL_SIZE', 1, 200)
   DATABASE_POOL_SIZE = 10;
 
   /** Prefix of every BullMQ key, so several deployments (or test runs) can share one Redis. */

@@ -7,7 +7,7 @@
  */
 import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
-import { ValidationError, validateSync } from 'class-validator';
+import { ValidationError, getMetadataStorage, validateSync } from 'class-validator';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -24,18 +24,29 @@ function describe(errors: ValidationError[]): string[] {
   });
 }
 
+/**
+ * The variables a schema declares: every property with a validation rule. Read from class-validator's
+ * metadata, not from an instance, because a property without an initialiser may not exist on one
+ * (it depends on the compiler's class-field semantics).
+ */
+function declaredVariables(schema: Ctor<object>): string[] {
+  const rules = getMetadataStorage().getTargetValidationMetadatas(schema, '', true, false);
+  return [...new Set(rules.map((rule) => rule.propertyName))];
+}
+
 /** Defaults live on the class (property initialisers); the environment overrides them. */
 export function loadConfig<T extends object>(schema: Ctor<T>, env: NodeJS.ProcessEnv = process.env): T {
   const defaults = new schema() as Record<string, unknown>;
+  const variables = declaredVariables(schema);
   const raw: Record<string, unknown> = {};
-  for (const key of Object.keys(defaults)) raw[key] = defaults[key];
-  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') raw[key] = value;
+  for (const key of variables) raw[key] = defaults[key];
+  for (const key of variables) if (env[key] !== undefined && env[key] !== '') raw[key] = env[key];
   const config = plainToInstance(schema, raw, { enableImplicitConversion: true, excludeExtraneousValues: false });
   const errors = validateSync(config, { whitelist: false, forbidUnknownValues: false, skipMissingProperties: false });
   if (errors.length) throw new ConfigError(describe(errors).join('; '));
   // Only the declared variables: an app never sees (or logs) environment it did not ask for.
   const picked = new schema() as Record<string, unknown>;
-  for (const key of Object.keys(picked)) picked[key] = (config as Record<string, unknown>)[key];
+  for (const key of variables) picked[key] = (config as Record<string, unknown>)[key];
   return picked as T;
 }
 

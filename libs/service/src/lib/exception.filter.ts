@@ -68,7 +68,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const res = ctx.getResponse<Response>();
     let error = toApiError(exception);
     if (!error) {
-      this.logger.error({ err: exception, path: req.path }, 'unhandled error');
+      this.logger.error({ err: exception, path: req.path }, 'unhandled error')
       error = new ApiError('internal', 'internal server error');
     }
     if (res.headersSent) return;

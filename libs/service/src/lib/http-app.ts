@@ -6,7 +6,7 @@ import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { ApiExceptionFilter, toApiError } from './exception.filter';
 import { requestIdFor } from './logging';
@@ -17,6 +17,8 @@ export interface HttpAppOptions {
   app: string;
   /** Max JSON body size in bytes. */
   bodyLimitBytes?: number;
+  /** Middleware that must see every request before the body parser (so it sees refused bodies too). */
+  earlyMiddleware?: (app: NestExpressApplication) => RequestHandler[];
   /** Extra set-up (raw body parsers, swagger, ...) before listen. */
   configure?: (app: NestExpressApplication) => void | Promise<void>;
 }
@@ -53,7 +55,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  app.use(assignRequestId, requestMetrics);
+  app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   app.use(json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
   app.useGlobalFilters(new ApiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());

@@ -9,7 +9,7 @@ export async function expectOpsEndpoints(baseUrl: string): Promise<void> {
 
   const ready = await fetch(`${baseUrl}/readyz`);
   expect(ready.status).toBe(200);
-  const readiness = await ready.json();
+  const readiness = (await ready.json()) as { checks: Record<string, { status: string }> };
   expect(readiness.checks.postgres.status).toBe('up');
   expect(readiness.checks.redis.status).toBe('up');
 

@@ -1,0 +1,47 @@
+/**
+ * Who is calling, once the bearer key is verified. Every access decision reads this and nothing else.
+ */
+import type { ApiKeyRole, CaPermissions } from '@signet/persistence';
+
+export type CaAction = 'read' | 'issue' | 'revoke';
+
+export interface PlatformPrincipal {
+  type: 'platform';
+  /** The api_keys row, or null for the operator's PLATFORM_ADMIN_KEY itself. */
+  apiKeyId: string | null;
+  name: string;
+}
+
+export interface OrgPrincipal {
+  type: 'org';
+  orgId: string;
+  apiKeyId: string;
+  name: string;
+  role: Exclude<ApiKeyRole, 'platform'>;
+  permissions: CaPermissions;
+}
+
+export type Principal = PlatformPrincipal | OrgPrincipal;
+
+export const PLATFORM_ADMIN: PlatformPrincipal = { type: 'platform', apiKeyId: null, name: 'platform admin' };
+
+export const isOrgAdmin = (p: Principal): p is OrgPrincipal => p.type === 'org' && p.role === 'admin';
+
+/** May `principal` do `action` on CA `caId`? Org admins may do anything in their org (the caller checks the org). */
+export function mayOnCa(principal: Principal, caId: string, action: CaAction): boolean {
+  if (principal.type !== 'org') return false;
+  if (principal.role === 'admin') return true;
+  return principal.permissions[caId]?.[action] === true;
+}
+
+/** CA ids a member may read; null means "every CA of the org" (an admin). */
+export function readableCaIds(principal: OrgPrincipal): string[] | null {
+  if (principal.role === 'admin') return null;
+  return Object.entries(principal.permissions)
+    .filter(([, grant]) => grant.read)
+    .map(([caId]) => caId);
+}
+
+/** The audit actor of a principal. */
+export const actorOf = (p: Principal | undefined) =>
+  p ? { actorType: 'apiKey' as const, actorId: p.apiKeyId ?? 'platform-admin', actorName: p.name } : null;

@@ -1,0 +1,86 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  IsDateString,
+  IsIn,
+  IsOptional,
+  IsString,
+  Length,
+  ValidationArguments,
+  ValidationOptions,
+  registerDecorator,
+} from 'class-validator';
+import type { CaPermissions } from '@signet/persistence';
+import { ApiKeyView } from './api-key.view';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ACTIONS = new Set(['read', 'issue', 'revoke']);
+
+/** `{"<caId>": {"read": true, "issue": true, "revoke": false}}`: uuid keys, boolean grants, nothing else. */
+function IsCaPermissions(options?: ValidationOptions) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isCaPermissions',
+      target: target.constructor,
+      propertyName,
+      options: {
+        message: (a: ValidationArguments) =>
+          `${a.property} must map CA ids (uuid) to {read, issue, revoke} booleans, at most 1000 CAs`,
+        ...options,
+      },
+      validator: {
+        validate(value: unknown) {
+          if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+          const entries = Object.entries(value as Record<string, unknown>);
+          return (
+            entries.length <= 1000 &&
+            entries.every(
+              ([caId, grant]) =>
+                UUID.test(caId) &&
+                !!grant &&
+                typeof grant === 'object' &&
+                !Array.isArray(grant) &&
+                Object.entries(grant).every(([action, allowed]) => ACTIONS.has(action) && typeof allowed === 'boolean'),
+            )
+          );
+        },
+      },
+    });
+}
+
+export class CreateApiKeyDto {
+  @ApiProperty({ minLength: 1, maxLength: 100 })
+  @IsString()
+  @Length(1, 100)
+  name: string;
+
+  @ApiProperty({ enum: ['admin', 'member'] })
+  @IsIn(['admin', 'member'])
+  role: 'admin' | 'member';
+
+  @ApiPropertyOptional({ example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false } } })
+  @IsOptional()
+  @IsCaPermissions()
+  permissions?: CaPermissions;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'must be in the future' })
+  @IsOptional()
+  @IsDateString({ strict: true })
+  expiresAt?: string;
+}
+
+export class CreatePlatformKeyDto {
+  @ApiProperty({ minLength: 1, maxLength: 100 })
+  @IsString()
+  @Length(1, 100)
+  name: string;
+
+  @ApiPropertyOptional({ format: 'date-time', description: 'must be in the future' })
+  @IsOptional()
+  @IsDateString({ strict: true })
+  expiresAt?: string;
+}
+
+export class CreatedApiKeyView {
+  @ApiProperty({ type: ApiKeyView }) apiKey: ApiKeyView;
+  @ApiProperty({ description: 'the whole key, shown only here', example: 'sgn_3f9c2a7d1b6e4f80_…' }) key: string;
+}

@@ -1,0 +1,122 @@
+/**
+ * Creating, listing and revoking API keys, for orgs (org admin) and for the platform (platform admin).
+ */
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { ApiKeyEntity, ApiKeyRole, CaPermissions, CertificateAuthorityEntity } from '@signet/persistence';
+import { ApiError } from '@signet/service';
+import { DataSource, EntityManager, In, IsNull } from 'typeorm';
+import { ApiKeyStore } from '../access/api-key-store';
+import { generateApiKey } from '../access/api-key-token';
+import { AuditService } from '../audit/audit.service';
+import { PageQueryDto, pageOf, skipOf } from '../paging';
+import type { GatewayRequest } from '../request-context';
+import { apiKeyView } from './api-key.view';
+
+export interface NewKeySpec {
+  orgId: string | null;
+  name: string;
+  role: ApiKeyRole;
+  permissions?: CaPermissions;
+  expiresAt?: Date | null;
+  createdByKeyId?: string | null;
+}
+
+@Injectable()
+export class ApiKeysService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly store: ApiKeyStore,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Insert a key with `manager` (the caller's transaction); returns the row and the one-time token. */
+  async insert(manager: EntityManager, spec: NewKeySpec): Promise<{ row: ApiKeyEntity; token: string }> {
+    const key = generateApiKey();
+    const row = await manager.getRepository(ApiKeyEntity).save({
+      orgId: spec.orgId,
+      keyId: key.keyId,
+      secretHash: key.secretHash,
+      name: spec.name,
+      prefix: key.prefix,
+      role: spec.role,
+      permissions: spec.permissions ?? {},
+      expiresAt: spec.expiresAt ?? null,
+      revokedAt: null,
+      createdByKeyId: spec.createdByKeyId ?? null,
+    });
+    return { row, token: key.token };
+  }
+
+  async create(req: GatewayRequest, spec: NewKeySpec) {
+    const expiresAt = spec.expiresAt ?? null;
+    if (expiresAt && expiresAt.getTime() <= Date.now()) {
+      throw ApiError.validation([{ field: 'expiresAt', messages: ['expiresAt must be in the future'] }]);
+    }
+    if (spec.role === 'admin' && spec.permissions && Object.keys(spec.permissions).length) {
+      throw ApiError.validation([{ field: 'permissions', messages: ['permissions apply to member keys only; an admin key may do everything in its org'] }]);
+    }
+    return this.dataSource.transaction(async (manager) => {
+      if (spec.orgId && spec.permissions) await this.assertCasOfOrg(manager, spec.orgId, Object.keys(spec.permissions));
+      const { row, token } = await this.insert(manager, { ...spec, createdByKeyId: req.principal?.apiKeyId ?? null });
+      await this.audit.record(
+        req,
+        {
+          eventType: 'apiKey.create',
+          resourceType: 'apiKey',
+          resourceId: row.id,
+          orgId: spec.orgId,
+          details: { name: row.name, role: row.role, prefix: row.prefix, permissions: row.permissions },
+        },
+        manager,
+      );
+      return { apiKey: apiKeyView(row), key: token };
+    });
+  }
+
+  /** Keys of one org, or the platform's own keys when `orgId` is null. */
+  async list(orgId: string | null, q: PageQueryDto) {
+    const [rows, total] = await this.dataSource.getRepository(ApiKeyEntity).findAndCount({
+      where: orgId ? { orgId } : { orgId: IsNull(), role: 'platform' },
+      order: { createdAt: 'DESC', id: 'ASC' },
+      skip: skipOf(q),
+      take: q.pageSize,
+    });
+    return pageOf('apiKeys', rows.map(apiKeyView), total, q);
+  }
+
+  /** Revoke at once, on every replica. Revoking a revoked key again is a no-op; another org's key is 404. */
+  async revoke(req: GatewayRequest, orgId: string | null, id: string): Promise<void> {
+    const revoked = await this.dataSource.transaction(async (manager) => {
+      const repo = manager.getRepository(ApiKeyEntity);
+      const row = await repo.findOne({
+        where: orgId ? { id, orgId } : { id, orgId: IsNull(), role: 'platform' },
+        lock: { mode: 'pessimistic_write' },
+      });
+      if (!row) throw ApiError.notFound('API key');
+      if (row.revokedAt) return row;
+      row.revokedAt = new Date();
+      await repo.update({ id }, { revokedAt: row.revokedAt });
+      await this.audit.record(
+        req,
+        { eventType: 'apiKey.revoke', resourceType: 'apiKey', resourceId: id, orgId, details: { name: row.name, prefix: row.prefix } },
+        manager,
+      );
+      return row;
+    });
+    await this.store.invalidate(revoked.keyId);
+  }
+
+  private async assertCasOfOrg(manager: EntityManager, orgId: string, caIds: string[]): Promise<void> {
+    if (!caIds.length) return;
+    const found = await manager.getRepository(CertificateAuthorityEntity).find({
+      select: { id: true },
+      where: { orgId, id: In(caIds) },
+    });
+    const known = new Set(found.map((ca) => ca.id));
+    const unknown = caIds.filter((id) => !known.has(id));
+    if (unknown.length) {
+      throw ApiError.validation(unknown.map((id) => ({ field: `permissions.${id}`, messages: ['no such certificate authority in this org'] })));
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import { Controller, Get, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Access } from '../access/access.decorator';
+import { apiKeyView } from '../api-keys/api-key.view';
+import { orgView } from '../platform/org.dto';
+import type { GatewayRequest } from '../request-context';
+import { OrgDirectory } from './org-directory';
+
+@ApiTags('keys and identity')
+@ApiBearerAuth('apiKey')
+@Controller('api/v1/whoami')
+@Access('anyKey')
+export class WhoamiController {
+  constructor(private readonly orgs: OrgDirectory) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The calling key: its org, the key itself and its per-CA permissions' })
+  async whoami(@Req() req: GatewayRequest) {
+    const principal = req.principal!;
+    if (principal.type === 'platform') {
+      return {
+        org: null,
+        apiKey: req.apiKey ? apiKeyView(req.apiKey) : { id: null, name: principal.name, prefix: null, role: 'platform' },
+        permissions: {},
+      };
+    }
+    const org = await this.orgs.get(principal.orgId);
+    return {
+      org: org ? orgView(org) : null,
+      apiKey: apiKeyView(req.apiKey!),
+      // Empty for an admin key, which may do everything in its org.
+      permissions: principal.permissions,
+    };
+  }
+}

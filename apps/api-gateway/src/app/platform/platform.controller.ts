@@ -1,0 +1,72 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Access } from '../access/access.decorator';
+import { CreatePlatformKeyDto, CreatedApiKeyView } from '../api-keys/api-key.dto';
+import { ApiKeysService } from '../api-keys/api-keys.service';
+import { Audited } from '../audit/audited.decorator';
+import { PageQueryDto } from '../paging';
+import type { GatewayRequest } from '../request-context';
+import { CreateOrgDto, CreatedOrgView } from './org.dto';
+import { OrgsService } from './orgs.service';
+
+@ApiTags('platform')
+@ApiBearerAuth('apiKey')
+@Controller('api/v1/platform')
+@Access('platform')
+export class PlatformController {
+  constructor(
+    private readonly orgs: OrgsService,
+    private readonly keys: ApiKeysService,
+  ) {}
+
+  @Post('orgs')
+  @Audited('org.create', 'org')
+  @ApiOperation({ summary: 'Create an org and its first org admin key' })
+  @ApiCreatedResponse({ type: CreatedOrgView })
+  createOrg(@Req() req: GatewayRequest, @Body() dto: CreateOrgDto) {
+    return this.orgs.create(req, dto);
+  }
+
+  @Get('orgs')
+  @Audited('org.list', 'org')
+  @ApiOperation({ summary: 'List orgs' })
+  listOrgs(@Query() q: PageQueryDto) {
+    return this.orgs.list(q);
+  }
+
+  @Get('orgs/:id')
+  @Audited('org.get', 'org')
+  @ApiOperation({ summary: 'Get one org' })
+  getOrg(@Param('id', new ParseUUIDPipe()) id: string) {
+    return this.orgs.get(id);
+  }
+
+  @Post('api-keys')
+  @Audited('platformKey.create', 'apiKey')
+  @ApiOperation({ summary: 'Create a platform key (acts as the platform admin; revocable, unlike PLATFORM_ADMIN_KEY)' })
+  @ApiCreatedResponse({ type: CreatedApiKeyView })
+  createKey(@Req() req: GatewayRequest, @Body() dto: CreatePlatformKeyDto) {
+    return this.keys.create(req, {
+      orgId: null,
+      name: dto.name,
+      role: 'platform',
+      expiresAt: dto.expiresAt ? new Date(dto.expiresAt) : null,
+    });
+  }
+
+  @Get('api-keys')
+  @Audited('platformKey.list', 'apiKey')
+  @ApiOperation({ summary: 'List platform keys' })
+  listKeys(@Query() q: PageQueryDto) {
+    return this.keys.list(null, q);
+  }
+
+  @Delete('api-keys/:id')
+  @HttpCode(204)
+  @Audited('platformKey.revoke', 'apiKey')
+  @ApiOperation({ summary: 'Revoke a platform key' })
+  @ApiNoContentResponse()
+  revokeKey(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+    return this.keys.revoke(req, null, id);
+  }
+}

@@ -1,0 +1,55 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
+
+describe('rate limits shared through Redis', () => {
+  let a: NestExpressApplication;
+  let b: NestExpressApplication;
+  const LIMIT = 6;
+
+  beforeAll(async () => {
+    const overrides = { RATE_LIMIT_GENERAL: String(LIMIT), RATE_LIMIT_WINDOW_SECONDS: '60' };
+    [a, b] = await Promise.all([startGateway(overrides), startGateway(overrides)]);
+  });
+  afterAll(() => Promise.all([a.close(), b.close()]));
+
+  it('counts one key across two gateway instances and answers 429 with the API.md headers and body', async () => {
+    const { adminKey } = await createOrg(a);
+    // createOrg used the platform key; this key has a fresh counter.
+    const { key } = await createKey(a, adminKey, { name: 'limited', role: 'member' });
+    const started = Math.floor(Date.now() / 1000);
+    const seen: number[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const app = i % 2 ? b : a;
+      const res = await request(app.getHttpServer()).get('/api/v1/whoami').set(bearer(key)).expect(200);
+      expect(res.headers['x-ratelimit-limit']).toBe(String(LIMIT));
+      seen.push(Number(res.headers['x-ratelimit-remaining']));
+      const reset = Number(res.headers['x-ratelimit-reset']);
+      expect(reset).toBeGreaterThanOrEqual(started);
+      expect(reset).toBeLessThanOrEqual(started + 61);
+    }
+    expect(seen).toEqual([5, 4, 3, 2, 1, 0]);
+
+    const refused = await request(b.getHttpServer()).get('/api/v1/whoami').set(bearer(key)).expect(429);
+    expectErrorShape(refused.body, 'rate_limited', 429);
+    expect(refused.body.retryAfter).toBeGreaterThan(0);
+    expect(refused.body.retryAfter).toBeLessThanOrEqual(60);
+    expect(refused.headers['retry-after']).toBe(String(refused.body.retryAfter));
+    expect(refused.headers['x-ratelimit-remaining']).toBe('0');
+
+    // Another key is not affected: the limit is per key.
+    const { key: other } = await createKey(a, adminKey, { name: 'other', role: 'member' });
+    await request(a.getHttpServer()).get('/api/v1/whoami').set(bearer(other)).expect(200);
+  });
+
+  it('limits requests without a valid key per client IP, before any key lookup', async () => {
+    const server = a.getHttpServer();
+    let last = 0;
+    for (let i = 0; i < LIMIT + 1; i++) last = (await request(server).get('/api/v1/whoami').set('Authorization', 'Bearer nope')).status;
+    expect(last).toBe(429);
+  });
+
+  it('never limits health probes', async () => {
+    for (let i = 0; i < LIMIT + 2; i++) await request(a.getHttpServer()).get('/healthz').expect(200);
+  });
+});
