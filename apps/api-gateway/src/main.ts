@@ -1,13 +1,15 @@
 import 'reflect-metadata';
-import { closeOnSignals, loadConfigOrExit } from '@signet/service';
+import { closeOnSignals, loadConfigOrExit, runClustered } from '@signet/service';
 import { createGateway } from './app/gateway';
 import { GatewayConfig } from './app/gateway.config';
 
 async function main() {
   const config = loadConfigOrExit('api-gateway', GatewayConfig);
-  const app = await createGateway(config);
-  await app.listen(config.PORT, config.HOST);
-  closeOnSignals(app);
+  await runClustered(config.GATEWAY_WORKERS, async () => {
+    const app = await createGateway(config);
+    await app.listen(config.PORT, config.HOST);
+    closeOnSignals(app);
+  });
 }
 
 main().catch((err) => {

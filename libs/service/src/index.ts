@@ -11,3 +11,4 @@ export * from './lib/public.decorator';
 export * from './lib/logging';
 export * from './lib/http-app';
 export * from './lib/database.module';
+export * from './lib/cluster';

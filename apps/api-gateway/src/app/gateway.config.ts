@@ -17,6 +17,10 @@ export class GatewayConfig extends CommonConfig {
   @Matches(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { message: 'PUBLIC_BASE_URL must be an http(s) URL' })
   PUBLIC_BASE_URL = 'http://127.0.0.1:3000';
 
+  /** Gateway processes sharing PORT on this host (node:cluster); each is a full replica. */
+  @IsIntBetween('GATEWAY_WORKERS', 1, 64)
+  GATEWAY_WORKERS = 1;
+
   @IsIntBetween('BODY_LIMIT_BYTES', 1024, 100 * 1024 * 1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
 
