@@ -6,6 +6,7 @@
  */
 import { KeyObject } from 'node:crypto';
 import { nullValue, oid, sequence } from './der';
+import { PkiError } from './errors';
 
 export const KEY_ALGORITHMS = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] as const;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
@@ -62,10 +63,6 @@ export const SIGNATURE_SCHEMES: Record<KeyAlgorithm, SignatureScheme> = {
   Ed25519: { algorithmIdentifier: sequence(oid(OID.ed25519)), digest: null, name: 'Ed25519' },
 };
 
-export class UnsupportedKeyError extends Error {
-  override readonly name = 'UnsupportedKeyError';
-}
-
 /**
  * The Signet key algorithm of a public or private KeyObject. RSA sizes other than 2048/3072/4096
  * and curves other than P-256/P-384 are refused here, which is where policy says they are refused.
@@ -76,17 +73,17 @@ export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
     case 'ec':
       if (details.namedCurve === 'prime256v1') return 'ECDSA-P256';
       if (details.namedCurve === 'secp384r1') return 'ECDSA-P384';
-      throw new UnsupportedKeyError(`unsupported elliptic curve ${details.namedCurve ?? 'unknown'}: use P-256 or P-384`);
+      throw new PkiError('unsupported_key', `elliptic curve ${details.namedCurve ?? 'unknown'} is not offered: use P-256 or P-384`);
     case 'rsa': {
       const bits = details.modulusLength ?? 0;
       if (bits === 2048 || bits === 3072 || bits === 4096) return `RSA-${bits}` as KeyAlgorithm;
-      if (bits < 2048) throw new UnsupportedKeyError(`RSA key of ${bits} bits is too weak: at least 2048 bits are required`);
-      throw new UnsupportedKeyError(`unsupported RSA key size ${bits}: use 2048, 3072 or 4096 bits`);
+      if (bits < 2048) throw new PkiError('weak_key', `RSA key of ${bits} bits is too weak: at least 2048 bits are required`);
+      throw new PkiError('unsupported_key', `RSA key size ${bits} is not offered: use 2048, 3072 or 4096 bits`);
     }
     case 'ed25519':
       return 'Ed25519';
     default:
-      throw new UnsupportedKeyError(`unsupported key type ${key.asymmetricKeyType ?? 'unknown'}`);
+      throw new PkiError('unsupported_key', `${key.asymmetricKeyType ?? 'unknown'} keys are not offered: use ECDSA (P-256, P-384), RSA or Ed25519`);
   }
 }
 

@@ -1,1 +1,220 @@
-export {};
+/**
+ * PKCS#10 certificate requests (RFC 2986): parse, check the self-signature, extract what issuance needs.
+ *
+ *   CertificationRequest ::= SEQUENCE {
+ *     certificationRequestInfo CertificationRequestInfo,
+ *     signatureAlgorithm       AlgorithmIdentifier,
+ *     signature                BIT STRING }
+ *   CertificationRequestInfo ::= SEQUENCE {
+ *     version       INTEGER { v1(0) },
+ *     subject       Name,
+ *     subjectPKInfo SubjectPublicKeyInfo,
+ *     attributes    [0] IMPLICIT SET OF Attribute }
+ *
+ * Everything here is hostile input: sizes are bounded before parsing, the DER reader is strict, and
+ * every refusal is a PkiError whose message tells the requester what to fix.
+ */
+import { KeyObject, constants, verify } from 'node:crypto';
+import { KeyAlgorithm, OID } from './algorithms';
+import { DerError, DerNode, Tag, children, content, encoding, expectTag, readBitStringBytes, readDer, readOid, readSmallInteger, readString } from './der';
+import { DistinguishedName, decodeName } from './distinguished-name';
+import { PkiError } from './errors';
+import { decodeGeneralNames } from './general-names';
+import { publicKeyFromSpki } from './keys';
+import { decodeInput } from './pem';
+
+export const MAX_CSR_BYTES = 16 * 1024;
+
+export interface RequestedExtension {
+  oid: string;
+  critical: boolean;
+  value: Buffer;
+}
+
+export interface ParsedCsr {
+  der: Buffer;
+  /** The subject Name exactly as requested, for certificates that keep it byte for byte. */
+  subjectDer: Buffer;
+  subject: DistinguishedName;
+  commonName?: string;
+  sanDns: string[];
+  sanIp: string[];
+  sanEmail: string[];
+  sanUri: string[];
+  requestedExtensions: RequestedExtension[];
+  publicKey: KeyObject;
+  spkiDer: Buffer;
+  keyAlgorithm: KeyAlgorithm;
+  challengePassword?: string;
+}
+
+interface VerifyParams {
+  digest: string | null;
+  padding?: number;
+  saltLength?: number;
+  keyType: 'rsa' | 'ec' | 'ed25519';
+}
+
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+const CHALLENGE_PASSWORD = '1.2.840.113549.1.9.7';
+const SUBJECT_ALT_NAME = '2.5.29.17';
+
+const SIMPLE_SIGNATURES: Record<string, VerifyParams> = {
+  [OID.sha256WithRSAEncryption]: { digest: 'sha256', keyType: 'rsa' },
+  [OID.sha384WithRSAEncryption]: { digest: 'sha384', keyType: 'rsa' },
+  [OID.sha512WithRSAEncryption]: { digest: 'sha512', keyType: 'rsa' },
+  [OID.ecdsaWithSHA256]: { digest: 'sha256', keyType: 'ec' },
+  [OID.ecdsaWithSHA384]: { digest: 'sha384', keyType: 'ec' },
+  [OID.ecdsaWithSHA512]: { digest: 'sha512', keyType: 'ec' },
+  [OID.ed25519]: { digest: null, keyType: 'ed25519' },
+};
+const SHA1_SIGNATURES = new Set([OID.sha1WithRSAEncryption, '1.2.840.10045.4.1', '1.2.840.10040.4.3']);
+const DIGEST_BY_OID: Record<string, string> = { [OID.sha256]: 'sha256', [OID.sha384]: 'sha384', [OID.sha512]: 'sha512' };
+
+/**
+ *   RSASSA-PSS-params ::= SEQUENCE {
+ *     hashAlgorithm    [0] HashAlgorithm    DEFAULT sha1,
+ *     maskGenAlgorithm [1] MaskGenAlgorithm DEFAULT mgf1SHA1,
+ *     saltLength       [2] INTEGER          DEFAULT 20,
+ *     trailerField     [3] TrailerField     DEFAULT trailerFieldBC }      -- RFC 4055 3.1
+ */
+function pssParams(params: DerNode | undefined): VerifyParams {
+  let digest = 'sha1';
+  let mgfDigest = 'sha1';
+  let saltLength = 20;
+  for (const field of params ? children(expectTag(params, Tag.SEQUENCE, 'RSASSA-PSS-params')) : []) {
+    const [inner] = children(field);
+    if (field.tag === 0xa0) digest = DIGEST_BY_OID[readOid(children(inner)[0])] ?? 'unsupported';
+    else if (field.tag === 0xa1) {
+      const [mgf, mgfParams] = children(inner);
+      if (readOid(mgf) !== OID.mgf1) throw new PkiError('unsupported_algorithm', 'RSA-PSS with a mask generation function other than MGF1');
+      mgfDigest = DIGEST_BY_OID[readOid(children(mgfParams)[0])] ?? 'unsupported';
+    } else if (field.tag === 0xa2) saltLength = readSmallInteger(inner);
+    else if (field.tag === 0xa3 && readSmallInteger(inner) !== 1) throw new PkiError('unsupported_algorithm', 'RSA-PSS with an unknown trailer field');
+  }
+  if (digest !== mgfDigest || !['sha256', 'sha384', 'sha512'].includes(digest)) {
+    throw new PkiError('unsupported_algorithm', `RSA-PSS signatures must use SHA-256, SHA-384 or SHA-512 (found ${digest})`);
+  }
+  return { digest, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength, keyType: 'rsa' };
+}
+
+function signatureParams(algorithm: DerNode): VerifyParams {
+  const [algOid, params] = children(expectTag(algorithm, Tag.SEQUENCE, 'signature AlgorithmIdentifier'));
+  const id = readOid(algOid);
+  if (SHA1_SIGNATURES.has(id)) throw new PkiError('unsupported_algorithm', 'SHA-1 signatures are not accepted: sign the CSR with SHA-256 or stronger');
+  if (id === OID.rsassaPss) return pssParams(params);
+  const known = SIMPLE_SIGNATURES[id];
+  if (!known) throw new PkiError('unsupported_algorithm', `signature algorithm ${id} is not supported`);
+  return known;
+}
+
+interface Parsed {
+  csr: Omit<ParsedCsr, 'publicKey' | 'keyAlgorithm'>;
+  tbs: Buffer;
+  signature: Buffer;
+  verifyParams: VerifyParams;
+  key: KeyObject;
+  keyAlgorithm: KeyAlgorithm;
+}
+
+function parseStructure(input: string | Buffer): Parsed {
+  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+  if (size > MAX_CSR_BYTES) throw new PkiError('invalid_encoding', `CSR is larger than ${MAX_CSR_BYTES / 1024} KiB`);
+  if (/-----BEGIN (X509 |TRUSTED )?CERTIFICATE-----/.test(input.toString())) {
+    throw new PkiError('not_a_csr', 'this is a certificate, not a certificate request (CSR)');
+  }
+  const der = decodeInput(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
+  try {
+    const top = readDer(der);
+    if (top.tag !== Tag.SEQUENCE) throw new PkiError('not_a_csr', 'not a PKCS#10 certificate request');
+    const [info, algorithm, signatureBits, extra] = children(top);
+    if (!info || !algorithm || !signatureBits || extra) throw new PkiError('not_a_csr', 'not a PKCS#10 certificate request');
+    const fields = children(expectTag(info, Tag.SEQUENCE, 'CertificationRequestInfo'));
+    if (fields[0]?.tag === 0xa0) throw new PkiError('not_a_csr', 'this is a certificate, not a certificate request (CSR)');
+    const [version, subject, spki, attributes] = fields;
+    if (!version || version.tag !== Tag.INTEGER || readSmallInteger(version) !== 0) throw new PkiError('not_a_csr', 'not a PKCS#10 v1 certificate request');
+    expectTag(subject, Tag.SEQUENCE, 'subject Name');
+    // The key first: "DSA is not offered" says more than "dsa-with-SHA256 is not supported".
+    const spkiDer = encoding(expectTag(spki, Tag.SEQUENCE, 'SubjectPublicKeyInfo'));
+    const { key, algorithm: keyAlgorithm } = publicKeyFromSpki(Buffer.from(spkiDer));
+    const verifyParams = signatureParams(algorithm);
+    const keyType = key.asymmetricKeyType === 'rsa-pss' ? 'rsa' : key.asymmetricKeyType;
+    if (keyType !== verifyParams.keyType) throw new PkiError('bad_signature', 'the signature algorithm does not match the key type');
+
+    const csr: Parsed['csr'] = {
+      der,
+      subjectDer: Buffer.from(encoding(subject)),
+      subject: decodeName(Buffer.from(encoding(subject))),
+      sanDns: [],
+      sanIp: [],
+      sanEmail: [],
+      sanUri: [],
+      requestedExtensions: [],
+      spkiDer: Buffer.from(spkiDer),
+    };
+    csr.commonName = csr.subject.commonName;
+    if (attributes) readAttributes(expectTag(attributes, 0xa0, 'attributes'), csr);
+    return { csr, tbs: encoding(info), signature: readBitStringBytes(signatureBits), verifyParams, key, keyAlgorithm };
+  } catch (error) {
+    if (error instanceof PkiError) throw error;
+    if (error instanceof DerError) throw new PkiError('invalid_encoding', `the CSR is not valid DER: ${error.message}`);
+    throw error;
+  }
+}
+
+/**
+ *   Attribute ::= SEQUENCE { type OBJECT IDENTIFIER, values SET OF ANY }
+ *   extensionRequest values: SET OF Extensions; challengePassword: SET OF DirectoryString
+ */
+function readAttributes(attributes: DerNode, csr: Parsed['csr']): void {
+  for (const attribute of children(attributes)) {
+    const [type, values] = children(expectTag(attribute, Tag.SEQUENCE, 'Attribute'));
+    const id = readOid(type);
+    const [value] = children(expectTag(values, Tag.SET, 'attribute values'));
+    if (id === CHALLENGE_PASSWORD && value) csr.challengePassword = readString(value);
+    if (id !== EXTENSION_REQUEST || !value) continue;
+    for (const extension of children(expectTag(value, Tag.SEQUENCE, 'Extensions'))) {
+      const parts = children(expectTag(extension, Tag.SEQUENCE, 'Extension'));
+      const critical = parts.length === 3 && content(parts[1])[0] === 0xff;
+      const extnValue = content(expectTag(parts[parts.length - 1], Tag.OCTET_STRING, 'extnValue'));
+      const extOid = readOid(parts[0]);
+      csr.requestedExtensions.push({ oid: extOid, critical, value: Buffer.from(extnValue) });
+      if (extOid === SUBJECT_ALT_NAME) {
+        const sans = decodeGeneralNames(Buffer.from(extnValue));
+        csr.sanDns.push(...sans.dns);
+        csr.sanIp.push(...sans.ip);
+        csr.sanEmail.push(...sans.email);
+        csr.sanUri.push(...sans.uri);
+      }
+    }
+  }
+}
+
+const keyInput = (p: Parsed) =>
+  p.verifyParams.padding !== undefined ? { key: p.key, padding: p.verifyParams.padding, saltLength: p.verifyParams.saltLength } : p.key;
+
+function finish(p: Parsed, valid: boolean): ParsedCsr {
+  if (!valid) throw new PkiError('bad_signature', 'the CSR signature does not verify: the request was altered or not signed by its key');
+  return { ...p.csr, publicKey: p.key, keyAlgorithm: p.keyAlgorithm };
+}
+
+/** Parse and verify, the signature check on libuv's thread pool (both cores on a busy signer). */
+export async function parseCsr(input: string | Buffer): Promise<ParsedCsr> {
+  const parsed = parseStructure(input);
+  const valid = await new Promise<boolean>((resolve) =>
+    verify(parsed.verifyParams.digest, parsed.tbs, keyInput(parsed), parsed.signature, (err, ok) => resolve(!err && ok)),
+  );
+  return finish(parsed, valid);
+}
+
+/** Parse and verify on the calling thread (tools, and the one-core benchmark). */
+export function parseCsrSync(input: string | Buffer): ParsedCsr {
+  const parsed = parseStructure(input);
+  let valid = false;
+  try {
+    valid = verify(parsed.verifyParams.digest, parsed.tbs, keyInput(parsed), parsed.signature);
+  } catch {
+    valid = false;
+  }
+  return finish(parsed, valid);
+}

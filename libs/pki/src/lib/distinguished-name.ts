@@ -1,1 +1,86 @@
-export {};
+/**
+ * X.501 distinguished names as Signet uses them.
+ *
+ *   Name ::= SEQUENCE OF RelativeDistinguishedName
+ *   RelativeDistinguishedName ::= SET SIZE (1..MAX) OF AttributeTypeAndValue
+ *   AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }   -- RFC 5280 4.1.2.4
+ *
+ * One attribute per RDN, ordered C, ST, L, O, OU, CN (most significant first); UTF8String except
+ * countryName, serialNumber and emailAddress, which X.520 / PKCS#9 fix to PrintableString / IA5String.
+ */
+import { Tag, children, expectTag, ia5String, oid, printableString, readDer, readOid, readString, sequence, setOf, utf8String } from './der';
+import { PkiError } from './errors';
+
+export interface DistinguishedName {
+  commonName?: string;
+  organization?: string;
+  organizationalUnit?: string;
+  country?: string;
+  state?: string;
+  locality?: string;
+  serialNumber?: string;
+  emailAddress?: string;
+}
+
+interface Attribute {
+  key: keyof DistinguishedName;
+  oid: string;
+  /** RFC 5280 Appendix A upper bound */
+  max: number;
+  encode: (s: string) => Buffer;
+}
+
+const ATTRIBUTES: Attribute[] = [
+  { key: 'country', oid: '2.5.4.6', max: 2, encode: printableString },
+  { key: 'state', oid: '2.5.4.8', max: 128, encode: utf8String },
+  { key: 'locality', oid: '2.5.4.7', max: 128, encode: utf8String },
+  { key: 'organization', oid: '2.5.4.10', max: 64, encode: utf8String },
+  { key: 'organizationalUnit', oid: '2.5.4.11', max: 64, encode: utf8String },
+  { key: 'commonName', oid: '2.5.4.3', max: 64, encode: utf8String },
+  { key: 'serialNumber', oid: '2.5.4.5', max: 64, encode: printableString },
+  { key: 'emailAddress', oid: '1.2.840.113549.1.9.1', max: 255, encode: ia5String },
+];
+const BY_OID = new Map(ATTRIBUTES.map((a) => [a.oid, a]));
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+function checkValue(attribute: Attribute, value: string): void {
+  if (typeof value !== 'string' || !value.trim()) throw new PkiError('invalid_name', `${attribute.key} must be a non-empty string`);
+  if ([...value].length > attribute.max) throw new PkiError('invalid_name', `${attribute.key} is longer than ${attribute.max} characters`);
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new PkiError('invalid_name', `${attribute.key} contains control characters`);
+  if (attribute.key === 'country' && !/^[A-Z]{2}$/.test(value)) throw new PkiError('invalid_name', 'country must be a two-letter ISO 3166 code (e.g. DE)');
+  if (attribute.encode === printableString && !PRINTABLE.test(value)) throw new PkiError('invalid_name', `${attribute.key} has characters a PrintableString cannot carry`);
+  if (attribute.encode === ia5String && /[^\x20-\x7e]/.test(value)) throw new PkiError('invalid_name', `${attribute.key} must be ASCII`);
+}
+
+/** Check every attribute without encoding (for early request validation). */
+export function validateName(dn: DistinguishedName): void {
+  for (const attribute of ATTRIBUTES) {
+    const value = dn[attribute.key];
+    if (value !== undefined) checkValue(attribute, value);
+  }
+}
+
+export function encodeName(dn: DistinguishedName): Buffer {
+  const rdns: Buffer[] = [];
+  for (const attribute of ATTRIBUTES) {
+    const value = dn[attribute.key];
+    if (value === undefined || value === '') continue;
+    checkValue(attribute, value);
+    rdns.push(setOf(sequence(oid(attribute.oid), attribute.encode(value))));
+  }
+  return sequence(...rdns);
+}
+
+/** The attributes Signet knows, by name; others are skipped (a CSR may carry anything). */
+export function decodeName(der: Buffer): DistinguishedName {
+  const out: DistinguishedName = {};
+  for (const rdn of children(expectTag(readDer(der), Tag.SEQUENCE, 'Name'))) {
+    for (const atv of children(expectTag(rdn, Tag.SET, 'RelativeDistinguishedName'))) {
+      const [type, value] = children(expectTag(atv, Tag.SEQUENCE, 'AttributeTypeAndValue'));
+      const attribute = BY_OID.get(readOid(type));
+      if (attribute && value && out[attribute.key] === undefined) out[attribute.key] = readString(value);
+    }
+  }
+  return out;
+}
