@@ -15,3 +15,4 @@ export * from './lib/crl';
 export * from './lib/ocsp';
 export * from './lib/pkcs7';
 export * from './lib/pkcs12';
+export * from './lib/revocation-reasons';

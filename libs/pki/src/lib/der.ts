@@ -45,6 +45,9 @@ function lengthBytes(length: number): Buffer {
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
 
+/** Tag and length octets alone, for content that is written (or streamed) separately. */
+export const tlvHeader = (tag: number, length: number): Buffer => Buffer.concat([Buffer.from([tag]), lengthBytes(length)]);
+
 /** One TLV: tag byte, DER length, content. */
 export function tlv(tag: number, content: Buffer): Buffer {
   const len = lengthBytes(content.length);
