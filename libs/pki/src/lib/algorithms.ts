@@ -68,6 +68,17 @@ export const SIGNATURE_SCHEMES: Record<KeyAlgorithm, SignatureScheme> = {
  * and curves other than P-256/P-384 are refused here, which is where policy says they are refused.
  */
 export function keyAlgorithmOf(key: KeyObject): KeyAlgorithm {
+  // asymmetricKeyDetails builds a fresh object on every read; a CA key is asked once per signature.
+  const known = KNOWN_ALGORITHMS.get(key);
+  if (known) return known;
+  const algorithm = classify(key);
+  KNOWN_ALGORITHMS.set(key, algorithm);
+  return algorithm;
+}
+
+const KNOWN_ALGORITHMS = new WeakMap<KeyObject, KeyAlgorithm>();
+
+function classify(key: KeyObject): KeyAlgorithm {
   const details = key.asymmetricKeyDetails ?? {};
   switch (key.asymmetricKeyType) {
     case 'ec':

@@ -21,7 +21,7 @@ import {
   extKeyUsage, extensionsField, keyIdentifier, keyUsage, nameConstraints, subjectAltName, subjectKeyIdentifier,
 } from './extensions';
 import { SubjectAltNames, decodeGeneralNames, isEmptySans } from './general-names';
-import { spkiDer } from './keys';
+import { publicKeyFromSpki, spkiDer } from './keys';
 import { fromPem, toPem } from './pem';
 import { signAsync, signSync } from './signing';
 
@@ -40,6 +40,8 @@ export interface CertificateSpec {
   subject: DistinguishedName | Buffer;
   /** The subject's public key as a KeyObject or SPKI DER. */
   publicKey: KeyObject | Buffer;
+  /** The subject key's algorithm when `publicKey` is SPKI DER and the caller knows it (a parsed CSR does). */
+  publicKeyAlgorithm?: KeyAlgorithm;
   /** Absent for a self-signed root, whose issuer is itself and which signs with `selfSignKey`. */
   issuer?: Issuer;
   selfSignKey?: KeyObject;
@@ -93,7 +95,9 @@ function prepare(spec: CertificateSpec): { tbs: Buffer; signer: KeyObject; seria
 
   const extensions: Buffer[] = [];
   if (spec.kind === 'leaf') {
-    const subjectKeyAlgorithm = keyAlgorithmOf(Buffer.isBuffer(spec.publicKey) ? createPublicKey({ key: subjectSpki, format: 'der', type: 'spki' }) : spec.publicKey);
+    // Importing the key again just to learn its type would cost as much as the signature.
+    const subjectKeyAlgorithm =
+      spec.publicKeyAlgorithm ?? (Buffer.isBuffer(spec.publicKey) ? publicKeyFromSpki(subjectSpki).algorithm : keyAlgorithmOf(spec.publicKey));
     extensions.push(basicConstraints(false), keyUsage(leafKeyUsage(subjectKeyAlgorithm)));
     extensions.push(extKeyUsage(spec.extendedKeyUsage?.length ? spec.extendedKeyUsage : ['serverAuth']));
   } else {
