@@ -1,3 +1,4 @@
+import { undocumentedVariables } from '@signet/testing';
 import { ConfigError, loadConfig } from '@signet/service';
 import { GatewayConfig } from '../src/app/gateway.config';
 
@@ -36,5 +37,11 @@ describe('gateway configuration', () => {
     expect(() => loadConfig(GatewayConfig, { PLATFORM_ADMIN_KEY: 'hunter2-secret' })).toThrow(
       expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
     );
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable api-gateway reads', () => {
+    expect(undocumentedVariables(GatewayConfig)).toEqual([]);
   });
 });

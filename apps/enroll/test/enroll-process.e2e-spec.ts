@@ -1,5 +1,5 @@
 import { loadConfig } from '@signet/service';
-import { expectOpsEndpoints, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { expectOpsEndpoints, undocumentedVariables, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { EnrollConfig } from '../src/app/enroll.config';
 
 describe('enroll configuration', () => {
@@ -25,5 +25,11 @@ describe('enroll process', () => {
     } finally {
       expect(await stopService(enroll)).toBe(0);
     }
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable enroll reads', () => {
+    expect(undocumentedVariables(EnrollConfig)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { loadConfig } from '@signet/service';
-import { expectOpsEndpoints, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { expectOpsEndpoints, undocumentedVariables, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { randomBytes } from 'node:crypto';
 import { SignerConfig } from '../src/app/signer.config';
 
@@ -35,5 +35,11 @@ describe('signer process', () => {
     const signer = spawnService('signer', testServiceEnv());
     expect(await signer.exited).not.toBe(0);
     expect(signer.output().trim()).toBe('signet signer: invalid configuration: MASTER_KEY is required');
+  });
+});
+
+describe('.env.example', () => {
+  it('documents every variable signer reads', () => {
+    expect(undocumentedVariables(SignerConfig)).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
 export * from './lib/test-environment';
 export * from './lib/service-process';
 export * from './lib/health-checks';
+export * from './lib/env-example';
