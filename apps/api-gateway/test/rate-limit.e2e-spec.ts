@@ -8,7 +8,8 @@ describe('rate limits shared through Redis', () => {
   const LIMIT = 6;
 
   beforeAll(async () => {
-    const overrides = { RATE_LIMIT_GENERAL: String(LIMIT), RATE_LIMIT_WINDOW_SECONDS: '60' };
+    // A prefix of their own: counters of the platform admin key are not shared with other test files.
+    const overrides = { RATE_LIMIT_GENERAL: String(LIMIT), RATE_LIMIT_WINDOW_SECONDS: '60', QUEUE_PREFIX: `${process.env.QUEUE_PREFIX}-rl` };
     [a, b] = await Promise.all([startGateway(overrides), startGateway(overrides)]);
   });
   afterAll(() => Promise.all([a.close(), b.close()]));
