@@ -166,6 +166,23 @@ describe('access layer (real PostgreSQL and Redis)', () => {
       expectErrorShape(res.body, 'forbidden', 403);
     });
 
+    it('lets a member list and read only the CAs it may read; the rest is 404', async () => {
+      const asMember = await request(http).get('/api/v1/cas').set(bearer(member)).expect(200);
+      expect(asMember.body.cas.map((ca: { id: string }) => ca.id)).toEqual([caA1]);
+      const asAdmin = await request(http).get('/api/v1/cas').set(bearer(orgA.adminKey)).expect(200);
+      expect(asAdmin.body.cas.map((ca: { id: string }) => ca.id).sort()).toEqual([caA1, caA2].sort());
+      const one = await request(http).get(`/api/v1/cas/${caA1}`).set(bearer(member)).expect(200);
+      expect(one.body.ca).toMatchObject({ id: caA1, type: 'root', status: 'active', certificatePem: expect.stringContaining('BEGIN CERTIFICATE') });
+      await request(http).get(`/api/v1/cas/${caA1}/chain`).set(bearer(member)).expect(200);
+      expectErrorShape((await request(http).get(`/api/v1/cas/${caA2}`).set(bearer(member)).expect(404)).body, 'not_found', 404);
+      await request(http).get(`/api/v1/cas/${caA2}/chain`).set(bearer(member)).expect(404);
+      // Another org's admin: the CA does not exist for it.
+      await request(http).get(`/api/v1/cas/${caA1}`).set(bearer(orgB.adminKey)).expect(404);
+      expect((await request(http).get('/api/v1/cas').set(bearer(orgB.adminKey)).expect(200)).body.cas.map((c: { id: string }) => c.id)).not.toContain(caA1);
+      // The platform key is not an org key.
+      await request(http).get('/api/v1/cas').set(bearer(TEST_ADMIN_KEY)).expect(403);
+    });
+
     it('whoami shows a member its per-CA permissions', async () => {
       const who = await request(http).get('/api/v1/whoami').set(bearer(member)).expect(200);
       expect(who.body.apiKey.role).toBe('member');

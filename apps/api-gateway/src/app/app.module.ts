@@ -6,6 +6,8 @@ import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
+import { CasController } from './cas/cas.controller';
+import { CasService } from './cas/cas.service';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
 import { OrgDirectory } from './identity/org-directory';
@@ -30,8 +32,8 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

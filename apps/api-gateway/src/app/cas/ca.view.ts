@@ -1,0 +1,62 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { toPem } from '@signet/pki';
+import type { CertificateAuthorityEntity } from '@signet/persistence';
+
+/** API.md's `ca` object. `expired` is derived from validTo, never stored. */
+export class CaView {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) subject: Record<string, string | undefined>;
+  @ApiProperty() commonName: string;
+  @ApiProperty({ enum: ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] }) keyAlgorithm: string;
+  @ApiProperty({ description: 'uppercase hex' }) serialNumber: string;
+  @ApiProperty() fingerprintSha256: string;
+  @ApiProperty({ format: 'date-time' }) validFrom: string;
+  @ApiProperty({ format: 'date-time' }) validTo: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) parentCaId: string | null;
+  @ApiProperty() depth: number;
+  @ApiPropertyOptional({ type: Number, nullable: true }) pathLength: number | null;
+  @ApiProperty({ type: [String] }) permittedDnsDomains: string[];
+  @ApiProperty() hasPassphrase: boolean;
+  @ApiProperty({ enum: ['active', 'revoked', 'expired'] }) status: string;
+  @ApiPropertyOptional({ type: String, nullable: true }) revokedAt: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) revocationReason: string | null;
+  @ApiProperty() crlUrl: string;
+  @ApiProperty() ocspUrl: string;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+  @ApiPropertyOptional({ description: 'only when a single CA is fetched' }) certificatePem?: string;
+}
+
+export function caStatus(ca: Pick<CertificateAuthorityEntity, 'status' | 'validTo'>, now = Date.now()): 'active' | 'revoked' | 'expired' {
+  if (ca.status === 'revoked') return 'revoked';
+  return ca.validTo.getTime() <= now ? 'expired' : 'active';
+}
+
+export function caView(ca: CertificateAuthorityEntity, publicBaseUrl: string, withPem = false): CaView {
+  const base = publicBaseUrl.replace(/\/$/, '');
+  return {
+    id: ca.id,
+    name: ca.name,
+    type: ca.type,
+    subject: ca.subject,
+    commonName: ca.commonName,
+    keyAlgorithm: ca.keyAlgorithm,
+    serialNumber: ca.serialNumber,
+    fingerprintSha256: ca.fingerprintSha256,
+    validFrom: ca.validFrom.toISOString(),
+    validTo: ca.validTo.toISOString(),
+    parentCaId: ca.parentCaId,
+    depth: ca.depth,
+    pathLength: ca.pathLength,
+    permittedDnsDomains: ca.permittedDnsDomains,
+    hasPassphrase: ca.hasPassphrase,
+    status: caStatus(ca),
+    revokedAt: ca.revokedAt?.toISOString() ?? null,
+    revocationReason: ca.revocationReason,
+    crlUrl: `${base}/pki/cas/${ca.id}/crl`,
+    ocspUrl: `${base}/pki/ocsp`,
+    createdAt: ca.createdAt.toISOString(),
+    ...(withPem ? { certificatePem: toPem('CERTIFICATE', ca.certificateDer) } : {}),
+  };
+}

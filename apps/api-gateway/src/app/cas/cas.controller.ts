@@ -1,0 +1,35 @@
+import { Controller, Get, Param, ParseUUIDPipe, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Access } from '../access/access.decorator';
+import type { OrgPrincipal } from '../access/principal';
+import type { GatewayRequest } from '../request-context';
+import { ListCasQueryDto } from './cas.dto';
+import { CasService } from './cas.service';
+
+@ApiTags('certificate authorities')
+@ApiBearerAuth('apiKey')
+@Controller('api/v1/cas')
+export class CasController {
+  constructor(private readonly cas: CasService) {}
+
+  @Get()
+  @Access('orgKey')
+  @ApiOperation({ summary: 'CAs of the org this key may read' })
+  list(@Req() req: GatewayRequest, @Query() q: ListCasQueryDto) {
+    return this.cas.list(req.principal as OrgPrincipal, q);
+  }
+
+  @Get(':id')
+  @Access({ ca: 'read', from: 'param.id' })
+  @ApiOperation({ summary: 'One CA, with its certificate PEM' })
+  get(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+    return this.cas.get(req.principal as OrgPrincipal, id);
+  }
+
+  @Get(':id/chain')
+  @Access({ ca: 'read', from: 'param.id' })
+  @ApiOperation({ summary: 'The CA and its issuers up to the root, as PEM' })
+  chain(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+    return this.cas.chain(req.principal as OrgPrincipal, id);
+  }
+}

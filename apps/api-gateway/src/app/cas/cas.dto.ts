@@ -1,0 +1,21 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsOptional, IsUUID } from 'class-validator';
+
+export class ListCasQueryDto {
+  @ApiPropertyOptional({ format: 'uuid' })
+  @IsOptional()
+  @IsUUID()
+  parentCaId?: string;
+
+  @ApiPropertyOptional({ enum: ['root', 'intermediate', 'all'], default: 'all' })
+  @IsOptional()
+  @IsIn(['root', 'intermediate', 'all'])
+  type: 'root' | 'intermediate' | 'all' = 'all';
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptional()
+  @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean()
+  includeRevoked = false;
+}

@@ -1,0 +1,66 @@
+/**
+ * Reading CAs. A member key sees only the CAs it may read: lists are filtered, a direct get of any
+ * other CA is 404, exactly like a CA of another org.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateAuthorityEntity } from '@signet/persistence';
+import { toPem } from '@signet/pki';
+import { ApiError } from '@signet/service';
+import { DataSource, FindOptionsWhere, In } from 'typeorm';
+import { OrgPrincipal, readableCaIds } from '../access/principal';
+import { GATEWAY_CONFIG } from '../gateway-config.token';
+import type { GatewayConfig } from '../gateway.config';
+import { caView } from './ca.view';
+import { ListCasQueryDto } from './cas.dto';
+
+/** Deeper than any sane hierarchy; stops a corrupt parent loop from spinning. */
+const MAX_CHAIN = 16;
+
+@Injectable()
+export class CasService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+  ) {}
+
+  async list(principal: OrgPrincipal, q: ListCasQueryDto) {
+    const where: FindOptionsWhere<CertificateAuthorityEntity> = { orgId: principal.orgId };
+    const readable = readableCaIds(principal);
+    if (readable) where.id = In(readable);
+    if (q.parentCaId) where.parentCaId = q.parentCaId;
+    if (q.type !== 'all') where.type = q.type;
+    if (!q.includeRevoked) where.status = 'active';
+    const rows = readable?.length === 0 ? [] : await this.repo().find({ where, order: { depth: 'ASC', createdAt: 'ASC' } });
+    return { cas: rows.map((ca) => caView(ca, this.config.PUBLIC_BASE_URL)) };
+  }
+
+  /** The CA if this key may read it; 404 otherwise (other org, or not granted). */
+  async readable(principal: OrgPrincipal, id: string): Promise<CertificateAuthorityEntity> {
+    const readable = readableCaIds(principal);
+    const ca = readable && !readable.includes(id) ? null : await this.repo().findOneBy({ id, orgId: principal.orgId });
+    if (!ca) throw ApiError.notFound('certificate authority');
+    return ca;
+  }
+
+  async get(principal: OrgPrincipal, id: string) {
+    return { ca: caView(await this.readable(principal, id), this.config.PUBLIC_BASE_URL, true) };
+  }
+
+  /** This CA's certificate and every issuer above it, up to the root (or an imported CA's external chain). */
+  async chain(principal: OrgPrincipal, id: string) {
+    let ca: CertificateAuthorityEntity | null = await this.readable(principal, id);
+    const chain: string[] = [];
+    while (ca && chain.length < MAX_CHAIN) {
+      chain.push(toPem('CERTIFICATE', ca.certificateDer));
+      if (ca.externalChainPem) chain.push(...ca.externalChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []);
+      ca = ca.parentCaId ? await this.repo().findOneBy({ id: ca.parentCaId, orgId: principal.orgId }) : null;
+    }
+    return { caId: id, chainLength: chain.length, chain };
+  }
+
+  private repo() {
+    return this.dataSource.getRepository(CertificateAuthorityEntity);
+  }
+}
+
