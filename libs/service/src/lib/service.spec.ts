@@ -1,0 +1,59 @@
+import { BadRequestException, NotFoundException } from '@nestjs/common';
+import { IsString, MinLength } from 'class-validator';
+import { ApiError } from './errors';
+import { CommonConfig, IsIntBetween } from './config-rules';
+import { ConfigError, loadConfig } from './config';
+import { toApiError } from './exception.filter';
+import { runChecks } from './readiness';
+
+class ExampleConfig extends CommonConfig {
+  @IsString()
+  @MinLength(8, { message: 'TOKEN must be at least 8 characters' })
+  TOKEN: string;
+
+  @IsIntBetween('WORKERS', 1, 4)
+  WORKERS = 2;
+}
+
+describe('loadConfig', () => {
+  it('applies defaults, converts types and returns only declared variables', () => {
+    const config = loadConfig(ExampleConfig, { TOKEN: 'long-enough', WORKERS: '3', UNRELATED_SECRET: 'x' });
+    expect(config).toMatchObject({ TOKEN: 'long-enough', WORKERS: 3, REDIS_URL: 'redis://127.0.0.1:6379', QUEUE_PREFIX: 'signet' });
+    expect(Object.keys(config)).not.toContain('UNRELATED_SECRET');
+  });
+
+  it('names a missing variable plainly, and every bad one in a single line, never echoing values', () => {
+    expect(() => loadConfig(ExampleConfig, {})).toThrow(new ConfigError('TOKEN is required'));
+    let message = '';
+    try {
+      loadConfig(ExampleConfig, { TOKEN: 'short', WORKERS: '9', DATABASE_URL: 'mysql://secret@host/db' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message.split('; ').sort()).toEqual(['DATABASE_URL must be a postgres:// URL', 'TOKEN must be at least 8 characters', 'WORKERS must be an integer between 1 and 4']);
+    expect(message).not.toContain('secret');
+  });
+});
+
+describe('toApiError', () => {
+  it('keeps ApiErrors, maps Nest exceptions and body-parser errors, and leaves the unexpected alone', () => {
+    const own = new ApiError('conflict', 'taken');
+    expect(toApiError(own)).toBe(own);
+    expect(toApiError(new NotFoundException('Cannot GET /nope'))).toMatchObject({ code: 'not_found', message: 'route not found' });
+    expect(toApiError(new BadRequestException('Validation failed (uuid is expected)'))).toMatchObject({ code: 'bad_request', status: 400 });
+    expect(toApiError({ type: 'entity.too.large', limit: 10 })).toMatchObject({ code: 'payload_too_large', details: { limitBytes: 10 } });
+    expect(toApiError({ type: 'entity.parse.failed' })).toMatchObject({ code: 'bad_request', message: 'request body is not valid JSON' });
+    expect(toApiError(new Error('boom'))).toBeNull();
+  });
+});
+
+describe('runChecks', () => {
+  it('is ready only when every check answers within the deadline', async () => {
+    expect((await runChecks({ a: async () => 1 })).status).toBe('ready');
+    const report = await runChecks({ a: async () => 1, b: () => new Promise(() => undefined), c: async () => { throw new Error('down'); } }, 50);
+    expect(report.status).toBe('not_ready');
+    expect(report.checks.a.status).toBe('up');
+    expect(report.checks.b).toMatchObject({ status: 'down', error: 'b did not answer within 50 ms' });
+    expect(report.checks.c).toMatchObject({ status: 'down', error: 'down' });
+  });
+});
