@@ -31,6 +31,29 @@ describe('gateway start-up (built process)', () => {
   });
 });
 
+describe('gateway logs', () => {
+  it('are JSON lines with the request id, and never carry the bearer key', async () => {
+    const port = await freePort();
+    const adminKey = `log-test-admin-${'k'.repeat(32)}`;
+    const gateway = spawnService('api-gateway', { ...testServiceEnv(), LOG_LEVEL: 'info', PORT: String(port), PLATFORM_ADMIN_KEY: adminKey });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, gateway);
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/whoami`, {
+        headers: { Authorization: `Bearer ${adminKey}`, 'X-Request-Id': 'log-trace-1' },
+      });
+      expect(res.status).toBe(200);
+      await fetch(`http://127.0.0.1:${port}/api/v1/whoami`, { headers: { Authorization: 'Bearer sgn_0123456789abcdef_' + 'S'.repeat(43) } });
+    } finally {
+      expect(await stopService(gateway)).toBe(0);
+    }
+    const lines = gateway.output().trim().split('\n').filter((l) => l.startsWith('{'));
+    const access = lines.map((l) => JSON.parse(l)).find((entry) => entry.req?.id === 'log-trace-1');
+    expect(access).toMatchObject({ name: 'api-gateway', req: { method: 'GET', url: '/api/v1/whoami' }, res: { statusCode: 200 } });
+    expect(gateway.output()).not.toContain(adminKey);
+    expect(gateway.output()).not.toContain('S'.repeat(43));
+  });
+});
+
 describe('gateway process', () => {
   it('serves the ops endpoints, does not read MASTER_KEY, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
