@@ -1,1 +1,2 @@
-export {};
+export * from './lib/signer-jobs';
+export * from './lib/validate-job';

@@ -8,6 +8,7 @@ import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { CasController } from './cas/cas.controller';
 import { CasService } from './cas/cas.service';
+import { SignerClient } from './signer-client/signer-client';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
 import { OrgDirectory } from './identity/org-directory';
@@ -33,7 +34,7 @@ export class AppModule {
         AccessModule,
       ],
       controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

@@ -1,9 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { createDataSourceOptions } from '@signet/persistence';
 import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
+import { CreateCaHandler } from './jobs/create-ca.handler';
+import { SignerWorker } from './jobs/signer.worker';
+import { CaKeyring } from './keys/ca-keyring';
 import { SignerConfig } from './signer.config';
 
-export const SIGNER_CONFIG = 'SIGNER_CONFIG';
+import { SIGNER_CONFIG } from './signer-config.token';
+
+export { SIGNER_CONFIG };
 
 @Module({})
 export class SignerModule {
@@ -17,7 +22,7 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }],
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, CreateCaHandler, SignerWorker],
       exports: [SIGNER_CONFIG],
     };
   }

@@ -1,5 +1,8 @@
-import { Controller, Get, Param, ParseUUIDPipe, Query, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Audited } from '../audit/audited.decorator';
+import { CaView } from './ca.view';
+import { CreateCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import type { GatewayRequest } from '../request-context';
@@ -11,6 +14,15 @@ import { CasService } from './cas.service';
 @Controller('api/v1/cas')
 export class CasController {
   constructor(private readonly cas: CasService) {}
+
+  @Post()
+  @Access('orgAdmin')
+  @Audited('ca.create', 'ca')
+  @ApiOperation({ summary: 'Create a root CA, or an intermediate under parentCaId; the key is made and kept by the signer' })
+  @ApiCreatedResponse({ type: CaView })
+  create(@Req() req: GatewayRequest, @Body() dto: CreateCaDto) {
+    return this.cas.create(req, dto);
+  }
 
   @Get()
   @Access('orgKey')

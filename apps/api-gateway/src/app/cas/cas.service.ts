@@ -7,7 +7,13 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { ApiError } from '@signet/service';
+import { normalizeDnsName, isPkiError } from '@signet/pki';
+import { CreateCaJob, CreateCaResult, SIGNER_JOBS } from '@signet/queue';
+import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
+import { SignerClient } from '../signer-client/signer-client';
+import { GatewayRequest, clientIp } from '../request-context';
+import { CreateCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
@@ -22,7 +28,39 @@ export class CasService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    private readonly signer: SignerClient,
   ) {}
+
+  /** Validated here, made by the signer (the only holder of CA keys), answered when it is stored. */
+  async create(req: GatewayRequest, dto: CreateCaDto) {
+    const principal = req.principal as OrgPrincipal;
+    let permittedDnsDomains: string[] | undefined;
+    try {
+      permittedDnsDomains = dto.permittedDnsDomains?.map(normalizeDnsName);
+    } catch (error) {
+      if (isPkiError(error)) throw ApiError.validation([{ field: 'permittedDnsDomains', messages: [error.message] }]);
+      throw error;
+    }
+    if (dto.parentCaId) await this.readable(principal, dto.parentCaId);
+    const caId = randomUUID();
+    const job: CreateCaJob = {
+      caId,
+      orgId: principal.orgId,
+      name: dto.name,
+      subject: { ...dto.subject },
+      keyAlgorithm: dto.keyAlgorithm,
+      validityDays: dto.validityDays ?? (dto.parentCaId ? 1825 : 3650),
+      parentCaId: dto.parentCaId,
+      pathLength: dto.pathLength,
+      permittedDnsDomains,
+      passphrase: dto.passphrase,
+      parentPassphrase: dto.caPassphrase,
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      publicBaseUrl: this.config.PUBLIC_BASE_URL,
+    };
+    await this.signer.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
+    return this.get(principal, caId);
+  }
 
   async list(principal: OrgPrincipal, q: ListCasQueryDto) {
     const where: FindOptionsWhere<CertificateAuthorityEntity> = { orgId: principal.orgId };

@@ -1,0 +1,48 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested,
+} from 'class-validator';
+import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+
+export class SubjectDto {
+  @ApiProperty({ maxLength: 64 }) @IsString() @Length(1, 64) commonName: string;
+  @ApiPropertyOptional({ maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) organization?: string;
+  @ApiPropertyOptional({ maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) organizationalUnit?: string;
+  @ApiPropertyOptional({ example: 'DE' }) @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'country must be a two-letter ISO 3166 code' }) country?: string;
+  @ApiPropertyOptional({ maxLength: 128 }) @IsOptional() @IsString() @Length(1, 128) state?: string;
+  @ApiPropertyOptional({ maxLength: 128 }) @IsOptional() @IsString() @Length(1, 128) locality?: string;
+}
+
+export class CreateCaDto {
+  @ApiProperty({ maxLength: 200 }) @IsString() @Length(1, 200) name: string;
+
+  @ApiProperty({ type: SubjectDto }) @ValidateNested() @Type(() => SubjectDto) subject: SubjectDto;
+
+  @ApiPropertyOptional({ enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
+  @IsOptional()
+  @IsIn(KEY_ALGORITHM_NAMES as unknown as string[])
+  keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number] = 'ECDSA-P256';
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'default 3650 for a root, 1825 for an intermediate; never past the parent' })
+  @IsOptional() @IsInt() @Min(1) @Max(36500)
+  validityDays?: number;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'absent: a self-signed root' })
+  @IsOptional() @IsUUID()
+  parentCaId?: string;
+
+  @ApiPropertyOptional({ minimum: 0, maximum: 32 }) @IsOptional() @IsInt() @Min(0) @Max(32) pathLength?: number;
+
+  @ApiPropertyOptional({ type: [String], example: ['example.com'] })
+  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) @Length(1, 253, { each: true })
+  permittedDnsDomains?: string[];
+
+  @ApiPropertyOptional({ minLength: 12, description: 'protects the CA key; signing then needs caPassphrase' })
+  @IsOptional() @IsString() @Length(12, 1024)
+  passphrase?: string;
+
+  @ApiPropertyOptional({ description: "the parent CA's passphrase, when it has one" })
+  @IsOptional() @IsString() @Length(1, 1024)
+  caPassphrase?: string;
+}

@@ -1,0 +1,69 @@
+/**
+ * The gateway's side of the signer queue: add a job, wait for its result with a deadline, and turn a
+ * structured refusal back into the API error the signer chose. Past the deadline the caller gets 503;
+ * the job carries on, and a retry with the same job id finds its result.
+ */
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { SIGNER_QUEUE, decodeJobFailure } from '@signet/queue';
+import { ApiError, ERROR_STATUS, ErrorCode, closeRedis, createRedis } from '@signet/service';
+import { Queue, QueueEvents } from 'bullmq';
+import type Redis from 'ioredis';
+import { GATEWAY_CONFIG } from '../gateway-config.token';
+import type { GatewayConfig } from '../gateway.config';
+
+export const SIGNER_DEADLINE_MS = 30_000;
+
+@Injectable()
+export class SignerClient implements OnApplicationShutdown {
+  private queue: Queue | null = null;
+  private events: QueueEvents | null = null;
+  private connections: Redis[] = [];
+
+  constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {}
+
+  /** Connected on first use: a gateway that never enqueues (or starts while Redis is down) holds nothing open. */
+  private ensureConnected(): { queue: Queue; events: QueueEvents } {
+    if (this.queue && this.events) return { queue: this.queue, events: this.events };
+    const connection = createRedis(this.config.REDIS_URL, 'signet-gateway-queue');
+    const eventsConnection = createRedis(this.config.REDIS_URL, 'signet-gateway-queue-events');
+    this.connections = [connection, eventsConnection];
+    const options = { prefix: this.config.QUEUE_PREFIX };
+    this.queue = new Queue(SIGNER_QUEUE, { ...options, connection });
+    this.events = new QueueEvents(SIGNER_QUEUE, { ...options, connection: eventsConnection });
+    this.queue.on('error', () => undefined);
+    this.events.on('error', () => undefined);
+    return { queue: this.queue, events: this.events };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    // BullMQ's close() waits for a connection that may never come (Redis down): bound it.
+    const closing = Promise.allSettled([this.queue?.close(), this.events?.close()]);
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    await Promise.all(this.connections.map(closeRedis));
+  }
+
+  async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {
+    const { queue, events } = this.ensureConnected();
+    const job = await queue.add(name, data, {
+      jobId,
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 500 },
+      // Payloads may hold passphrases: gone as soon as the job is.
+      removeOnComplete: { age: 3600, count: 10_000 },
+      removeOnFail: { age: 3600, count: 10_000 },
+    });
+    try {
+      return (await job.waitUntilFinished(events, deadlineMs)) as T;
+    } catch (error) {
+      const failure = decodeJobFailure((error as Error).message);
+      if (failure) {
+        const code = (failure.code in ERROR_STATUS ? failure.code : 'internal') as ErrorCode;
+        throw new ApiError(code, failure.message, failure.details);
+      }
+      if (/timed out|Job wait .* timed out/i.test((error as Error).message)) {
+        throw new ApiError('service_unavailable', 'the signer did not answer in time; retry the request', { retryable: true });
+      }
+      throw new ApiError('internal', 'the signer failed to process the request');
+    }
+  }
+}

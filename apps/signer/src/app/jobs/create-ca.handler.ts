@@ -1,0 +1,115 @@
+/**
+ * `ca.create`: make the key pair, build and sign the CA certificate (self-signed, or by its parent),
+ * encrypt the key under MASTER_KEY (and the CA's passphrase), then store the CA and its audit event
+ * in one transaction. The producer picks the CA id, so a retried job returns the CA it already made.
+ */
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateAuthorityEntity, insertAuditEvents } from '@signet/persistence';
+import {
+  buildCertificate, encryptPrivateKey, generateKeyPair, keyIdentifier, normalizeDnsName, namesOutside, parseCertificate, spkiDer,
+} from '@signet/pki';
+import { CreateCaJob, CreateCaResult } from '@signet/queue';
+import { DataSource } from 'typeorm';
+import { refuse } from '../job-failure';
+import { CaKeyring } from '../keys/ca-keyring';
+
+const DAY_MS = 86_400_000;
+/** Certificates start a minute in the past: relying parties with a slightly slow clock still accept them. */
+const BACKDATE_MS = 60_000;
+
+@Injectable()
+export class CreateCaHandler {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly keyring: CaKeyring,
+  ) {}
+
+  async handle(job: CreateCaJob): Promise<CreateCaResult> {
+    const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
+    if (await cas.existsBy({ id: job.caId })) return { caId: job.caId };
+
+    const now = Date.now();
+    const notBefore = new Date(now - BACKDATE_MS);
+    let notAfter = new Date(now + job.validityDays * DAY_MS);
+    let permitted = (job.permittedDnsDomains ?? []).map(normalizeDnsName);
+    let pathLength = job.pathLength ?? null;
+    const parent = job.parentCaId ? await cas.findOneBy({ id: job.parentCaId, orgId: job.orgId }) : null;
+    if (job.parentCaId && !parent) throw refuse('not_found', 'parent certificate authority not found');
+
+    if (parent) {
+      if (parent.status === 'revoked') throw refuse('ca_unavailable', 'the parent certificate authority is revoked');
+      if (parent.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the parent certificate authority has expired');
+      if (parent.pathLength === 0) throw refuse('policy_violation', 'the parent certificate authority has pathLength 0: it may not sign CAs');
+      if (parent.pathLength !== null) {
+        if (pathLength !== null && pathLength >= parent.pathLength) {
+          throw refuse('policy_violation', `pathLength must be below the parent's (${parent.pathLength})`);
+        }
+        pathLength ??= parent.pathLength - 1;
+      }
+      if (notAfter.getTime() > parent.validTo.getTime()) {
+        throw refuse('policy_violation', `validityDays reaches past the parent's validTo (${parent.validTo.toISOString()})`, { field: 'validityDays' });
+      }
+      if (parent.permittedDnsDomains.length) {
+        const outside = namesOutside(permitted, parent.permittedDnsDomains);
+        if (outside.length) throw refuse('policy_violation', `permittedDnsDomains ${outside.join(', ')} outside the parent's (${parent.permittedDnsDomains.join(', ')})`);
+        // A child of a constrained CA is constrained at least as much; say so in its own certificate.
+        if (!permitted.length) permitted = parent.permittedDnsDomains;
+      }
+    }
+    notAfter = new Date(Math.floor(notAfter.getTime() / 1000) * 1000);
+
+    const keys = await generateKeyPair(job.keyAlgorithm);
+    const base = job.publicBaseUrl.replace(/\/$/, '');
+    const certificate = parent
+      ? await buildCertificate({
+          kind: 'intermediate', subject: job.subject, publicKey: keys.publicKey, issuer: await this.keyring.issuer(parent, job.parentPassphrase),
+          notBefore, notAfter, pathLength, permittedDnsDomains: permitted,
+          crlUrl: `${base}/pki/cas/${parent.id}/crl`, ocspUrl: `${base}/pki/ocsp`, caIssuersUrl: `${base}/pki/cas/${parent.id}/ca.crt`,
+        })
+      : await buildCertificate({
+          kind: 'root', subject: job.subject, publicKey: keys.publicKey, selfSignKey: keys.privateKey,
+          notBefore, notAfter, pathLength, permittedDnsDomains: permitted,
+        });
+    const parsed = parseCertificate(certificate.der);
+    const encryptedKey = await encryptPrivateKey(keys.privateKey, this.keyring.master, job.passphrase);
+
+    await this.dataSource.transaction(async (manager) => {
+      await manager.getRepository(CertificateAuthorityEntity).insert({
+        id: job.caId,
+        orgId: job.orgId,
+        name: job.name,
+        type: parent ? 'intermediate' : 'root',
+        parentCaId: parent?.id ?? null,
+        depth: parent ? parent.depth + 1 : 0,
+        pathLength,
+        permittedDnsDomains: permitted,
+        subject: { ...job.subject },
+        commonName: job.subject.commonName,
+        keyAlgorithm: job.keyAlgorithm,
+        serialNumber: certificate.serialNumber,
+        fingerprintSha256: certificate.fingerprintSha256,
+        keyHashSha1: keyIdentifier(spkiDer(keys.publicKey)),
+        certificateDer: certificate.der,
+        externalChainPem: null,
+        encryptedKey,
+        hasPassphrase: !!job.passphrase,
+        imported: false,
+        validFrom: parsed.notBefore,
+        validTo: parsed.notAfter,
+        status: 'active',
+      });
+      await insertAuditEvents(manager, [{
+        orgId: job.orgId, eventType: 'ca.create', outcome: 'success',
+        actorType: job.actor.type, actorId: job.actor.id, actorName: job.actor.name, ip: job.actor.ip,
+        resourceType: 'ca', resourceId: job.caId,
+        details: { name: job.name, type: parent ? 'intermediate' : 'root', keyAlgorithm: job.keyAlgorithm, parentCaId: parent?.id ?? null, serialNumber: certificate.serialNumber },
+      }]);
+    }).catch(async (error: { code?: string }) => {
+      // A racing duplicate of this job got there first: that CA is this job's result.
+      if (error.code === '23505' && (await cas.existsBy({ id: job.caId }))) return;
+      throw error;
+    });
+    return { caId: job.caId };
+  }
+}

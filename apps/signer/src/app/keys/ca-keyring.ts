@@ -1,0 +1,38 @@
+/**
+ * CA private keys, decrypted only here. Keys without a passphrase are kept decrypted in memory after
+ * first use (never logged, never serialised); passphrase-protected keys are opened per job with the
+ * caller's passphrase, so a wrong or missing one is refused every time.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { CertificateAuthorityEntity } from '@signet/persistence';
+import { Issuer, decryptPrivateKey, issuerOf } from '@signet/pki';
+import { SIGNER_CONFIG } from '../signer-config.token';
+import { SignerConfig, masterKeyBytes } from '../signer.config';
+import { refuse } from '../job-failure';
+
+@Injectable()
+export class CaKeyring {
+  private readonly issuers = new Map<string, Issuer>();
+  private readonly masterKey: Buffer;
+
+  constructor(@Inject(SIGNER_CONFIG) config: SignerConfig) {
+    this.masterKey = masterKeyBytes(config);
+  }
+
+  get master(): Buffer {
+    return this.masterKey;
+  }
+
+  /** The CA as an Issuer, refusing (ca_unavailable) when its passphrase is missing or wrong. */
+  async issuer(ca: CertificateAuthorityEntity, passphrase?: string): Promise<Issuer> {
+    const cached = !ca.hasPassphrase && this.issuers.get(ca.id);
+    if (cached) return cached;
+    if (ca.hasPassphrase && !passphrase) throw refuse('ca_unavailable', `certificate authority ${ca.id} is protected by a passphrase: send caPassphrase`);
+    const key = await decryptPrivateKey(ca.encryptedKey, this.masterKey, passphrase).catch(() => {
+      throw refuse('ca_unavailable', ca.hasPassphrase ? 'wrong caPassphrase for this certificate authority' : 'the CA key cannot be decrypted with this MASTER_KEY');
+    });
+    const issuer = issuerOf(ca.certificateDer, key);
+    if (!ca.hasPassphrase) this.issuers.set(ca.id, issuer);
+    return issuer;
+  }
+}

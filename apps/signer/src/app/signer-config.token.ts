@@ -1,0 +1,2 @@
+/** Injection token of the validated SignerConfig. */
+export const SIGNER_CONFIG = 'SIGNER_CONFIG';

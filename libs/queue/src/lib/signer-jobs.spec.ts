@@ -1,0 +1,26 @@
+import { CreateCaJob, decodeJobFailure, encodeJobFailure } from './signer-jobs';
+import { validateJob } from './validate-job';
+
+const valid = {
+  caId: '6f1c2d9e-0000-4000-8000-000000000001',
+  orgId: '6f1c2d9e-0000-4000-8000-000000000002',
+  name: 'Root',
+  subject: { commonName: 'Root CA' },
+  keyAlgorithm: 'ECDSA-P256',
+  validityDays: 3650,
+  actor: { type: 'apiKey', id: 'k', name: 'n', ip: '127.0.0.1' },
+  publicBaseUrl: 'http://127.0.0.1:3000',
+};
+
+describe('signer job contracts', () => {
+  it('accept a well-formed payload and refuse unknown or malformed fields', () => {
+    expect('job' in validateJob(CreateCaJob, valid)).toBe(true);
+    expect(validateJob(CreateCaJob, { ...valid, keyAlgorithm: 'DSA', extra: 1 })).toEqual({ errors: expect.arrayContaining(['keyAlgorithm', 'extra']) });
+    expect(validateJob(CreateCaJob, { ...valid, subject: { commonName: '' } })).toEqual({ errors: ['subject'] });
+  });
+
+  it('carry refusals through failedReason', () => {
+    expect(decodeJobFailure(encodeJobFailure({ code: 'ca_unavailable', message: 'revoked' }))).toEqual({ code: 'ca_unavailable', message: 'revoked' });
+    expect(decodeJobFailure('plain error')).toBeNull();
+  });
+});
