@@ -1,2 +1,3 @@
 export * from './lib/signer-jobs';
 export * from './lib/validate-job';
+export * from './lib/sealed-box';

@@ -8,6 +8,8 @@ import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { CasController } from './cas/cas.controller';
 import { CasService } from './cas/cas.service';
+import { CertificatesController } from './certificates/certificates.controller';
+import { CertificatesService } from './certificates/certificates.service';
 import { SignerClient } from './signer-client/signer-client';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
@@ -33,8 +35,8 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, CertificatesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

@@ -9,14 +9,14 @@ import { IsInt, IsOptional, Min } from 'class-validator';
 export const MAX_PAGE_SIZE = 1000;
 
 export class PageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, default: 1 })
+  @ApiPropertyOptional({ type: Number, minimum: 1, default: 1 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   page = 1;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 20, description: 'values above 1000 are capped' })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_PAGE_SIZE, default: 20, description: 'values above 1000 are capped' })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

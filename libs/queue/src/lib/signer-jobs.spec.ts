@@ -24,3 +24,17 @@ describe('signer job contracts', () => {
     expect(decodeJobFailure('plain error')).toBeNull();
   });
 });
+
+describe('sealed box', () => {
+  it('opens only with the recipient key and refuses tampering', () => {
+    const { newRecipient, seal, open } = jest.requireActual('./sealed-box') as typeof import('./sealed-box');
+    const recipient = newRecipient();
+    const sealed = seal('-----BEGIN PRIVATE KEY-----\nsecret\n', recipient.publicKeyBase64);
+    expect(sealed).not.toContain('secret');
+    expect(open(sealed, recipient.privateKey)).toBe('-----BEGIN PRIVATE KEY-----\nsecret\n');
+    expect(() => open(sealed, newRecipient().privateKey)).toThrow();
+    const tampered = Buffer.from(sealed, 'base64');
+    tampered[tampered.length - 1] ^= 1;
+    expect(() => open(tampered.toString('base64'), recipient.privateKey)).toThrow();
+  });
+});

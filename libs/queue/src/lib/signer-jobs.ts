@@ -11,7 +11,7 @@ import {
 
 export const SIGNER_QUEUE = 'signer';
 
-export const SIGNER_JOBS = { createCa: 'ca.create' } as const;
+export const SIGNER_JOBS = { createCa: 'ca.create', issueCertificate: 'certificate.issue' } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
 export const KEY_ALGORITHM_NAMES = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] as const;
@@ -65,6 +65,59 @@ export class CreateCaJob {
 
 export interface CreateCaResult {
   caId: string;
+}
+
+export class SanLists {
+  @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) dns: string[];
+  @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) ip: string[];
+  @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) email: string[];
+  @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) uri: string[];
+}
+
+export class LeafSubject {
+  @IsOptional() @IsString() @Length(1, 64) organization?: string;
+  @IsOptional() @IsString() @Length(1, 64) organizationalUnit?: string;
+  @IsOptional() @IsString() @Length(2, 2) country?: string;
+  @IsOptional() @IsString() @Length(1, 128) state?: string;
+  @IsOptional() @IsString() @Length(1, 128) locality?: string;
+}
+
+/**
+ * Issue one leaf. `issuanceKey` is the job id and a unique column of the certificate row: a retried
+ * job (a signer killed mid-job) finds the row it already committed instead of minting a second one.
+ */
+export class IssueCertificateJob {
+  @IsString() @Length(1, 300) issuanceKey: string;
+  @IsUUID() certificateId: string;
+  @IsUUID() orgId: string;
+  @IsUUID() caId: string;
+  @IsIn(['managed', 'csr']) mode: 'managed' | 'csr';
+  @IsOptional() @IsString() @Length(1, 64) commonName?: string;
+  @ValidateNested() @Type(() => SanLists) sans: SanLists;
+  @IsOptional() @IsString() @Length(1, 16384) csrPem?: string;
+  @IsIn(KEY_ALGORITHM_NAMES as unknown as string[]) keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number];
+  @IsInt() @Min(1) @Max(397) validityDays: number;
+  @IsString() @Length(1, 64) usage: string;
+  @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) extendedKeyUsage: string[];
+  @IsOptional() @ValidateNested() @Type(() => LeafSubject) subject?: LeafSubject;
+  @IsOptional() @IsString() @Length(0, 2000) notes?: string;
+  @IsIn([true, false]) autoRenew: boolean;
+  @IsInt() @Min(1) @Max(397) renewalThresholdDays: number;
+  @IsIn([true, false]) storeKey: boolean;
+  @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+  /**
+   * Managed mode: the producer's ephemeral X25519 public key (SPKI, base64). The signer seals the new
+   * private key to it, so the key crosses Redis only as ciphertext.
+   */
+  @IsOptional() @IsString() @Length(1, 200) recipientKey?: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+  @IsString() publicBaseUrl: string;
+}
+
+export interface IssueCertificateResult {
+  certificateId: string;
+  /** Managed mode: the private key sealed to the job's recipientKey (see sealed-box.ts). */
+  sealedPrivateKey?: string;
 }
 
 /**

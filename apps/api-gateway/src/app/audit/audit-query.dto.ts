@@ -30,7 +30,7 @@ export class AuditQueryDto {
   @Length(1, 200)
   resourceId?: string;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_AUDIT_LIMIT, default: 100, description: 'values above 1000 are capped' })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_AUDIT_LIMIT, default: 100, description: 'values above 1000 are capped' })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

@@ -1,13 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { toPem } from '@signet/pki';
-import type { CertificateAuthorityEntity } from '@signet/persistence';
+import type { CertificateAuthorityEntity, SubjectRecord } from '@signet/persistence';
 
 /** API.md's `ca` object. `expired` is derived from validTo, never stored. */
 export class CaView {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty() name: string;
   @ApiProperty({ enum: ['root', 'intermediate'] }) type: string;
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) subject: Record<string, string | undefined>;
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string' } }) subject: SubjectRecord;
   @ApiProperty() commonName: string;
   @ApiProperty({ enum: ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] }) keyAlgorithm: string;
   @ApiProperty({ description: 'uppercase hex' }) serialNumber: string;

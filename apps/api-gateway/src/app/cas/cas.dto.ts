@@ -8,12 +8,12 @@ export class ListCasQueryDto {
   @IsUUID()
   parentCaId?: string;
 
-  @ApiPropertyOptional({ enum: ['root', 'intermediate', 'all'], default: 'all' })
+  @ApiPropertyOptional({ type: String, enum: ['root', 'intermediate', 'all'], default: 'all' })
   @IsOptional()
   @IsIn(['root', 'intermediate', 'all'])
   type: 'root' | 'intermediate' | 'all' = 'all';
 
-  @ApiPropertyOptional({ default: false })
+  @ApiPropertyOptional({ type: Boolean, default: false })
   @IsOptional()
   @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean()

@@ -19,7 +19,7 @@ export class CreateCaDto {
 
   @ApiProperty({ type: SubjectDto }) @ValidateNested() @Type(() => SubjectDto) subject: SubjectDto;
 
-  @ApiPropertyOptional({ enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
+  @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
   @IsOptional()
   @IsIn(KEY_ALGORITHM_NAMES as unknown as string[])
   keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number] = 'ECDSA-P256';

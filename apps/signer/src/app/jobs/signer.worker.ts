@@ -4,7 +4,7 @@
  * ones finish), then its connection.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { CreateCaJob, SIGNER_JOBS, SIGNER_QUEUE, validateJob } from '@signet/queue';
+import { CreateCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, validateJob } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import { Job, Worker } from 'bullmq';
 import type Redis from 'ioredis';
@@ -12,6 +12,7 @@ import { asJobError, refuse } from '../job-failure';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 import { CreateCaHandler } from './create-ca.handler';
+import { IssueCertificateHandler } from './issue-certificate.handler';
 
 @Injectable()
 export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
@@ -22,6 +23,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
     private readonly createCa: CreateCaHandler,
+    private readonly issueCertificate: IssueCertificateHandler,
   ) {}
 
   onModuleInit(): void {
@@ -45,6 +47,8 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
       switch (job.name) {
         case SIGNER_JOBS.createCa:
           return await this.createCa.handle(this.payload(CreateCaJob, job));
+        case SIGNER_JOBS.issueCertificate:
+          return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
         default:
           throw refuse('bad_request', `unknown job ${job.name}`);
       }

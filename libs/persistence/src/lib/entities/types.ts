@@ -22,5 +22,6 @@ export interface SubjectRecord {
   country?: string;
   state?: string;
   locality?: string;
-  [attribute: string]: string | undefined;
+  serialNumber?: string;
+  emailAddress?: string;
 }

@@ -1,0 +1,70 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
+} from 'class-validator';
+import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+
+/** SAN lists are bounded: a request with thousands of names is refused before any work. */
+const MAX_SANS = 100;
+
+export class LeafSubjectDto {
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) organization?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) organizationalUnit?: string;
+  @ApiPropertyOptional() @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'country must be a two-letter ISO 3166 code' }) country?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 128) state?: string;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 128) locality?: string;
+}
+
+export class IssueCertificateDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() caId: string;
+
+  @ApiPropertyOptional({ type: String, enum: ['managed', 'csr'], default: 'managed' })
+  @IsOptional() @IsIn(['managed', 'csr'])
+  mode: 'managed' | 'csr' = 'managed';
+
+  @ApiPropertyOptional({ maxLength: 64 }) @IsOptional() @IsString() @Length(1, 64) commonName?: string;
+
+  @ApiPropertyOptional({ type: [String], maxItems: MAX_SANS })
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_SANS) @IsString({ each: true }) @MaxLength(253, { each: true })
+  sanDns?: string[];
+
+  @ApiPropertyOptional({ type: [String], maxItems: MAX_SANS })
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_SANS) @IsString({ each: true }) @MaxLength(45, { each: true })
+  sanIp?: string[];
+
+  @ApiPropertyOptional({ type: [String], maxItems: MAX_SANS })
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_SANS) @IsString({ each: true }) @MaxLength(254, { each: true })
+  sanEmail?: string[];
+
+  @ApiPropertyOptional({ type: [String], maxItems: MAX_SANS })
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_SANS) @IsString({ each: true }) @MaxLength(2048, { each: true })
+  sanUri?: string[];
+
+  @ApiPropertyOptional({ description: 'PKCS#10 PEM, csr mode; at most 16 KiB' })
+  @IsOptional() @IsString() @MaxLength(16384)
+  csrPem?: string;
+
+  @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
+  @IsOptional() @IsIn(KEY_ALGORITHM_NAMES as unknown as string[])
+  keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number] = 'ECDSA-P256';
+
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 90 })
+  @IsOptional() @IsInt() @Min(1) @Max(397)
+  validityDays = 90;
+
+  @ApiPropertyOptional({ type: String, default: 'server', description: 'server, client, api-mtls, vpn, server-client, email, code-signing, or any label with extendedKeyUsage' })
+  @IsOptional() @IsString() @Length(1, 64)
+  usage = 'server';
+
+  @ApiPropertyOptional({ type: [String], description: 'names (serverAuth, clientAuth, ...) or dotted OIDs' })
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })
+  extendedKeyUsage?: string[];
+
+  @ApiPropertyOptional({ type: LeafSubjectDto }) @IsOptional() @ValidateNested() @Type(() => LeafSubjectDto) subject?: LeafSubjectDto;
+  @ApiPropertyOptional({ maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
+  @ApiPropertyOptional({ type: Boolean, default: false }) @IsOptional() @IsBoolean() autoRenew = false;
+  @ApiPropertyOptional({ type: Number, default: 30 }) @IsOptional() @IsInt() @Min(1) @Max(397) renewalThresholdDays = 30;
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'keep the managed key, encrypted, for later download' }) @IsOptional() @IsBoolean() storeKey = false;
+  @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+}

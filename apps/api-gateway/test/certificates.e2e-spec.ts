@@ -1,0 +1,143 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import request from 'supertest';
+import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
+
+const VECTORS = '/work/shared/vectors/csr';
+const dir = mkdtempSync(join(tmpdir(), 'signet-certs-'));
+const openssl = (...args: string[]) => {
+  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+};
+
+describe('certificate issuance through the signer', () => {
+  let gateway: NestExpressApplication;
+  let signer: RunningService;
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let adminKey: string;
+  let rootId: string;
+  let issuingId: string;
+  let openRootId: string;
+
+  const issue = (body: Record<string, unknown>, key = adminKey) => request(http).post('/api/v1/certificates').set(bearer(key)).send(body);
+
+  /** openssl verify of the leaf against the chain the API returned (root as the trust anchor). */
+  function verifies(certificate: { certificatePem: string; chainPem: string }, name: string): string {
+    const blocks = certificate.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!;
+    writeFileSync(join(dir, `${name}.pem`), certificate.certificatePem);
+    writeFileSync(join(dir, `${name}-root.pem`), blocks[blocks.length - 1]);
+    writeFileSync(join(dir, `${name}-untrusted.pem`), blocks.slice(0, -1).join('') || blocks[0]);
+    const result = openssl('verify', '-CAfile', `${name}-root.pem`, '-untrusted', `${name}-untrusted.pem`, `${name}.pem`);
+    expect(result.out).toContain(`${name}.pem: OK`);
+    return openssl('x509', '-in', `${name}.pem`, '-noout', '-text').out;
+  }
+
+  beforeAll(async () => {
+    const port = await freePort();
+    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port) });
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    gateway = await startGateway();
+    http = gateway.getHttpServer();
+    adminKey = (await createOrg(gateway, 'Issuing org')).adminKey;
+    const cas = (body: Record<string, unknown>) => request(http).post('/api/v1/cas').set(bearer(adminKey)).send(body).expect(201);
+    rootId = (await cas({ name: 'Root', subject: { commonName: 'Issuance Root' } })).body.ca.id;
+    issuingId = (await cas({ name: 'Issuing', subject: { commonName: 'Issuing CA' }, parentCaId: rootId, permittedDnsDomains: ['example.test'] })).body.ca.id;
+    openRootId = (await cas({ name: 'Open', subject: { commonName: 'Unconstrained Root' } })).body.ca.id;
+  });
+  afterAll(async () => {
+    await gateway.close();
+    expect(await stopService(signer)).toBe(0);
+  });
+
+  it.each([['ECDSA-P256'], ['ECDSA-P384'], ['RSA-2048'], ['Ed25519']])('issues a managed %s leaf that openssl verifies against the returned chain', async (keyAlgorithm) => {
+    const res = await issue({ caId: issuingId, commonName: 'www.example.test', sanDns: ['api.example.test'], sanIp: ['192.0.2.7'], keyAlgorithm, usage: 'server-client' }).expect(201);
+    expect(res.body.certificate).toMatchObject({
+      caId: issuingId, commonName: 'www.example.test', keyAlgorithm, mode: 'managed', status: 'active', daysRemaining: 89,
+      sanDns: ['www.example.test', 'api.example.test'], sanIp: ['192.0.2.7'], extendedKeyUsage: ['serverAuth', 'clientAuth'], hasStoredKey: false,
+      serialNumber: expect.stringMatching(/^[0-9A-F]{32}$/), fingerprintSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    const text = verifies(res.body.certificate, `managed-${keyAlgorithm}`);
+    expect(text).toMatch(/DNS:www.example.test, DNS:api.example.test, IP Address:192.0.2.7/);
+    expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+    // The private key matches the certificate.
+    writeFileSync(join(dir, `managed-${keyAlgorithm}.key`), res.body.privateKey);
+    const fromKey = openssl('pkey', '-in', `managed-${keyAlgorithm}.key`, '-pubout').out;
+    const fromCert = openssl('x509', '-in', `managed-${keyAlgorithm}.pem`, '-noout', '-pubkey').out;
+    expect(fromKey).toBe(fromCert);
+    const again = await request(http).get(`/api/v1/certificates/${res.body.certificate.id}`).set(bearer(adminKey)).expect(200);
+    expect(again.body.certificate.serialNumber).toBe(res.body.certificate.serialNumber);
+    expect(again.body.privateKey).toBeUndefined();
+  });
+
+  const vectors: Record<string, { expect: string; commonName?: string; sanDns?: string[] }> = JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8'));
+
+  it.each(Object.entries(vectors).filter(([, v]) => v.expect === 'accept' && v.commonName?.endsWith('.example.test')))('issues from the CSR %s', async (file, expected) => {
+    const csrPem = readFileSync(join(VECTORS, file)).toString(file.endsWith('.der') ? 'base64' : 'utf8');
+    const res = await issue({ caId: openRootId, mode: 'csr', csrPem, usage: 'server' }).expect(201);
+    expect(res.body.privateKey).toBeUndefined();
+    expect(res.body.certificate.commonName).toBe(expected.commonName);
+    expect(res.body.certificate.sanDns).toEqual(expect.arrayContaining(expected.sanDns ?? []));
+    verifies(res.body.certificate, `csr-${file.replace(/\W/g, '')}`);
+  });
+
+  it.each(Object.entries(vectors).filter(([, v]) => v.expect === 'reject'))('refuses the CSR %s with a clear error', async (file) => {
+    const bytes = readFileSync(join(VECTORS, file));
+    const res = await issue({ caId: openRootId, mode: 'csr', csrPem: bytes.toString(file.endsWith('.der') ? 'base64' : 'utf8') });
+    expect([400, 422]).toContain(res.status);
+    expect(['validation_failed', 'policy_violation']).toContain(res.body.code);
+    expect(res.body.error.length).toBeGreaterThan(10);
+  });
+
+  it('refuses hostile input with clear errors and stores nothing', async () => {
+    const stored = async () => {
+      const client = new Client({ connectionString: process.env.DATABASE_URL });
+      await client.connect();
+      const [{ n }] = (await client.query('SELECT count(*)::int AS n FROM certificates')).rows;
+      await client.end();
+      return n as number;
+    };
+    const before = await stored();
+    const checks: [Record<string, unknown>, number, string][] = [
+      [{ caId: issuingId, commonName: 'x.example.test', sanDns: Array.from({ length: 10_000 }, (_, i) => `h${i}.example.test`) }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', sanDns: ['bücher.example.test'] }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', validityDays: -5 }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', validityDays: 398 }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', sanDns: ['www.*.example.test'] }, 422, 'policy_violation'],
+      [{ caId: issuingId, commonName: 'evil.example.com' }, 422, 'policy_violation'],
+      [{ caId: issuingId, commonName: 'x.example.test', usage: 'teapot' }, 400, 'validation_failed'],
+      [{ caId: issuingId, mode: 'csr' }, 400, 'validation_failed'],
+      [{ caId: issuingId }, 400, 'validation_failed'],
+      [{ caId: 'not-a-uuid', commonName: 'x' }, 400, 'validation_failed'],
+    ];
+    for (const [body, status, code] of checks) {
+      const res = await issue(body);
+      expect({ body: Object.keys(body), status: res.status, code: res.body.code }).toEqual({ body: Object.keys(body), status, code });
+      expectErrorShape(res.body, code, status);
+    }
+    const big = await request(http).post('/api/v1/certificates').set(bearer(adminKey)).set('Content-Type', 'application/json').send(`{"caId":"${issuingId}","notes":"${'x'.repeat(10 * 1024 * 1024)}"}`);
+    expect(big.status).toBe(413);
+    expect(await stored()).toBe(before);
+  });
+
+  it('holds issuance to the CA: validity past it, a passphrase, and per-CA permissions', async () => {
+    const short = (await request(http).post('/api/v1/cas').set(bearer(adminKey)).send({ name: 'Short', subject: { commonName: 'Short' }, validityDays: 10 }).expect(201)).body.ca.id;
+    expectErrorShape((await issue({ caId: short, commonName: 'a.example.test', validityDays: 30 }).expect(422)).body, 'policy_violation', 422);
+    const locked = (await request(http).post('/api/v1/cas').set(bearer(adminKey)).send({ name: 'Locked', subject: { commonName: 'Locked' }, passphrase: 'twelve chars or more' }).expect(201)).body.ca.id;
+    expectErrorShape((await issue({ caId: locked, commonName: 'a.example.test' }).expect(409)).body, 'ca_unavailable', 409);
+    await issue({ caId: locked, commonName: 'a.example.test', caPassphrase: 'twelve chars or more' }).expect(201);
+    const reader = await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [issuingId]: { read: true } } });
+    expectErrorShape((await issue({ caId: issuingId, commonName: 'a.example.test' }, reader.key).expect(403)).body, 'forbidden', 403);
+    await issue({ caId: openRootId, commonName: 'a.example.test' }, reader.key).expect(404);
+    const issuer = await createKey(gateway, adminKey, { name: 'issuer', role: 'member', permissions: { [issuingId]: { read: true, issue: true } } });
+    const ok = await issue({ caId: issuingId, commonName: 'b.example.test' }, issuer.key).expect(201);
+    await request(http).get(`/api/v1/certificates/${ok.body.certificate.id}`).set(bearer(reader.key)).expect(200);
+    const audit = await request(http).get('/api/v1/audit?eventType=certificate.issue&outcome=success&limit=1000').set(bearer(adminKey)).expect(200);
+    expect(audit.body.events.find((e: { resourceId: string }) => e.resourceId === ok.body.certificate.id)).toMatchObject({ actor: { name: 'issuer' } });
+  });
+});
