@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Req } from '@nestjs/common';
+import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
@@ -7,6 +7,7 @@ import { RateLimit } from '../rate-limit/rate-limit.decorator';
 import type { GatewayRequest } from '../request-context';
 import { CertificatesService } from './certificates.service';
 import { IssueCertificateDto } from './issue-certificate.dto';
+import { ListCertificatesQueryDto } from './list-certificates.dto';
 
 @ApiTags('certificates')
 @ApiBearerAuth('apiKey')
@@ -21,6 +22,13 @@ export class CertificatesController {
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })
   issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto) {
     return this.certificates.issue(req, dto);
+  }
+
+  @Get()
+  @Access('orgKey')
+  @ApiOperation({ summary: 'Certificates with filters, search, sort and pages (a member sees those of CAs it may read)' })
+  list(@Req() req: GatewayRequest, @Query() q: ListCertificatesQueryDto) {
+    return this.certificates.list(req.principal as OrgPrincipal, q);
   }
 
   @Get(':id')

@@ -18,6 +18,8 @@ import { GatewayRequest, clientIp } from '../request-context';
 import { SignerClient } from '../signer-client/signer-client';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
+import { ListCertificatesQueryDto } from './list-certificates.dto';
+import { pageOf, skipOf } from '../paging';
 import { extendedKeyUsageFor } from './usage';
 
 /** Signing-lib refusals as API errors: bad names and CSRs are the caller's to fix. */
@@ -84,6 +86,44 @@ export class CertificatesService {
     const result = await this.signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
     const response = await this.get(principal, result.certificateId);
     return recipient && result.sealedPrivateKey ? { ...response, privateKey: open(result.sealedPrivateKey, recipient.privateKey) } : response;
+  }
+
+  /** API.md's list: every filter, sort and page; a member sees only certificates of CAs it may read. */
+  async list(principal: OrgPrincipal, q: ListCertificatesQueryDto) {
+    const query = this.dataSource.getRepository(CertificateEntity).createQueryBuilder('c').where('c.org_id = :orgId', { orgId: principal.orgId });
+    const readable = readableCaIds(principal);
+    if (readable) query.andWhere('c.ca_id = ANY(:readable)', { readable: readable.length ? readable : ['00000000-0000-0000-0000-000000000000'] });
+    if (q.caId) query.andWhere('c.ca_id = :caId', { caId: q.caId });
+    if (q.usage) query.andWhere('c.usage = :usage', { usage: q.usage });
+    if (q.createdFrom) query.andWhere('c.created_at >= :createdFrom', { createdFrom: q.createdFrom });
+    if (q.createdTo) query.andWhere('c.created_at <= :createdTo', { createdTo: q.createdTo });
+    switch (q.status) {
+      case 'active':
+        query.andWhere(`c.status = 'active' AND c.valid_to > now()`);
+        break;
+      case 'expiring':
+        query.andWhere(`c.status = 'active' AND c.valid_to > now() AND c.valid_to <= now() + make_interval(days => :days)`, { days: q.expiringInDays });
+        break;
+      case 'expired':
+        query.andWhere(`c.status = 'active' AND c.valid_to <= now()`);
+        break;
+      case 'revoked':
+        query.andWhere(`c.status = 'revoked'`);
+        break;
+    }
+    if (q.search) {
+      const like = `%${q.search.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      query.andWhere(
+        `(lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)
+          OR c.serial_number = :serial OR c.fingerprint_sha256 = :fingerprint)`,
+        { like, serial: q.search.toUpperCase().replace(/:/g, ''), fingerprint: q.search.toLowerCase().replace(/:/g, '') },
+      );
+    }
+    const column = { validTo: 'c.valid_to', commonName: 'lower(c.common_name)', createdAt: 'c.created_at' }[q.sortBy];
+    const order = q.sortOrder === 'asc' ? 'ASC' : 'DESC';
+    query.orderBy(column, order).addOrderBy('c.id', order).skip(skipOf(q)).take(q.pageSize);
+    const [rows, total] = await query.getManyAndCount();
+    return pageOf('certificates', rows.map((row) => certificateView(row)), total, q);
   }
 
   /** The certificate if this key may read its CA (404 otherwise), with its PEM and the CA chain. */
