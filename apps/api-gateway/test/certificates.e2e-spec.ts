@@ -169,4 +169,42 @@ describe('certificate issuance through the signer', () => {
     const bad = await request(http).get('/api/v1/certificates?status=old&sortBy=serial&pageSize=0').set(bearer(adminKey)).expect(400);
     expect(bad.body.details.fields.map((f: { field: string }) => f.field).sort()).toEqual(['pageSize', 'sortBy', 'status']);
   });
+  it('updates, downloads, revokes once and counts', async () => {
+    const issued = (await issue({ caId: issuingId, commonName: 'life.example.test' }).expect(201)).body.certificate;
+    const patched = await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ autoRenew: true, renewalThresholdDays: 20, notes: 'rotated by ops' }).expect(200);
+    expect(patched.body.certificate).toMatchObject({ autoRenew: true, renewalThresholdDays: 20, notes: 'rotated by ops' });
+    await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ commonName: 'nope' }).expect(400);
+
+    const download = (format: string) => request(http).get(`/api/v1/certificates/${issued.id}/download?format=${format}`).set(bearer(adminKey));
+    const pem = await download('pem').expect(200);
+    writeFileSync(join(dir, 'dl.pem'), pem.text);
+    expect(openssl('x509', '-in', 'dl.pem', '-noout', '-subject').out).toContain('CN = life.example.test');
+    const der = await download('der').buffer(true).parse((res, cb) => { const chunks: Buffer[] = []; res.on('data', (c: Buffer) => chunks.push(c)); res.on('end', () => cb(null, Buffer.concat(chunks))); }).expect(200);
+    expect(der.headers['content-type']).toMatch(/application\/pkix-cert/);
+    writeFileSync(join(dir, 'dl.der'), der.body as Buffer);
+    expect(openssl('x509', '-inform', 'DER', '-in', 'dl.der', '-noout').ok).toBe(true);
+    expect((await download('fullchain').expect(200)).text.match(/BEGIN CERTIFICATE/g)).toHaveLength(3);
+    expect((await download('json').expect(200)).body).toEqual({ certificatePem: expect.any(String), chainPem: expect.any(String), fullchainPem: expect.any(String) });
+    await download('csr').expect(404);
+    await download('key').expect(404);
+    await download('exe').expect(400);
+
+    const reader = await createKey(gateway, adminKey, { name: 'no-revoke', role: 'member', permissions: { [issuingId]: { read: true, issue: true } } });
+    await request(http).post(`/api/v1/certificates/${issued.id}/revoke`).set(bearer(reader.key)).send({}).expect(403);
+    await request(http).post(`/api/v1/certificates/${issued.id}/revoke`).set(bearer(adminKey)).send({ reason: 'fell_off_truck' }).expect(400);
+    const [first, second] = await Promise.all([
+      request(http).post(`/api/v1/certificates/${issued.id}/revoke`).set(bearer(adminKey)).send({ reason: 'key_compromise', comments: 'laptop lost' }),
+      request(http).post(`/api/v1/certificates/${issued.id}/revoke`).set(bearer(adminKey)).send({ reason: 'keyCompromise' }),
+    ]);
+    expect([first.status, second.status].sort()).toEqual([200, 409]);
+    const ok = first.status === 200 ? first : second;
+    expect(ok.body.certificate).toMatchObject({ status: 'revoked', revocationReason: 'keyCompromise', revokedAt: expect.any(String) });
+    expectErrorShape((first.status === 409 ? first : second).body, 'already_revoked', 409);
+
+    const stats = await request(http).get(`/api/v1/certificates/stats?caId=${issuingId}`).set(bearer(adminKey)).expect(200);
+    expect(stats.body).toMatchObject({ total: expect.any(Number), revoked: 1, byCa: { [issuingId]: stats.body.total }, byUsage: expect.any(Object), byKeyAlgorithm: expect.any(Object) });
+    expect(stats.body.active + stats.body.revoked + stats.body.expired).toBe(stats.body.total);
+    const audit = await request(http).get(`/api/v1/audit?resourceId=${issued.id}&outcome=success`).set(bearer(adminKey)).expect(200);
+    expect(audit.body.events.map((e: { eventType: string }) => e.eventType).sort()).toEqual(['certificate.issue', 'certificate.revoke', 'certificate.update']);
+  });
 });

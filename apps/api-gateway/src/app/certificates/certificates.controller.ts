@@ -1,13 +1,16 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
-import type { OrgPrincipal } from '../access/principal';
+import { CaAction, OrgPrincipal, mayOnCa } from '../access/principal';
+import { ApiError } from '@signet/service';
 import { Audited } from '../audit/audited.decorator';
 import { RateLimit } from '../rate-limit/rate-limit.decorator';
 import type { GatewayRequest } from '../request-context';
 import { CertificatesService } from './certificates.service';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
+import { DownloadQueryDto, PatchCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 
 @ApiTags('certificates')
 @ApiBearerAuth('apiKey')
@@ -29,6 +32,49 @@ export class CertificatesController {
   @ApiOperation({ summary: 'Certificates with filters, search, sort and pages (a member sees those of CAs it may read)' })
   list(@Req() req: GatewayRequest, @Query() q: ListCertificatesQueryDto) {
     return this.certificates.list(req.principal as OrgPrincipal, q);
+  }
+
+  @Get('stats')
+  @Access('orgKey')
+  @ApiOperation({ summary: 'Counts by status, expiry window, CA, usage and key algorithm' })
+  stats(@Req() req: GatewayRequest, @Query() q: StatsQueryDto) {
+    return this.certificates.stats(req.principal as OrgPrincipal, q.caId);
+  }
+
+  @Get(':id/download')
+  @Access('orgKey')
+  @ApiOperation({ summary: 'Download as pem, der, chain, fullchain, csr or json' })
+  async download(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
+    const file = await this.certificates.download(req.principal as OrgPrincipal, id, q.format);
+    res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
+    if (file.contentType === 'application/json') return res.json(file.body);
+    res.type(file.contentType).send(file.body);
+  }
+
+  @Patch(':id')
+  @Access('orgKey')
+  @Audited('certificate.update', 'certificate')
+  @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes' })
+  async patch(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: PatchCertificateDto) {
+    await this.requireOnCertificate(req, id, 'issue');
+    return this.certificates.patch(req, id, dto);
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @Access('orgKey')
+  @Audited('certificate.revoke', 'certificate')
+  @ApiOperation({ summary: 'Revoke with an RFC 5280 reason; 409 already_revoked the second time' })
+  async revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCertificateDto) {
+    await this.requireOnCertificate(req, id, 'revoke');
+    return this.certificates.revoke(req, id, dto);
+  }
+
+  /** Per-CA permission on the certificate's CA (the route names a certificate, not a CA). */
+  private async requireOnCertificate(req: GatewayRequest, id: string, action: CaAction) {
+    const principal = req.principal as OrgPrincipal;
+    const row = await this.certificates.readable(principal, id);
+    if (!mayOnCa(principal, row.caId, action)) throw ApiError.forbidden(`this key may not ${action} on certificate authority ${row.caId}`);
   }
 
   @Get(':id')

@@ -5,7 +5,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
-import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr } from '@signet/pki';
+import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { ApiError } from '@signet/service';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +19,8 @@ import { SignerClient } from '../signer-client/signer-client';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
+import { PatchCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
+import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
 import { extendedKeyUsageFor } from './usage';
 
@@ -36,6 +38,7 @@ export class CertificatesService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly signer: SignerClient,
     private readonly cas: CasService,
+    private readonly audit: AuditService,
   ) {}
 
   async issue(req: GatewayRequest, dto: IssueCertificateDto) {
@@ -126,12 +129,114 @@ export class CertificatesService {
     return pageOf('certificates', rows.map((row) => certificateView(row)), total, q);
   }
 
-  /** The certificate if this key may read its CA (404 otherwise), with its PEM and the CA chain. */
-  async get(principal: OrgPrincipal, id: string) {
+  /** The row if this key may read its CA; 404 otherwise (another org's, or a CA the member cannot read). */
+  async readable(principal: OrgPrincipal, id: string): Promise<CertificateEntity> {
     const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id, orgId: principal.orgId });
     const readable = readableCaIds(principal);
     if (!row || (readable && !readable.includes(row.caId))) throw ApiError.notFound('certificate');
+    return row;
+  }
+
+  /** The certificate with its PEM and the CA chain. */
+  async get(principal: OrgPrincipal, id: string) {
+    const row = await this.readable(principal, id);
     const chain = await this.cas.chain(principal, row.caId);
     return { certificate: { ...certificateView(row), certificatePem: certificatePem(row), chainPem: chain.chain.join('') } };
+  }
+
+  async patch(req: GatewayRequest, id: string, dto: PatchCertificateDto) {
+    const principal = req.principal as OrgPrincipal;
+    const row = await this.readable(principal, id);
+    const changes: Partial<CertificateEntity> = {};
+    if (dto.autoRenew !== undefined) changes.autoRenew = dto.autoRenew;
+    if (dto.renewalThresholdDays !== undefined) changes.renewalThresholdDays = dto.renewalThresholdDays;
+    if (dto.notes !== undefined) changes.notes = dto.notes;
+    await this.dataSource.transaction(async (manager) => {
+      if (Object.keys(changes).length) await manager.getRepository(CertificateEntity).update({ id: row.id }, changes);
+      await this.audit.record(req, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
+    });
+    return this.get(principal, id);
+  }
+
+  /**
+   * Mark revoked, with the RFC 5280 reason; 409 already_revoked the second time. The row lock makes two
+   * racing revokes answer 200 once and 409 once.
+   */
+  async revoke(req: GatewayRequest, id: string, dto: RevokeCertificateDto) {
+    const principal = req.principal as OrgPrincipal;
+    const reason = parseRevocationReason(dto.reason ?? 'unspecified');
+    if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
+    const row = await this.readable(principal, id);
+    await this.dataSource.transaction(async (manager) => {
+      const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
+      if (locked!.status === 'revoked') {
+        throw new ApiError('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
+      }
+      await manager.getRepository(CertificateEntity).update(
+        { id: row.id },
+        { status: 'revoked', revokedAt: new Date(), revocationReason: reason, revocationComments: dto.comments ?? null },
+      );
+      await this.audit.record(req, { eventType: 'certificate.revoke', resourceType: 'certificate', resourceId: row.id, details: { reason, serialNumber: row.serialNumber } }, manager);
+    });
+    return { certificate: certificateView(await this.readable(principal, id)) };
+  }
+
+  /** The download formats that need no private key; `key` (stored keys) needs the signer and is not offered yet. */
+  async download(principal: OrgPrincipal, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
+    const row = await this.readable(principal, id);
+    const pem = certificatePem(row);
+    const chainPem = (await this.cas.chain(principal, row.caId)).chain.join('');
+    const name = row.commonName.replace(/[^A-Za-z0-9.-]/g, '_');
+    switch (format) {
+      case 'pem':
+        return { body: pem, contentType: 'application/x-pem-file', filename: `${name}.pem` };
+      case 'der':
+        return { body: row.certificateDer, contentType: 'application/pkix-cert', filename: `${name}.cer` };
+      case 'chain':
+        return { body: chainPem, contentType: 'application/x-pem-file', filename: `${name}.chain.pem` };
+      case 'fullchain':
+        return { body: pem + chainPem, contentType: 'application/x-pem-file', filename: `${name}.fullchain.pem` };
+      case 'csr':
+        if (!row.csrDer) throw ApiError.notFound('CSR (managed certificates have none)');
+        return { body: toPem('CERTIFICATE REQUEST', row.csrDer), contentType: 'application/pkcs10', filename: `${name}.csr` };
+      case 'json':
+        return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem }, contentType: 'application/json', filename: `${name}.json` };
+      default:
+        if (format === 'key' && !row.encryptedKey) throw ApiError.notFound('stored private key');
+        throw new ApiError('not_found', `format ${format} is not available yet`);
+    }
+  }
+
+  async stats(principal: OrgPrincipal, caId?: string) {
+    const readable = readableCaIds(principal);
+    const params: unknown[] = [principal.orgId];
+    let where = 'org_id = $1';
+    if (readable) {
+      params.push(readable);
+      where += ` AND ca_id = ANY($${params.length})`;
+    }
+    if (caId) {
+      params.push(caId);
+      where += ` AND ca_id = $${params.length}`;
+    }
+    const active = `status = 'active' AND valid_to > now()`;
+    const [totals] = await this.dataSource.query(
+      `SELECT count(*)::int AS total,
+              count(*) FILTER (WHERE ${active})::int AS active,
+              count(*) FILTER (WHERE status = 'active' AND valid_to <= now())::int AS expired,
+              count(*) FILTER (WHERE status = 'revoked')::int AS revoked,
+              count(*) FILTER (WHERE ${active} AND valid_to <= now() + interval '7 days')::int AS "expiring7Days",
+              count(*) FILTER (WHERE ${active} AND valid_to <= now() + interval '30 days')::int AS "expiring30Days",
+              count(*) FILTER (WHERE auto_renew AND ${active})::int AS "autoRenewEnabled"
+         FROM certificates WHERE ${where}`,
+      params,
+    );
+    const groups = async (column: string) =>
+      Object.fromEntries(
+        (await this.dataSource.query(`SELECT ${column} AS k, count(*)::int AS n FROM certificates WHERE ${where} GROUP BY 1`, params)).map(
+          (r: { k: string; n: number }) => [r.k, r.n],
+        ),
+      );
+    return { ...totals, byCa: await groups('ca_id'), byUsage: await groups('usage'), byKeyAlgorithm: await groups('key_algorithm') };
   }
 }

@@ -1,0 +1,30 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+
+export class PatchCertificateDto {
+  @ApiPropertyOptional({ type: Boolean }) @IsOptional() @IsBoolean() autoRenew?: boolean;
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @IsOptional() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
+  @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
+}
+
+export class RevokeCertificateDto {
+  @ApiPropertyOptional({
+    type: String,
+    default: 'unspecified',
+    description: 'RFC 5280 reason: unspecified, keyCompromise, caCompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn (snake_case accepted)',
+  })
+  @IsOptional() @IsString() @MaxLength(64)
+  reason?: string;
+
+  @ApiPropertyOptional({ type: String, maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) comments?: string;
+}
+
+export class DownloadQueryDto {
+  @ApiPropertyOptional({ type: String, enum: ['pem', 'der', 'chain', 'fullchain', 'csr', 'json'], default: 'pem' })
+  @IsOptional() @IsIn(['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip'])
+  format: 'pem' | 'der' | 'chain' | 'fullchain' | 'key' | 'csr' | 'json' | 'zip' = 'pem';
+}
+
+export class StatsQueryDto {
+  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID() caId?: string;
+}
