@@ -207,4 +207,33 @@ describe('certificate issuance through the signer', () => {
     const audit = await request(http).get(`/api/v1/audit?resourceId=${issued.id}&outcome=success`).set(bearer(adminKey)).expect(200);
     expect(audit.body.events.map((e: { eventType: string }) => e.eventType).sort()).toEqual(['certificate.issue', 'certificate.revoke', 'certificate.update']);
   });
+  it('replays an Idempotency-Key: sequential and 20 racing retries give one certificate; another body is 422', async () => {
+    const csrPem = readFileSync(join(VECTORS, 'ok-go-p256-two-dns.pem'), 'utf8');
+    const body = { caId: openRootId, mode: 'csr', csrPem };
+    const withKey = (key: string, b: Record<string, unknown> = body) => issue(b).set('Idempotency-Key', key);
+    const first = await withKey('retry-1').expect(201);
+    const again = await withKey('retry-1').send({ csrPem, mode: 'csr', caId: openRootId }).expect(201);
+    expect(again.body.certificate.id).toBe(first.body.certificate.id);
+
+    const countForCa = async () => {
+      const client = new Client({ connectionString: process.env.DATABASE_URL });
+      await client.connect();
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM certificates WHERE ca_id = $1', [openRootId]);
+      await client.end();
+      return rows[0].n as number;
+    };
+    const before = await countForCa();
+    const racing = await Promise.all(Array.from({ length: 20 }, () => withKey('race-1')));
+    expect(racing.map((r) => r.status)).toEqual(Array(20).fill(201));
+    expect(new Set(racing.map((r) => r.body.certificate.id)).size).toBe(1);
+    expect(await countForCa()).toBe(before + 1);
+    const list = await request(http).get(`/api/v1/certificates?search=${racing[0].body.certificate.serialNumber}`).set(bearer(adminKey)).expect(200);
+    expect(list.body.total).toBe(1);
+
+    expectErrorShape((await withKey('retry-1', { ...body, notes: 'different' }).expect(422)).body, 'idempotency_mismatch', 422);
+    await withKey('managed-1', { caId: openRootId, commonName: 'm.example.test' }).expect(400);
+    // A refusal is replayed too.
+    const refused = await withKey('bad-1', { ...body, validityDays: 398 });
+    expect(refused.status).toBe(400);
+  });
 });

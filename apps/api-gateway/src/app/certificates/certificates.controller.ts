@@ -1,6 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import { CaAction, OrgPrincipal, mayOnCa } from '../access/principal';
 import { ApiError } from '@signet/service';
@@ -23,8 +23,9 @@ export class CertificatesController {
   @RateLimit('issue')
   @Audited('certificate.issue', 'certificate')
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })
-  issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto) {
-    return this.certificates.issue(req, dto);
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'csr mode: same key + same body within 24 h -> the same certificate' })
+  issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Headers('idempotency-key') idempotencyKey?: string) {
+    return this.certificates.issue(req, dto, idempotencyKey);
   }
 
   @Get()

@@ -7,7 +7,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
-import { ApiError } from '@signet/service';
+import { ApiError, ErrorCode } from '@signet/service';
+import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
@@ -41,7 +42,35 @@ export class CertificatesService {
     private readonly audit: AuditService,
   ) {}
 
-  async issue(req: GatewayRequest, dto: IssueCertificateDto) {
+  /**
+   * Issue, or with an Idempotency-Key (csr mode only) replay: same key and body within 24 h give the same
+   * certificate, also when the retries race; the same key with another body is 422.
+   */
+  async issue(req: GatewayRequest, dto: IssueCertificateDto, idempotencyKey?: string) {
+    if (idempotencyKey === undefined) return this.issueOnce(req, dto, randomUUID());
+    checkIdempotencyKey(idempotencyKey);
+    if (dto.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr mode only: a managed key cannot be replayed');
+    const principal = req.principal as OrgPrincipal;
+    const record = await claim(this.dataSource, principal.orgId, idempotencyKey, requestHash(req.body));
+    if (record.requestHash !== requestHash(req.body)) {
+      throw new ApiError('idempotency_mismatch', 'this Idempotency-Key was used with a different request body');
+    }
+    const stored = record.state === 'completed' ? record.responseBody : null;
+    if (stored?.error) throw new ApiError(stored.error.code as ErrorCode, stored.error.message, stored.error.details);
+    try {
+      const response = await this.issueOnce(req, dto, record.certificateId);
+      if (record.state !== 'completed') await complete(this.dataSource, record.id, 201, { certificateId: record.certificateId });
+      return response;
+    } catch (error) {
+      // A refusal is final and replayed as is; a 503 or 500 leaves the claim open for the retry.
+      if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
+        await complete(this.dataSource, record.id, error.status, { error: { code: error.code, message: error.message, details: error.details } });
+      }
+      throw error;
+    }
+  }
+
+  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string) {
     const principal = req.principal as OrgPrincipal;
     const extendedKeyUsage = extendedKeyUsageFor(dto.usage, dto.extendedKeyUsage);
     if (dto.mode === 'managed' && !dto.commonName) throw ApiError.validation([{ field: 'commonName', messages: ['commonName is required in managed mode'] }]);
@@ -61,7 +90,6 @@ export class CertificatesService {
       });
     }
     const ca = await this.cas.readable(principal, dto.caId);
-    const certificateId = randomUUID();
     const recipient = dto.mode === 'managed' ? newRecipient() : null;
     const job: IssueCertificateJob = {
       issuanceKey: `issue-${certificateId}`,
