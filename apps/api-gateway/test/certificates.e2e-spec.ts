@@ -236,4 +236,30 @@ describe('certificate issuance through the signer', () => {
     const refused = await withKey('bad-1', { ...body, validityDays: 398 });
     expect(refused.status).toBe(400);
   });
+  it('renews: new serial and key, same names, supersededById on the old one, once', async () => {
+    const old = (await issue({ caId: issuingId, commonName: 'renew.example.test', sanDns: ['alt.example.test'], usage: 'client', validityDays: 30 }).expect(201)).body;
+    const renewal = await request(http).post(`/api/v1/certificates/${old.certificate.id}/renew`).set(bearer(adminKey)).send({}).expect(201);
+    expect(renewal.body.certificate).toMatchObject({
+      commonName: 'renew.example.test', sanDns: ['renew.example.test', 'alt.example.test'], usage: 'client', extendedKeyUsage: ['clientAuth'],
+      renewedFromId: old.certificate.id, caId: issuingId, daysRemaining: 29,
+    });
+    expect(renewal.body.certificate.serialNumber).not.toBe(old.certificate.serialNumber);
+    expect(renewal.body.privateKey).toMatch(/BEGIN PRIVATE KEY/);
+    expect(renewal.body.privateKey).not.toBe(old.privateKey);
+    verifies(renewal.body.certificate, 'renewed');
+    const before = await request(http).get(`/api/v1/certificates/${old.certificate.id}`).set(bearer(adminKey)).expect(200);
+    expect(before.body.certificate.supersededById).toBe(renewal.body.certificate.id);
+    expectErrorShape((await request(http).post(`/api/v1/certificates/${old.certificate.id}/renew`).set(bearer(adminKey)).send({}).expect(409)).body, 'conflict', 409);
+
+    const csrPem = readFileSync(join(VECTORS, 'ok-openssl-p256-wildcard.pem'), 'utf8');
+    const fromCsr = (await issue({ caId: openRootId, mode: 'csr', csrPem }).expect(201)).body.certificate;
+    await request(http).post(`/api/v1/certificates/${fromCsr.id}/renew`).set(bearer(adminKey)).send({}).expect(400);
+    const csrRenewal = await request(http).post(`/api/v1/certificates/${fromCsr.id}/renew`).set(bearer(adminKey)).send({ csrPem, revokeOld: true, validityDays: 10 }).expect(201);
+    expect(csrRenewal.body.certificate).toMatchObject({ renewedFromId: fromCsr.id, mode: 'csr', daysRemaining: 9 });
+    expect(csrRenewal.body.privateKey).toBeUndefined();
+    const revokedOld = await request(http).get(`/api/v1/certificates/${fromCsr.id}`).set(bearer(adminKey)).expect(200);
+    expect(revokedOld.body.certificate).toMatchObject({ status: 'revoked', revocationReason: 'superseded', supersededById: csrRenewal.body.certificate.id });
+    const audit = await request(http).get(`/api/v1/audit?eventType=certificate.renew&outcome=success`).set(bearer(adminKey)).expect(200);
+    expect(audit.body.events.map((e: { resourceId: string }) => e.resourceId)).toEqual(expect.arrayContaining([renewal.body.certificate.id, csrRenewal.body.certificate.id]));
+  });
 });

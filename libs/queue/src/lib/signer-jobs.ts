@@ -105,6 +105,8 @@ export class IssueCertificateJob {
   @IsInt() @Min(1) @Max(397) renewalThresholdDays: number;
   @IsIn([true, false]) storeKey: boolean;
   @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+  /** A renewal: the certificate this one replaces (it gets supersededById in the same transaction). */
+  @IsOptional() @IsUUID() renewedFromId?: string;
   /**
    * Managed mode: the producer's ephemeral X25519 public key (SPKI, base64). The signer seals the new
    * private key to it, so the key crosses Redis only as ciphertext.

@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from 'class-validator';
 
 export class PatchCertificateDto {
   @ApiPropertyOptional({ type: Boolean }) @IsOptional() @IsBoolean() autoRenew?: boolean;
@@ -27,4 +27,14 @@ export class DownloadQueryDto {
 
 export class StatsQueryDto {
   @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID() caId?: string;
+}
+
+export class RenewCertificateDto {
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, description: 'default: the old validity period' })
+  @IsOptional() @IsInt() @Min(1) @Max(397)
+  validityDays?: number;
+
+  @ApiPropertyOptional({ type: String, description: 'csr mode: the new PKCS#10 PEM' }) @IsOptional() @IsString() @MaxLength(16384) csrPem?: string;
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'revoke the old certificate (reason superseded)' }) @IsOptional() @IsBoolean() revokeOld?: boolean;
+  @ApiPropertyOptional({ type: String }) @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
 }

@@ -10,7 +10,7 @@ import type { GatewayRequest } from '../request-context';
 import { CertificatesService } from './certificates.service';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
-import { DownloadQueryDto, PatchCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
+import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 
 @ApiTags('certificates')
 @ApiBearerAuth('apiKey')
@@ -69,6 +69,17 @@ export class CertificatesController {
   async revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCertificateDto) {
     await this.requireOnCertificate(req, id, 'revoke');
     return this.certificates.revoke(req, id, dto);
+  }
+
+  @Post(':id/renew')
+  @Access('orgKey')
+  @RateLimit('issue')
+  @Audited('certificate.renew', 'certificate')
+  @ApiOperation({ summary: 'Renew: same subject, SANs, usage and CA; a new serial (managed: a new key; csr: a new csrPem)' })
+  async renew(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RenewCertificateDto) {
+    await this.requireOnCertificate(req, id, 'issue');
+    if (dto.revokeOld) await this.requireOnCertificate(req, id, 'revoke');
+    return this.certificates.renew(req, id, dto);
   }
 
   /** Per-CA permission on the certificate's CA (the route names a certificate, not a CA). */

@@ -20,7 +20,7 @@ import { SignerClient } from '../signer-client/signer-client';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
-import { PatchCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
+import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
 import { extendedKeyUsageFor } from './usage';
@@ -70,7 +70,48 @@ export class CertificatesService {
     }
   }
 
-  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string) {
+  /**
+   * Renew: same CA, subject, SANs, usage and key algorithm, a new serial; managed mode gets a new key
+   * pair, csr mode needs a new CSR. The old certificate gets supersededById in the signer's transaction.
+   */
+  async renew(req: GatewayRequest, id: string, dto: RenewCertificateDto) {
+    const principal = req.principal as OrgPrincipal;
+    const old = await this.readable(principal, id);
+    if (old.supersededById) throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
+    if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
+    if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
+    const { commonName: _cn, ...subject } = old.subject;
+    const originalDays = Math.round((old.validTo.getTime() - old.validFrom.getTime()) / 86_400_000);
+    const issue = Object.assign(new IssueCertificateDto(), {
+      caId: old.caId,
+      mode: old.mode,
+      commonName: old.commonName,
+      sanDns: old.sanDns,
+      sanIp: old.sanIp,
+      sanEmail: old.sanEmail,
+      sanUri: old.sanUri,
+      csrPem: dto.csrPem,
+      keyAlgorithm: old.keyAlgorithm,
+      validityDays: dto.validityDays ?? Math.min(397, Math.max(1, originalDays)),
+      usage: old.usage,
+      extendedKeyUsage: old.extendedKeyUsage,
+      subject: Object.keys(subject).length ? subject : undefined,
+      notes: old.notes ?? undefined,
+      autoRenew: old.autoRenew,
+      renewalThresholdDays: old.renewalThresholdDays,
+      storeKey: old.encryptedKey !== null,
+      caPassphrase: dto.caPassphrase,
+    });
+    const renewed = await this.issueOnce(req, issue, randomUUID(), old.id);
+    if (dto.revokeOld) {
+      await this.revoke(req, old.id, { reason: 'superseded' }).catch((error) => {
+        if (!(error instanceof ApiError && error.code === 'already_revoked')) throw error;
+      });
+    }
+    return renewed;
+  }
+
+  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string, renewedFromId?: string) {
     const principal = req.principal as OrgPrincipal;
     const extendedKeyUsage = extendedKeyUsageFor(dto.usage, dto.extendedKeyUsage);
     if (dto.mode === 'managed' && !dto.commonName) throw ApiError.validation([{ field: 'commonName', messages: ['commonName is required in managed mode'] }]);
@@ -111,6 +152,7 @@ export class CertificatesService {
       storeKey: dto.storeKey,
       caPassphrase: dto.caPassphrase,
       recipientKey: recipient?.publicKeyBase64,
+      renewedFromId,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };

@@ -12,7 +12,7 @@ import {
 } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, seal } from '@signet/queue';
 import { isIP } from 'node:net';
-import { DataSource } from 'typeorm';
+import { DataSource, IsNull } from 'typeorm';
 import { refuse } from '../job-failure';
 import { CaKeyring } from '../keys/ca-keyring';
 
@@ -103,12 +103,20 @@ export class IssueCertificateHandler {
           encryptedKey,
           notes: job.notes ?? null,
           issuanceKey: job.issuanceKey,
+          renewedFromId: job.renewedFromId ?? null,
         });
+        if (job.renewedFromId) {
+          const old = await manager.getRepository(CertificateEntity).update(
+            { id: job.renewedFromId, orgId: job.orgId, supersededById: IsNull() },
+            { supersededById: job.certificateId },
+          );
+          if (!old.affected) throw refuse('conflict', 'the certificate was already renewed');
+        }
         await insertAuditEvents(manager, [{
-          orgId: job.orgId, eventType: 'certificate.issue', outcome: 'success',
+          orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
           actorType: job.actor.type, actorId: job.actor.id, actorName: job.actor.name, ip: job.actor.ip,
           resourceType: 'certificate', resourceId: job.certificateId,
-          details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey },
+          details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null },
         }]);
       });
     } catch (error) {
