@@ -262,4 +262,38 @@ describe('certificate issuance through the signer', () => {
     const audit = await request(http).get(`/api/v1/audit?eventType=certificate.renew&outcome=success`).set(bearer(adminKey)).expect(200);
     expect(audit.body.events.map((e: { resourceId: string }) => e.resourceId)).toEqual(expect.arrayContaining([renewal.body.certificate.id, csrRenewal.body.certificate.id]));
   });
+  it('issues batches (items and CertMate rows) with per-item errors that never sink the others', async () => {
+    const batch = (body: Record<string, unknown>, key = adminKey) => request(http).post('/api/v1/certificates/batch').set(bearer(key)).send(body);
+    const res = await batch({
+      items: [
+        { caId: issuingId, commonName: 'b1.example.test' },
+        { caId: issuingId, commonName: 'evil.example.com' },
+        { caId: issuingId, commonName: 'b3.example.test', bogus: true },
+        'not an object',
+        { caId: openRootId, mode: 'csr', csrPem: readFileSync(join(VECTORS, 'ok-go-p256-two-dns.pem'), 'utf8') },
+        { caId: issuingId, commonName: 'b6.example.test', keyAlgorithm: 'Ed25519', validityDays: 400 },
+      ],
+    }).expect(201);
+    expect(res.body).toMatchObject({ total: 6, successful: 2, failed: 4 });
+    expect(res.body.errors.map((e: { index: number; code: string }) => [e.index, e.code])).toEqual([
+      [1, 'policy_violation'], [2, 'validation_failed'], [3, 'bad_request'], [5, 'validation_failed'],
+    ]);
+    expect(res.body.certificates.map((c: { index: number }) => c.index)).toEqual([0, 4]);
+    expect(res.body.certificates[0].privateKey).toMatch(/BEGIN PRIVATE KEY/);
+    verifies(res.body.certificates[0].certificate, 'batch-0');
+
+    const certmate = await batch({
+      caId: issuingId,
+      headers: ['commonName', 'sanDns', 'validityDays', 'usage'],
+      rows: [['cm1.example.test', 'cm1-alt.example.test;cm1-b.example.test', '30', 'server'], ['cm2.example.test', '', 'x', 'client']],
+    }).expect(201);
+    expect(certmate.body).toMatchObject({ total: 2, successful: 1, failed: 1 });
+    expect(certmate.body.certificates[0].certificate.sanDns).toEqual(['cm1.example.test', 'cm1-alt.example.test', 'cm1-b.example.test']);
+
+    const member = await createKey(gateway, adminKey, { name: 'batcher', role: 'member', permissions: { [issuingId]: { read: true } } });
+    const denied = await batch({ items: [{ caId: issuingId, commonName: 'm.example.test' }, { caId: openRootId, commonName: 'm.example.test' }] }, member.key).expect(201);
+    expect(denied.body.errors.map((e: { code: string }) => e.code)).toEqual(['forbidden', 'not_found']);
+    expect((await batch({ items: Array.from({ length: 1001 }, () => ({})) }).expect(400)).body.code).toBe('validation_failed');
+    await batch({}).expect(400);
+  });
 });

@@ -1,6 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { BatchIssueDto, BatchResultView, batchItems } from './batch';
 import { Access } from '../access/access.decorator';
 import { CaAction, OrgPrincipal, mayOnCa } from '../access/principal';
 import { ApiError } from '@signet/service';
@@ -26,6 +27,17 @@ export class CertificatesController {
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'csr mode: same key + same body within 24 h -> the same certificate' })
   issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Headers('idempotency-key') idempotencyKey?: string) {
     return this.certificates.issue(req, dto, idempotencyKey);
+  }
+
+  @Post('batch')
+  @HttpCode(201)
+  @Access('orgKey')
+  @RateLimit('batch')
+  @Audited('certificate.batch', 'certificate')
+  @ApiOperation({ summary: 'Issue up to 1000 certificates: items, or CertMate headers and rows; errors per item' })
+  @ApiCreatedResponse({ type: BatchResultView })
+  batch(@Req() req: GatewayRequest, @Body() dto: BatchIssueDto) {
+    return this.certificates.batch(req, batchItems(dto));
   }
 
   @Get()

@@ -11,7 +11,8 @@ import { ApiError, ErrorCode } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OrgPrincipal, readableCaIds } from '../access/principal';
+import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
+import { validItem } from './batch';
 import { CasService } from '../cas/cas.service';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
@@ -68,6 +69,34 @@ export class CertificatesService {
       }
       throw error;
     }
+  }
+
+  /** Issue every item, 16 at a time through the queue; failures are reported per index. */
+  async batch(req: GatewayRequest, items: Record<string, unknown>[]) {
+    const principal = req.principal as OrgPrincipal;
+    const certificates: { index: number; certificate: unknown; privateKey?: string }[] = [];
+    const errors: { index: number; error: string; code: string }[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const index = next++;
+        try {
+          const dto = await validItem(items[index]);
+          if (!mayOnCa(principal, dto.caId, 'issue')) {
+            throw mayOnCa(principal, dto.caId, 'read') ? ApiError.forbidden(`this key may not issue on certificate authority ${dto.caId}`) : ApiError.notFound('certificate authority');
+          }
+          const issued = await this.issueOnce(req, dto, randomUUID());
+          certificates.push({ index, ...issued });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          errors.push({ index, error: error.message, code: error.code });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
+    certificates.sort((a, b) => a.index - b.index);
+    errors.sort((a, b) => a.index - b.index);
+    return { total: items.length, successful: certificates.length, failed: errors.length, errors, certificates };
   }
 
   /**
