@@ -296,4 +296,15 @@ describe('certificate issuance through the signer', () => {
     expect((await batch({ items: Array.from({ length: 1001 }, () => ({})) }).expect(400)).body.code).toBe('validation_failed');
     await batch({}).expect(400);
   });
+  it('revokes an intermediate CA once; issuing from it then stops with ca_unavailable', async () => {
+    const sub = (await request(http).post('/api/v1/cas').set(bearer(adminKey)).send({ name: 'Doomed', subject: { commonName: 'Doomed CA' }, parentCaId: openRootId }).expect(201)).body.ca;
+    await issue({ caId: sub.id, commonName: 'before.example.test' }).expect(201);
+    await request(http).post(`/api/v1/cas/${openRootId}/revoke`).set(bearer(adminKey)).send({}).expect(422);
+    const revoked = await request(http).post(`/api/v1/cas/${sub.id}/revoke`).set(bearer(adminKey)).send({ reason: 'ca_compromise' }).expect(200);
+    expect(revoked.body.ca).toMatchObject({ status: 'revoked', revocationReason: 'caCompromise', revokedAt: expect.any(String) });
+    expectErrorShape((await request(http).post(`/api/v1/cas/${sub.id}/revoke`).set(bearer(adminKey)).send({}).expect(409)).body, 'already_revoked', 409);
+    expectErrorShape((await issue({ caId: sub.id, commonName: 'after.example.test' }).expect(409)).body, 'ca_unavailable', 409);
+    expect((await request(http).get('/api/v1/cas').set(bearer(adminKey))).body.cas.map((c: { id: string }) => c.id)).not.toContain(sub.id);
+    expect((await request(http).get('/api/v1/cas?includeRevoked=true').set(bearer(adminKey))).body.cas.map((c: { id: string }) => c.id)).toContain(sub.id);
+  });
 });

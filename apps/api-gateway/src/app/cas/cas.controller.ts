@@ -1,8 +1,8 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audited } from '../audit/audited.decorator';
 import { CaView } from './ca.view';
-import { CreateCaDto } from './create-ca.dto';
+import { CreateCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import type { GatewayRequest } from '../request-context';
@@ -36,6 +36,15 @@ export class CasController {
   @ApiOperation({ summary: 'One CA, with its certificate PEM' })
   get(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
     return this.cas.get(req.principal as OrgPrincipal, id);
+  }
+
+  @Post(':id/revoke')
+  @HttpCode(200)
+  @Access('orgAdmin')
+  @Audited('ca.revoke', 'ca')
+  @ApiOperation({ summary: 'Revoke an intermediate CA: issuing from it stops (ca_unavailable)' })
+  revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCaDto) {
+    return this.cas.revoke(req, id, dto.reason);
   }
 
   @Get(':id/chain')

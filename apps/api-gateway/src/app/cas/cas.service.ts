@@ -7,7 +7,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { ApiError } from '@signet/service';
-import { normalizeDnsName, isPkiError } from '@signet/pki';
+import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
+import { AuditService } from '../audit/audit.service';
 import { CreateCaJob, CreateCaResult, SIGNER_JOBS } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
@@ -29,6 +30,7 @@ export class CasService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly signer: SignerClient,
+    private readonly audit: AuditService,
   ) {}
 
   /** Validated here, made by the signer (the only holder of CA keys), answered when it is stored. */
@@ -83,6 +85,25 @@ export class CasService {
 
   async get(principal: OrgPrincipal, id: string) {
     return { ca: caView(await this.readable(principal, id), this.config.PUBLIC_BASE_URL, true) };
+  }
+
+  /**
+   * Revoke an intermediate: issuing from it stops at once (the signer checks the row on every job); its
+   * parent's CRL and OCSP will carry it (issue 6). A root is not revoked: relying parties drop its trust.
+   */
+  async revoke(req: GatewayRequest, id: string, reasonText: string | undefined) {
+    const principal = req.principal as OrgPrincipal;
+    const reason = parseRevocationReason(reasonText ?? 'unspecified');
+    if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${reasonText}"`] }]);
+    const ca = await this.readable(principal, id);
+    if (ca.type === 'root') throw new ApiError('policy_violation', 'a root CA is not revoked: remove it from the trust stores instead');
+    await this.dataSource.transaction(async (manager) => {
+      const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (locked!.status === 'revoked') throw new ApiError('already_revoked', 'certificate authority is already revoked');
+      await manager.getRepository(CertificateAuthorityEntity).update({ id }, { status: 'revoked', revokedAt: new Date(), revocationReason: reason });
+      await this.audit.record(req, { eventType: 'ca.revoke', resourceType: 'ca', resourceId: id, details: { reason, serialNumber: ca.serialNumber } }, manager);
+    });
+    return this.get(principal, id);
   }
 
   /** This CA's certificate and every issuer above it, up to the root (or an imported CA's external chain). */

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
 
@@ -45,4 +45,10 @@ export class CreateCaDto {
   @ApiPropertyOptional({ description: "the parent CA's passphrase, when it has one" })
   @IsOptional() @IsString() @Length(1, 1024)
   caPassphrase?: string;
+}
+
+export class RevokeCaDto {
+  @ApiPropertyOptional({ type: String, default: 'unspecified', description: 'RFC 5280 reason (camelCase or snake_case)' })
+  @IsOptional() @IsString() @MaxLength(64)
+  reason?: string;
 }
