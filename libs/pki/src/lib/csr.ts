@@ -17,13 +17,25 @@
 import { KeyObject, constants, verify } from 'node:crypto';
 import { KeyAlgorithm, OID } from './algorithms';
 import { DerError, DerNode, Tag, children, content, encoding, expectTag, readBitStringBytes, readDer, readOid, readSmallInteger, readString } from './der';
-import { DistinguishedName, decodeName } from './distinguished-name';
 import { PkiError } from './errors';
 import { decodeGeneralNames } from './general-names';
 import { publicKeyFromSpki } from './keys';
-import { decodeInput } from './pem';
+import { decodeInput, pemBlocks } from './pem';
 
+/** Requests are small (a 4096-bit RSA CSR with many SANs is ~2 KiB); the bound is checked before parsing. */
 export const MAX_CSR_BYTES = 16 * 1024;
+
+export interface ParseCsrOptions {
+  /** Largest input accepted, in bytes of the input as given (PEM text, base64 or DER); default 16 KiB. */
+  maxBytes?: number;
+}
+
+/**
+ * Subject attributes by name (commonName, organization, country, ...); unknown attribute types appear
+ * under their dotted OID. Where an attribute repeats, the first occurrence is kept, as OpenSSL's
+ * X509_NAME_get_index_by_NID(-1) does: the exact Name is in subjectDer for anyone who needs all of it.
+ */
+export type CsrSubject = Record<string, string>;
 
 export interface RequestedExtension {
   oid: string;
@@ -35,7 +47,7 @@ export interface ParsedCsr {
   der: Buffer;
   /** The subject Name exactly as requested, for certificates that keep it byte for byte. */
   subjectDer: Buffer;
-  subject: DistinguishedName;
+  subject: CsrSubject;
   commonName?: string;
   sanDns: string[];
   sanIp: string[];
@@ -108,6 +120,58 @@ function signatureParams(algorithm: DerNode): VerifyParams {
   return known;
 }
 
+/** X.520 / PKCS#9 / RFC 4519 attribute types a request may carry, by the names the API uses. */
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '2.5.4.3': 'commonName',
+  '2.5.4.4': 'surname',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.6': 'country',
+  '2.5.4.7': 'locality',
+  '2.5.4.8': 'state',
+  '2.5.4.9': 'streetAddress',
+  '2.5.4.10': 'organization',
+  '2.5.4.11': 'organizationalUnit',
+  '2.5.4.12': 'title',
+  '2.5.4.17': 'postalCode',
+  '2.5.4.42': 'givenName',
+  '2.5.4.43': 'initials',
+  '2.5.4.46': 'dnQualifier',
+  '2.5.4.65': 'pseudonym',
+  '2.5.4.97': 'organizationIdentifier',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+  '0.9.2342.19200300.100.1.1': 'userId',
+  '0.9.2342.19200300.100.1.25': 'domainComponent',
+};
+
+/**
+ * The subject as a flat record. A tiny reader of its own so request parsing depends on nothing but der.ts.
+ *
+ *   Name ::= SEQUENCE OF RelativeDistinguishedName
+ *   RelativeDistinguishedName ::= SET SIZE (1..MAX) OF AttributeTypeAndValue
+ *   AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }   -- RFC 5280 4.1.2.4
+ *
+ * Values of a string type no one should use in a Name (e.g. UniversalString) are skipped, not fatal:
+ * the request may still be issued with the subject the API caller gives.
+ */
+function readSubject(name: DerNode): CsrSubject {
+  const out: CsrSubject = {};
+  for (const rdn of children(name)) {
+    for (const atv of children(expectTag(rdn, Tag.SET, 'RelativeDistinguishedName'))) {
+      const [type, value, extra] = children(expectTag(atv, Tag.SEQUENCE, 'AttributeTypeAndValue'));
+      if (!value || extra) throw new DerError('expected AttributeTypeAndValue');
+      const id = readOid(type);
+      const key = ATTRIBUTE_NAMES[id] ?? id;
+      if (key in out) continue;
+      try {
+        out[key] = readString(value);
+      } catch {
+        /* not a directory string: leave it out of the record */
+      }
+    }
+  }
+  return out;
+}
+
 interface Parsed {
   csr: Omit<ParsedCsr, 'publicKey' | 'keyAlgorithm'>;
   tbs: Buffer;
@@ -117,13 +181,27 @@ interface Parsed {
   keyAlgorithm: KeyAlgorithm;
 }
 
-function parseStructure(input: string | Buffer): Parsed {
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+
+/** What a PEM label says the block is, for a refusal that names it. */
+function notACsr(label: string): PkiError {
+  if (/^(X509 |TRUSTED )?CERTIFICATE$/.test(label)) return new PkiError('not_a_csr', 'this is a certificate, not a certificate request (CSR)');
+  return new PkiError('not_a_csr', `this is a ${label} PEM block, not a CERTIFICATE REQUEST`);
+}
+
+function parseStructure(input: string | Buffer, options: ParseCsrOptions): Parsed {
+  if (typeof input !== 'string' && !Buffer.isBuffer(input)) throw new PkiError('invalid_encoding', 'the CSR must be a string or bytes');
+  const max = options.maxBytes ?? MAX_CSR_BYTES;
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
-  if (size > MAX_CSR_BYTES) throw new PkiError('invalid_encoding', `CSR is larger than ${MAX_CSR_BYTES / 1024} KiB`);
-  if (/-----BEGIN (X509 |TRUSTED )?CERTIFICATE-----/.test(input.toString())) {
-    throw new PkiError('not_a_csr', 'this is a certificate, not a certificate request (CSR)');
+  if (size > max) throw new PkiError('invalid_encoding', `CSR is larger than ${max % 1024 ? `${max} bytes` : `${max / 1024} KiB`}`);
+  const text = typeof input === 'string' ? input : input[0] === 0x30 ? '' : input.toString('latin1');
+  if (text.includes('-----BEGIN')) {
+    // A single PEM block of another kind (a certificate pasted by mistake, a key) is named, not
+    // reported as bad encoding; several blocks or stray text stay encoding errors below.
+    const blocks = pemBlocks(text);
+    if (blocks.length === 1 && !CSR_LABELS.includes(blocks[0].label)) throw notACsr(blocks[0].label);
   }
-  const der = decodeInput(input, ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST']);
+  const der = decodeInput(input, CSR_LABELS);
   try {
     const top = readDer(der);
     if (top.tag !== Tag.SEQUENCE) throw new PkiError('not_a_csr', 'not a PKCS#10 certificate request');
@@ -144,7 +222,7 @@ function parseStructure(input: string | Buffer): Parsed {
     const csr: Parsed['csr'] = {
       der,
       subjectDer: Buffer.from(encoding(subject)),
-      subject: decodeName(Buffer.from(encoding(subject))),
+      subject: readSubject(subject),
       sanDns: [],
       sanIp: [],
       sanEmail: [],
@@ -158,7 +236,9 @@ function parseStructure(input: string | Buffer): Parsed {
   } catch (error) {
     if (error instanceof PkiError) throw error;
     if (error instanceof DerError) throw new PkiError('invalid_encoding', `the CSR is not valid DER: ${error.message}`);
-    throw error;
+    // A structure the walk above did not foresee (a missing child read as undefined, say) is still
+    // hostile input, never a crash: report it as what it is.
+    throw new PkiError('invalid_encoding', 'the CSR is not a well-formed PKCS#10 structure');
   }
 }
 
@@ -174,8 +254,10 @@ function readAttributes(attributes: DerNode, csr: Parsed['csr']): void {
     if (id === CHALLENGE_PASSWORD && value) csr.challengePassword = readString(value);
     if (id !== EXTENSION_REQUEST || !value) continue;
     for (const extension of children(expectTag(value, Tag.SEQUENCE, 'Extensions'))) {
+      // Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
       const parts = children(expectTag(extension, Tag.SEQUENCE, 'Extension'));
-      const critical = parts.length === 3 && content(parts[1])[0] === 0xff;
+      if (parts.length !== 2 && parts.length !== 3) throw new DerError('expected Extension');
+      const critical = parts.length === 3 && content(expectTag(parts[1], Tag.BOOLEAN, 'critical BOOLEAN'))[0] === 0xff;
       const extnValue = content(expectTag(parts[parts.length - 1], Tag.OCTET_STRING, 'extnValue'));
       const extOid = readOid(parts[0]);
       csr.requestedExtensions.push({ oid: extOid, critical, value: Buffer.from(extnValue) });
@@ -199,8 +281,8 @@ function finish(p: Parsed, valid: boolean): ParsedCsr {
 }
 
 /** Parse and verify, the signature check on libuv's thread pool (both cores on a busy signer). */
-export async function parseCsr(input: string | Buffer): Promise<ParsedCsr> {
-  const parsed = parseStructure(input);
+export async function parseCsr(input: string | Buffer, options: ParseCsrOptions = {}): Promise<ParsedCsr> {
+  const parsed = parseStructure(input, options);
   const valid = await new Promise<boolean>((resolve) =>
     verify(parsed.verifyParams.digest, parsed.tbs, keyInput(parsed), parsed.signature, (err, ok) => resolve(!err && ok)),
   );
@@ -208,8 +290,8 @@ export async function parseCsr(input: string | Buffer): Promise<ParsedCsr> {
 }
 
 /** Parse and verify on the calling thread (tools, and the one-core benchmark). */
-export function parseCsrSync(input: string | Buffer): ParsedCsr {
-  const parsed = parseStructure(input);
+export function parseCsrSync(input: string | Buffer, options: ParseCsrOptions = {}): ParsedCsr {
+  const parsed = parseStructure(input, options);
   let valid = false;
   try {
     valid = verify(parsed.verifyParams.digest, parsed.tbs, keyInput(parsed), parsed.signature);

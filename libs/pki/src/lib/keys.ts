@@ -25,7 +25,12 @@ const SPECS: Record<KeyAlgorithm, Spec> = {
   Ed25519: ['ed25519', {}],
 };
 
+/** A fresh key pair, generated on libuv's thread pool (crypto.generateKeyPair's callback form). */
 export function generateKeyPair(algorithm: KeyAlgorithm): Promise<KeyPair> {
+  // Callers pass strings that came over the wire; an unknown one is a typed refusal, not a TypeError.
+  if (!Object.prototype.hasOwnProperty.call(SPECS, algorithm)) {
+    return Promise.reject(new PkiError('unsupported_key', `key algorithm ${String(algorithm)} is not offered: use one of ${Object.keys(SPECS).join(', ')}`));
+  }
   const [type, options] = SPECS[algorithm];
   return new Promise((resolve, reject) =>
     generate(type as 'ec', options as { namedCurve: string }, (err, publicKey, privateKey) =>
@@ -34,9 +39,13 @@ export function generateKeyPair(algorithm: KeyAlgorithm): Promise<KeyPair> {
   );
 }
 
+/** PKCS#8 PEM ("PRIVATE KEY"), the one private-key form Signet hands out. */
 export const exportPrivateKeyPem = (key: KeyObject): string => key.export({ type: 'pkcs8', format: 'pem' }) as string;
 
+/** SubjectPublicKeyInfo DER of a public key (or of a private key's public half). */
 export const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' }) as Buffer;
+
+export const exportPublicKeyPem = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }) as string;
 
 const PRIVATE_LABELS: Record<string, 'pkcs8' | 'pkcs1' | 'sec1'> = {
   'PRIVATE KEY': 'pkcs8',
@@ -73,6 +82,7 @@ export function importPrivateKey(input: string | Buffer): KeyObject {
   return key;
 }
 
+/** A public key from PEM ("PUBLIC KEY", or a certificate) or SPKI DER; the algorithm must be one Signet offers. */
 export function importPublicKey(input: string | Buffer): KeyObject {
   try {
     const key = typeof input === 'string' ? createPublicKey(input) : createPublicKey({ key: input, format: 'der', type: 'spki' });
@@ -84,8 +94,20 @@ export function importPublicKey(input: string | Buffer): KeyObject {
   }
 }
 
-export const keysMatch = (privateKey: KeyObject, publicKey: KeyObject): boolean =>
-  spkiDer(createPublicKey(privateKey)).equals(spkiDer(publicKey));
+/**
+ * Whether `privateKey` is the private half of `publicKey` (a KeyObject, or SPKI DER such as a
+ * certificate's subjectPublicKeyInfo). Both sides are re-exported by OpenSSL before comparing, so an
+ * SPKI that spells the same key differently (a compressed EC point) still matches.
+ */
+export function keysMatch(privateKey: KeyObject, publicKey: KeyObject | Buffer): boolean {
+  let other: KeyObject;
+  try {
+    other = Buffer.isBuffer(publicKey) ? createPublicKey({ key: publicKey, format: 'der', type: 'spki' }) : publicKey;
+  } catch {
+    throw new PkiError('invalid_encoding', 'the public key could not be read');
+  }
+  return spkiDer(createPublicKey(privateKey)).equals(spkiDer(other));
+}
 
 const JWK_CURVES: Record<string, { crv: string; size: number }> = {
   [OID.prime256v1]: { crv: 'P-256', size: 32 },
