@@ -50,10 +50,12 @@ export function normalizeDnsName(name: string): string {
   return n;
 }
 
+/** Canonical text of an IPv4 (dotted decimal) or IPv6 (RFC 5952) address. */
 export function normalizeIp(ip: string): string {
   const text = typeof ip === 'string' ? ip.trim() : '';
   const version = isIP(text);
   if (!version) throw invalid('IP address', String(ip), 'not an IPv4 or IPv6 address');
+  if (text.includes('%')) throw invalid('IP address', text, 'a zone index (%...) means nothing outside the host that chose it');
   return version === 4 ? text.split('.').map(Number).join('.') : ipv6Text(ipToBytes(text));
 }
 
@@ -61,7 +63,8 @@ export function normalizeIp(ip: string): string {
 export function ipToBytes(ip: string): Buffer {
   const version = isIP(ip);
   if (version === 4) return Buffer.from(ip.split('.').map(Number));
-  if (version !== 6) throw invalid('IP address', ip, 'not an IPv4 or IPv6 address');
+  // node:net accepts "fe80::1%eth0"; the zone has no place in the 16 bytes, so refuse rather than drop it.
+  if (version !== 6 || ip.includes('%')) throw invalid('IP address', String(ip), 'not an IPv4 or IPv6 address');
   let text = ip;
   const v4 = text.match(/(\d+\.\d+\.\d+\.\d+)$/);
   if (v4) {
@@ -93,12 +96,14 @@ function ipv6Text(bytes: Buffer): string {
   return `${hex.slice(0, best.at).join(':')}::${hex.slice(best.at + best.len).join(':')}`;
 }
 
+/** Text of an iPAddress GeneralName's 4 or 16 bytes. */
 export function bytesToIp(bytes: Buffer): string {
   if (bytes.length === 4) return [...bytes].join('.');
   if (bytes.length === 16) return ipv6Text(bytes);
   throw new PkiError('invalid_name', `an iPAddress of ${bytes.length} bytes is neither IPv4 nor IPv6`);
 }
 
+/** An rfc822Name: addr-spec (dot-atom local part) at an LDH domain, the domain lowercased. */
 export function normalizeEmail(email: string): string {
   const text = typeof email === 'string' ? email.trim() : '';
   const at = text.lastIndexOf('@');
@@ -112,6 +117,7 @@ export function normalizeEmail(email: string): string {
   return `${local}@${domain}`;
 }
 
+/** A uniformResourceIdentifier: an absolute URI (RFC 3986 scheme, then printable ASCII), as given. */
 export function normalizeUri(uri: string): string {
   const text = typeof uri === 'string' ? uri.trim() : '';
   if (!/^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7e]+$/.test(text) || text.length > 2048) {
@@ -122,12 +128,20 @@ export function normalizeUri(uri: string): string {
 
 const dedupe = (values: string[]) => [...new Set(values)];
 
+/** The list under `kind`, or a typed refusal when a caller handed something that is not a list. */
+function list(values: unknown, kind: string): string[] {
+  if (values === undefined || values === null) return [];
+  if (!Array.isArray(values)) throw new PkiError('invalid_name', `${kind} must be a list`);
+  return values as string[];
+}
+
+/** Validate and normalise every name; duplicates (after normalisation) dropped, first order kept. */
 export function normalizeSubjectAltNames(input: Partial<SubjectAltNames>): SubjectAltNames {
   return {
-    dns: dedupe((input.dns ?? []).map(normalizeDnsName)),
-    ip: dedupe((input.ip ?? []).map(normalizeIp)),
-    email: dedupe((input.email ?? []).map(normalizeEmail)),
-    uri: dedupe((input.uri ?? []).map(normalizeUri)),
+    dns: dedupe(list(input.dns, 'DNS names').map((n) => normalizeDnsName(n))),
+    ip: dedupe(list(input.ip, 'IP addresses').map((n) => normalizeIp(n))),
+    email: dedupe(list(input.email, 'e-mail addresses').map((n) => normalizeEmail(n))),
+    uri: dedupe(list(input.uri, 'URIs').map((n) => normalizeUri(n))),
   };
 }
 
