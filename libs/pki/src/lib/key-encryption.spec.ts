@@ -43,6 +43,51 @@ describe('private keys at rest', () => {
   });
 });
 
+describe('blob forms and inputs', () => {
+  it('takes PKCS#8 DER as well as a KeyObject, and reads its blob back from base64', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ECDSA-P384');
+    const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer;
+    const blob = await encryptPrivateKey(pkcs8, master, 'passphrase of mine');
+    const text = blob.toString('base64');
+    expect(blobNeedsPassphrase(text)).toBe(true);
+    expect(keysMatch(await decryptPrivateKey(text, master, 'passphrase of mine'), publicKey)).toBe(true);
+    await expect(decryptPrivateKey('not base64 at all!', master)).rejects.toMatchObject({ code: 'decryption_failed' });
+    expect(blobNeedsPassphrase('%%%')).toBe(false);
+  });
+
+  it('refuses what it cannot protect honestly', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('Ed25519');
+    await expect(encryptPrivateKey(Buffer.from('not a key'), master)).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(encryptPrivateKey(publicKey, master)).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(encryptPrivateKey(privateKey, master, '')).rejects.toMatchObject({ code: 'invalid_request' });
+    await expect(encryptPrivateKey(privateKey, randomBytes(16))).rejects.toMatchObject({ code: 'decryption_failed' });
+    await expect(decryptPrivateKey(await encryptPrivateKey(privateKey, master), randomBytes(31))).rejects.toBeInstanceOf(PkiError);
+  });
+
+  it('ignores a passphrase given for a blob that has no passphrase layer', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ECDSA-P256');
+    const blob = await encryptPrivateKey(privateKey, master);
+    expect(keysMatch(await decryptPrivateKey(blob, master, 'anything at all'), publicKey)).toBe(true);
+  });
+
+  it('detects a tampered header of a passphrase blob: flag, salt and scrypt cost', async () => {
+    const { privateKey } = await generateKeyPair('Ed25519');
+    const blob = await encryptPrivateKey(privateKey, master, 'correct horse battery');
+    // Header bytes (version, flags, salt, log2N, r, p) and the first IV and tag bytes; the ciphertext
+    // bytes are covered by the every-byte loop above (same GCM code path, without the scrypt cost).
+    for (const i of [0, 1, 2, 9, 17, 18, 19, 20, 21, 33]) {
+      const copy = Buffer.from(blob);
+      copy[i] ^= i === 18 ? 0x01 : 0x80;
+      const error = await decryptPrivateKey(copy, master, 'correct horse battery').then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(PkiError);
+    }
+    // A forged cost asking for far more memory than any blob we write is refused before scrypt runs.
+    const greedy = Buffer.from(blob);
+    greedy[18] = 30;
+    await expect(decryptPrivateKey(greedy, master, 'correct horse battery')).rejects.toMatchObject({ code: 'decryption_failed' });
+  });
+});
+
 describe('importPrivateKey', () => {
   it('reads PKCS#8, PKCS#1 and SEC1, in PEM and DER', async () => {
     const rsa = await generateKeyPair('RSA-2048');
