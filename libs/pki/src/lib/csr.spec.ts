@@ -103,3 +103,139 @@ describe('CSRs made by the openssl CLI', () => {
     writeFileSync(join(dir, 'done'), '');
   });
 });
+
+describe('CSR signatures, keys and subjects beyond the defaults', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-csr2-'));
+  let n = 0;
+  /** A CSR from `openssl req`, as PEM text; the key is written beside it. */
+  const req = (...args: string[]): string => {
+    const out = `r${n++}.csr`;
+    const r = spawnSync('openssl', ['req', '-new', '-nodes', '-keyout', `${out}.key`, '-out', out, ...args], { cwd: dir, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(r.stderr);
+    return readFileSync(join(dir, out), 'utf8');
+  };
+  const rsa = ['-newkey', 'rsa:2048', '-subj', '/CN=sig.example.test'];
+  const p256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-subj', '/CN=sig.example.test'];
+  const pss = (...more: string[]) => ['-sigopt', 'rsa_padding_mode:pss', ...more];
+
+  it.each([
+    ['RSA PKCS#1 v1.5 SHA-384', [...rsa, '-sha384'], 'RSA-2048'],
+    ['RSA PKCS#1 v1.5 SHA-512', [...rsa, '-sha512'], 'RSA-2048'],
+    ['RSA-PSS SHA-256, salt = digest length', [...rsa, '-sha256', ...pss('-sigopt', 'rsa_pss_saltlen:digest')], 'RSA-2048'],
+    ['RSA-PSS SHA-384, maximal salt', [...rsa, '-sha384', ...pss('-sigopt', 'rsa_pss_saltlen:max')], 'RSA-2048'],
+    ['RSA-PSS SHA-512, salt 0', [...rsa, '-sha512', ...pss('-sigopt', 'rsa_pss_saltlen:0')], 'RSA-2048'],
+    ['RSA-PSS SHA-256 with MGF1-SHA-256 named', [...rsa, '-sha256', ...pss('-sigopt', 'rsa_mgf1_md:sha256')], 'RSA-2048'],
+    ['ECDSA P-256 with SHA-512', [...p256, '-sha512'], 'ECDSA-P256'],
+    ['ECDSA P-384 with SHA-256', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-sha256', '-subj', '/CN=sig.example.test'], 'ECDSA-P384'],
+  ])('accepts %s', (_, args, algorithm) => {
+    const pem = req(...args);
+    expect(parseCsrSync(pem).keyAlgorithm).toBe(algorithm);
+    return expect(parseCsr(pem)).resolves.toMatchObject({ keyAlgorithm: algorithm, commonName: 'sig.example.test' });
+  });
+
+  it.each([
+    ['a SHA-1 RSA signature', [...rsa, '-sha1'], 'unsupported_algorithm', /SHA-1/],
+    ['a SHA-1 ECDSA signature', [...p256, '-sha1'], 'unsupported_algorithm', /SHA-1/],
+    ['RSA-PSS with SHA-1', [...rsa, '-sha1', ...pss()], 'unsupported_algorithm', /SHA-256/],
+    ['RSA-PSS with a hash and MGF1 hash that differ', [...rsa, '-sha256', ...pss('-sigopt', 'rsa_mgf1_md:sha512')], 'unsupported_algorithm', /RSA-PSS/],
+    ['a 1024-bit RSA key', ['-newkey', 'rsa:1024', '-subj', '/CN=weak.example.test'], 'weak_key', /1024 bits is too weak/],
+    ['a P-521 key', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521', '-subj', '/CN=x.example.test'], 'unsupported_key', /P-521/],
+    ['an Ed448 key', ['-newkey', 'ed448', '-subj', '/CN=x.example.test'], 'unsupported_key', /ed448/],
+  ])('refuses %s', async (_, args, code, why) => {
+    const pem = req(...args);
+    await expect(parseCsr(pem)).rejects.toMatchObject({ code, message: expect.stringMatching(why) });
+    expect(() => parseCsrSync(pem)).toThrow(expect.objectContaining({ code }));
+  });
+
+  it('reads every common subject attribute, and keeps the subject bytes for the certificate', async () => {
+    const pem = req('-newkey', 'ed25519', '-utf8', '-subj',
+      '/C=DE/ST=Berlin/L=Berlin/O=Signet Größe GmbH/OU=Ops/CN=device-7/emailAddress=ops@example.test/serialNumber=SN-42/DC=example/title=Sensor/businessCategory=IoT');
+    const csr = await parseCsr(pem);
+    expect(csr.subject).toEqual({
+      country: 'DE', state: 'Berlin', locality: 'Berlin', organization: 'Signet Größe GmbH', organizationalUnit: 'Ops',
+      commonName: 'device-7', emailAddress: 'ops@example.test', serialNumber: 'SN-42', domainComponent: 'example', title: 'Sensor',
+      '2.5.4.15': 'IoT',
+    });
+    expect(csr.commonName).toBe('device-7');
+    // subjectDer is the request's own Name: the bytes openssl prints the same subject from.
+    const subjectLine = spawnSync('openssl', ['req', '-noout', '-subject', '-nameopt', 'RFC2253'], { input: pem, encoding: 'utf8' }).stdout;
+    expect(subjectLine).toMatch(/CN=device-7/);
+    expect(csr.der.includes(csr.subjectDer)).toBe(true);
+    expect(csr.subjectDer[0]).toBe(0x30);
+    expect(spawnSync('openssl', ['req', '-noout', '-pubkey'], { input: pem, encoding: 'utf8' }).stdout.replace(/\s/g, ''))
+      .toContain(csr.spkiDer.toString('base64'));
+  });
+
+  it('a request with no subject at all has no common name', () => {
+    const pem = req('-newkey', 'ed25519', '-subj', '/', '-addext', 'subjectAltName=DNS:only-san.example.test');
+    const csr = parseCsrSync(pem);
+    expect(csr.commonName).toBeUndefined();
+    expect(csr.subject).toEqual({});
+    expect(csr.sanDns).toEqual(['only-san.example.test']);
+  });
+
+  it('gives the challenge password and every requested extension', async () => {
+    const csr = await parseCsr(readFileSync(join(VECTORS, 'ok-openssl-p256-challengepassword-extensions.pem'), 'utf8'));
+    expect(csr.challengePassword).toBe('s3cret-enrollment-otp');
+    expect(csr.requestedExtensions.map((e) => e.oid)).toEqual(['2.5.29.17', '2.5.29.15', '2.5.29.37']);
+    // extnValue contents: SAN and EKU are SEQUENCEs, KeyUsage a BIT STRING.
+    expect(csr.requestedExtensions.map((e) => e.value[0])).toEqual([0x30, 0x03, 0x30]);
+    const critical = await parseCsr(readFileSync(join(VECTORS, 'ok-python-cryptography-rsa2048-sha512-critical-san.pem'), 'utf8'));
+    expect(critical.requestedExtensions.find((e) => e.oid === '2.5.29.17')?.critical).toBe(true);
+    expect(csr.requestedExtensions.find((e) => e.oid === '2.5.29.17')?.critical).toBe(false);
+  });
+
+  it('takes PEM text or bytes, DER and bare base64 alike; names other structures', async () => {
+    const pem = req(...p256);
+    const der = Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+    for (const input of [pem, Buffer.from(pem), der, der.toString('base64'), pem.replace(/CERTIFICATE REQUEST/g, 'NEW CERTIFICATE REQUEST')]) {
+      expect((await parseCsr(input)).der).toEqual(der);
+    }
+    const key = readFileSync(join(dir, `r${n - 1}.csr.key`), 'utf8');
+    await expect(parseCsr(key)).rejects.toMatchObject({ code: 'not_a_csr', message: expect.stringMatching(/PRIVATE KEY/) });
+    const cert = readFileSync(join(VECTORS, 'reject-certificate-not-csr.pem'), 'utf8');
+    const certDer = Buffer.from(cert.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+    await expect(parseCsr(certDer)).rejects.toMatchObject({ code: 'not_a_csr' });
+    await expect(parseCsr(certDer.toString('base64'))).rejects.toMatchObject({ code: 'not_a_csr' });
+    await expect(parseCsr(pem + pem)).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(parseCsr(`${pem}trailing words`)).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(parseCsr(Buffer.concat([der, Buffer.from([0])]))).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(parseCsr(pem, { maxBytes: 100 })).rejects.toMatchObject({ code: 'invalid_encoding', message: expect.stringMatching(/100 bytes/) });
+    await expect(parseCsr(Buffer.alloc(MAX_CSR_BYTES + 1, 0x30))).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(parseCsr('')).rejects.toMatchObject({ code: 'invalid_encoding' });
+    await expect(parseCsr(undefined as unknown as string)).rejects.toBeInstanceOf(PkiError);
+  });
+});
+
+describe('hostile bytes', () => {
+  const accepted = Object.entries(index).filter(([, v]) => v.expect === 'accept').map(([file]) => file);
+
+  /** The request's DER, whatever form the vector is in. */
+  const derOf = (file: string) => {
+    const raw = readFileSync(join(VECTORS, file));
+    return file.endsWith('.der') ? raw : Buffer.from(raw.toString().replace(/-----[A-Z ]+-----|\s/g, ''), 'base64');
+  };
+
+  it.each(accepted.map((f) => [f]))('refuses every single-bit flip and every truncation of %s, always with a PkiError', (file) => {
+    const der = derOf(file);
+    const outcomes = new Map<string, number>();
+    const attempt = (bytes: Buffer) => {
+      try {
+        parseCsrSync(bytes);
+        outcomes.set('accepted', (outcomes.get('accepted') ?? 0) + 1);
+      } catch (error) {
+        const key = error instanceof PkiError ? error.code : `untyped ${String(error)}`;
+        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      }
+    };
+    for (let i = 0; i < der.length; i++) {
+      const copy = Buffer.from(der);
+      copy[i] ^= 1 << (i % 8);
+      attempt(copy);
+    }
+    for (let length = 0; length < der.length; length++) attempt(der.subarray(0, length));
+    const untyped = [...outcomes.keys()].filter((k) => k.startsWith('untyped'));
+    expect(untyped).toEqual([]);
+    expect(outcomes.get('accepted')).toBeUndefined();
+  });
+});

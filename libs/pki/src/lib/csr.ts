@@ -91,32 +91,60 @@ const DIGEST_BY_OID: Record<string, string> = { [OID.sha256]: 'sha256', [OID.sha
  *     trailerField     [3] TrailerField     DEFAULT trailerFieldBC }      -- RFC 4055 3.1
  */
 function pssParams(params: DerNode | undefined): VerifyParams {
+  if (!params) throw new PkiError('unsupported_algorithm', 'RSA-PSS without parameters means SHA-1: sign the CSR with SHA-256 or stronger');
   let digest = 'sha1';
   let mgfDigest = 'sha1';
   let saltLength = 20;
-  for (const field of params ? children(expectTag(params, Tag.SEQUENCE, 'RSASSA-PSS-params')) : []) {
-    const [inner] = children(field);
-    if (field.tag === 0xa0) digest = DIGEST_BY_OID[readOid(children(inner)[0])] ?? 'unsupported';
+  let lastTag = 0;
+  for (const field of children(expectTag(params, Tag.SEQUENCE, 'RSASSA-PSS-params'))) {
+    // DER: each field at most once, in tag order, DEFAULT values omitted (X.690 11.5).
+    if (field.tag <= lastTag || field.tag < 0xa0 || field.tag > 0xa3) throw new DerError('expected RSASSA-PSS-params');
+    lastTag = field.tag;
+    const [inner, extra] = children(field);
+    if (!inner || extra) throw new DerError('expected one value in an RSASSA-PSS-params field');
+    if (field.tag === 0xa0) digest = hashAlgorithm(inner);
     else if (field.tag === 0xa1) {
-      const [mgf, mgfParams] = children(inner);
+      //   MaskGenAlgorithm ::= AlgorithmIdentifier { mgf1, HashAlgorithm }
+      const [mgf, mgfParams, more] = children(expectTag(inner, Tag.SEQUENCE, 'MaskGenAlgorithm'));
       if (readOid(mgf) !== OID.mgf1) throw new PkiError('unsupported_algorithm', 'RSA-PSS with a mask generation function other than MGF1');
-      mgfDigest = DIGEST_BY_OID[readOid(children(mgfParams)[0])] ?? 'unsupported';
+      if (!mgfParams || more) throw new DerError('expected MGF1 parameters');
+      mgfDigest = hashAlgorithm(mgfParams);
     } else if (field.tag === 0xa2) saltLength = readSmallInteger(inner);
-    else if (field.tag === 0xa3 && readSmallInteger(inner) !== 1) throw new PkiError('unsupported_algorithm', 'RSA-PSS with an unknown trailer field');
+    else if (readSmallInteger(inner) !== 1) throw new PkiError('unsupported_algorithm', 'RSA-PSS with an unknown trailer field');
   }
   if (digest !== mgfDigest || !['sha256', 'sha384', 'sha512'].includes(digest)) {
-    throw new PkiError('unsupported_algorithm', `RSA-PSS signatures must use SHA-256, SHA-384 or SHA-512 (found ${digest})`);
+    throw new PkiError('unsupported_algorithm', `RSA-PSS signatures must use SHA-256, SHA-384 or SHA-512, with MGF1 over the same hash (found ${digest} and MGF1-${mgfDigest})`);
   }
   return { digest, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength, keyType: 'rsa' };
 }
 
+/**
+ *   HashAlgorithm ::= AlgorithmIdentifier { OID, NULL or absent }   -- RFC 4055 2.1: both occur in the wild
+ */
+function hashAlgorithm(node: DerNode): string {
+  const [id, params, extra] = children(expectTag(node, Tag.SEQUENCE, 'HashAlgorithm'));
+  if (extra || (params && !isNull(params))) throw new DerError('expected HashAlgorithm parameters to be NULL or absent');
+  return DIGEST_BY_OID[readOid(id)] ?? 'an unsupported hash';
+}
+
+const isNull = (node: DerNode) => node.tag === Tag.NULL && node.end === node.contentStart;
+
+/**
+ * The outer signatureAlgorithm is the one part of a request its signature does not cover, so it is read
+ * exactly: RSA PKCS#1 v1.5 parameters NULL (RFC 4055 5; absent tolerated, as RFC 4055 2.1 notes some
+ * encoders do), ECDSA and Ed25519 parameters absent (RFC 5758 3.2, RFC 8410 3).
+ *
+ *   AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }
+ */
 function signatureParams(algorithm: DerNode): VerifyParams {
-  const [algOid, params] = children(expectTag(algorithm, Tag.SEQUENCE, 'signature AlgorithmIdentifier'));
+  const [algOid, params, extra] = children(expectTag(algorithm, Tag.SEQUENCE, 'signature AlgorithmIdentifier'));
+  if (extra) throw new DerError('expected AlgorithmIdentifier');
   const id = readOid(algOid);
   if (SHA1_SIGNATURES.has(id)) throw new PkiError('unsupported_algorithm', 'SHA-1 signatures are not accepted: sign the CSR with SHA-256 or stronger');
   if (id === OID.rsassaPss) return pssParams(params);
   const known = SIMPLE_SIGNATURES[id];
   if (!known) throw new PkiError('unsupported_algorithm', `signature algorithm ${id} is not supported`);
+  if (params && !(known.keyType === 'rsa' && isNull(params))) throw new DerError(`unexpected parameters for signature algorithm ${id}`);
   return known;
 }
 
