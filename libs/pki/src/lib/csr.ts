@@ -222,14 +222,17 @@ function parseStructure(input: string | Buffer, options: ParseCsrOptions): Parse
   const max = options.maxBytes ?? MAX_CSR_BYTES;
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
   if (size > max) throw new PkiError('invalid_encoding', `CSR is larger than ${max % 1024 ? `${max} bytes` : `${max / 1024} KiB`}`);
-  const text = typeof input === 'string' ? input : input[0] === 0x30 ? '' : input.toString('latin1');
-  if (text.includes('-----BEGIN')) {
-    // A single PEM block of another kind (a certificate pasted by mistake, a key) is named, not
-    // reported as bad encoding; several blocks or stray text stay encoding errors below.
-    const blocks = pemBlocks(text);
+  let der: Buffer;
+  try {
+    der = decodeInput(input, CSR_LABELS);
+  } catch (error) {
+    // A single PEM block of another kind (a certificate pasted by mistake, a key) is named rather than
+    // reported as bad encoding. Looked at only on failure, so a good request is decoded once.
+    const text = typeof input === 'string' ? input : input.toString('latin1');
+    const blocks = text.includes('-----BEGIN') ? pemBlocks(text) : [];
     if (blocks.length === 1 && !CSR_LABELS.includes(blocks[0].label)) throw notACsr(blocks[0].label);
+    throw error;
   }
-  const der = decodeInput(input, CSR_LABELS);
   try {
     const top = readDer(der);
     if (top.tag !== Tag.SEQUENCE) throw new PkiError('not_a_csr', 'not a PKCS#10 certificate request');
