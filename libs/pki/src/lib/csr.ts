@@ -37,6 +37,7 @@ export interface ParseCsrOptions {
  */
 export type CsrSubject = Record<string, string>;
 
+/** One Extension of the extensionRequest attribute (PKCS#9), value = the extnValue OCTET STRING's content. */
 export interface RequestedExtension {
   oid: string;
   critical: boolean;
@@ -241,6 +242,7 @@ function parseStructure(input: string | Buffer, options: ParseCsrOptions): Parse
     const fields = children(expectTag(info, Tag.SEQUENCE, 'CertificationRequestInfo'));
     if (fields[0]?.tag === 0xa0) throw new PkiError('not_a_csr', 'this is a certificate, not a certificate request (CSR)');
     const [version, subject, spki, attributes] = fields;
+    if (fields.length > 4) throw new DerError('unexpected fields after the attributes');
     if (!version || version.tag !== Tag.INTEGER || readSmallInteger(version) !== 0) throw new PkiError('not_a_csr', 'not a PKCS#10 v1 certificate request');
     expectTag(subject, Tag.SEQUENCE, 'subject Name');
     // The key first: "DSA is not offered" says more than "dsa-with-SHA256 is not supported".
