@@ -17,19 +17,26 @@ import {
 import { DistinguishedName, decodeName, encodeName } from './distinguished-name';
 import { PkiError } from './errors';
 import {
-  EXTENSION_OID, KeyUsageName, authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints,
+  EXTENSION_OID, KEY_USAGE_BITS, KeyUsageName, authorityInfoAccess, authorityKeyIdentifier, basicConstraints, crlDistributionPoints,
   extKeyUsage, extensionsField, keyIdentifier, keyUsage, nameConstraints, subjectAltName, subjectKeyIdentifier,
 } from './extensions';
 import { SubjectAltNames, decodeGeneralNames, isEmptySans } from './general-names';
 import { publicKeyFromSpki, spkiDer } from './keys';
-import { fromPem, toPem } from './pem';
+import { decodeInput, toPem } from './pem';
 import { signAsync, signSync } from './signing';
 
 /** Who signs: the issuing CA's subject, key identifier and private key (or the subject itself for a root). */
 export interface Issuer {
   subjectDer: Buffer;
+  /** The CA's subjectKeyIdentifier: what AuthorityKeyIdentifier in everything it signs must repeat. */
   keyIdentifier: Buffer;
   privateKey: KeyObject;
+  /**
+   * SHA-1 of the CA's subjectPublicKey bits (OCSP ResponderID byKey, RFC 6960 4.2.1). Equal to
+   * keyIdentifier for CAs Signet made (RFC 5280 method 1), but an imported CA's SKI may have been
+   * derived otherwise, and OpenSSL finds the responder by this hash. Defaults to keyIdentifier.
+   */
+  publicKeyHash?: Buffer;
 }
 
 export type CertificateKind = 'root' | 'intermediate' | 'leaf';
@@ -75,11 +82,43 @@ export function randomSerial(): Buffer {
 }
 
 export const serialHex = (serial: Buffer): string => serial.toString('hex').toUpperCase();
+
+/** What Validity can carry: whole seconds (RFC 5280 4.1.2.5 forbids fractions). */
+const wholeSeconds = (date: Date): Date => new Date(Math.floor(date.getTime() / 1000) * 1000);
 export const fingerprintSha256 = (der: Buffer): string => createHash('sha256').update(der).digest('hex');
 
 function leafKeyUsage(algorithm: KeyAlgorithm): KeyUsageName[] {
   // RSA keys may be used for key transport (TLS 1.2 RSA key exchange); EC and Ed25519 keys only sign.
   return algorithm.startsWith('RSA') ? ['digitalSignature', 'keyEncipherment'] : ['digitalSignature'];
+}
+
+/** Whether a Name in DER has no RDNs; anything that is not one DER SEQUENCE is refused. */
+function isEmptyName(nameDer: Buffer): boolean {
+  try {
+    return children(expectTag(readDer(nameDer), Tag.SEQUENCE, 'Name')).length === 0;
+  } catch {
+    throw new PkiError('invalid_name', 'the subject is not a DER-encoded Name');
+  }
+}
+
+/** Refusals a caller can act on, before any byte is written. */
+function checkSpec(spec: CertificateSpec, serial: Buffer): void {
+  const nb = spec.notBefore?.getTime();
+  const na = spec.notAfter?.getTime();
+  if (!Number.isFinite(nb) || !Number.isFinite(na)) throw new PkiError('invalid_request', 'notBefore and notAfter must be valid dates');
+  if (na <= nb) throw new PkiError('invalid_request', 'notAfter must be after notBefore');
+  // RFC 5280 4.1.2.2: positive, at most 20 octets. A serial of all zero bytes would encode as 0.
+  if (serial.length === 0 || serial.length > 20 || serial.every((b) => b === 0)) throw new PkiError('invalid_request', 'the serial number must be 1 to 20 bytes and not zero');
+  if (spec.kind !== 'leaf' && spec.pathLength !== undefined && spec.pathLength !== null && !(Number.isInteger(spec.pathLength) && spec.pathLength >= 0)) {
+    throw new PkiError('invalid_request', 'pathLength must be a non-negative integer');
+  }
+  for (const domain of spec.permittedDnsDomains ?? []) {
+    // Constraints are written as given (normalised by the caller); a wildcard or stray character would
+    // make relying parties reject the whole CA.
+    if (typeof domain !== 'string' || !/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(domain) || domain.includes('..')) {
+      throw new PkiError('invalid_name', `permitted DNS domain "${String(domain)}" is not a DNS name`);
+    }
+  }
 }
 
 function prepare(spec: CertificateSpec): { tbs: Buffer; signer: KeyObject; serial: Buffer } {
@@ -91,7 +130,14 @@ function prepare(spec: CertificateSpec): { tbs: Buffer; signer: KeyObject; seria
   const issuer: Issuer = spec.issuer ?? { subjectDer, keyIdentifier: subjectKeyId, privateKey: spec.selfSignKey! };
   const scheme = SIGNATURE_SCHEMES[keyAlgorithmOf(issuer.privateKey)];
   const serial = spec.serial ?? randomSerial();
-  if (spec.notAfter.getTime() <= spec.notBefore.getTime()) throw new PkiError('invalid_request', 'notAfter must be after notBefore');
+  checkSpec(spec, serial);
+  const subjectIsEmpty = isEmptyName(subjectDer);
+  const hasSans = !!spec.sans && !isEmptySans(spec.sans);
+  // RFC 5280 4.1.2.6: an empty subject is only allowed with a (then critical) subjectAltName, and
+  // never for a CA, whose subject is the issuer of what it signs (4.1.2.4: issuer MUST be non-empty).
+  if (subjectIsEmpty && (spec.kind !== 'leaf' || !hasSans)) {
+    throw new PkiError('invalid_name', spec.kind === 'leaf' ? 'a certificate with an empty subject needs at least one subject alternative name' : 'a CA certificate needs a non-empty subject');
+  }
 
   const extensions: Buffer[] = [];
   if (spec.kind === 'leaf') {
@@ -106,7 +152,7 @@ function prepare(spec: CertificateSpec): { tbs: Buffer; signer: KeyObject; seria
   }
   extensions.push(subjectKeyIdentifier(subjectKeyId));
   if (!selfSigned) extensions.push(authorityKeyIdentifier(issuer.keyIdentifier));
-  if (spec.sans && !isEmptySans(spec.sans)) extensions.push(subjectAltName(spec.sans, children(readDer(subjectDer)).length === 0));
+  if (hasSans) extensions.push(subjectAltName(spec.sans!, subjectIsEmpty));
   if (spec.crlUrl) extensions.push(crlDistributionPoints(spec.crlUrl));
   if (spec.ocspUrl || spec.caIssuersUrl) extensions.push(authorityInfoAccess({ ocsp: spec.ocspUrl, caIssuers: spec.caIssuersUrl }));
 
@@ -130,8 +176,9 @@ function assemble(spec: CertificateSpec, tbs: Buffer, signer: KeyObject, serial:
     pem: toPem('CERTIFICATE', der),
     serialNumber: serialHex(serial),
     fingerprintSha256: fingerprintSha256(der),
-    notBefore: spec.notBefore,
-    notAfter: spec.notAfter,
+    // What the certificate says, not what was asked: milliseconds do not survive the encoding.
+    notBefore: wholeSeconds(spec.notBefore),
+    notAfter: wholeSeconds(spec.notAfter),
   };
 }
 
@@ -166,12 +213,24 @@ export interface ParsedCertificate {
   sans: SubjectAltNames;
   isCa: boolean;
   pathLength: number | null;
+  /** dNSName bases of the permitted and excluded subtrees (other name forms are not read). */
   permittedDnsDomains: string[];
+  excludedDnsDomains: string[];
+  /** KeyUsage bits set, by name; empty when the extension is absent. */
+  keyUsage: KeyUsageName[];
+  /** ExtendedKeyUsage purposes as dotted OIDs; empty when the extension is absent. */
+  extendedKeyUsage: string[];
   fingerprintSha256: string;
 }
 
+/**
+ * Read a certificate from PEM (exactly one CERTIFICATE block), DER, or base64 of DER; the fields
+ * Signet needs to import a CA or judge a client certificate. The signature is not checked here (see
+ * certificateSignedBy).
+ */
+
 export function parseCertificate(input: string | Buffer): ParsedCertificate {
-  const der = typeof input === 'string' ? fromPem(input, ['CERTIFICATE']).der : input;
+  const der = decodeInput(input, ['CERTIFICATE']);
   try {
     const [tbsNode, algorithm, signatureBits] = children(expectTag(readDer(der), Tag.SEQUENCE, 'Certificate'));
     const fields = children(expectTag(tbsNode, Tag.SEQUENCE, 'TBSCertificate'));
@@ -199,6 +258,9 @@ export function parseCertificate(input: string | Buffer): ParsedCertificate {
       isCa: false,
       pathLength: null,
       permittedDnsDomains: [],
+      excludedDnsDomains: [],
+      keyUsage: [],
+      extendedKeyUsage: [],
       fingerprintSha256: fingerprintSha256(der),
     };
     const extensions = fields.find((f) => f.tag === 0xa3);
@@ -236,13 +298,27 @@ function readExtensions(extensions: DerNode[], out: ParsedCertificate): void {
         break;
       }
       case EXTENSION_OID.nameConstraints: {
-        const permitted = children(node).find((c) => c.tag === 0xa0);
-        for (const subtree of permitted ? children(permitted) : []) {
-          const [base] = children(subtree);
-          if (base.tag === 0x82) out.permittedDnsDomains.push(content(base).toString('latin1').toLowerCase());
+        // GeneralSubtree ::= SEQUENCE { base GeneralName, ... }; dNSName is [2] IMPLICIT IA5String.
+        for (const [tag, list] of [[0xa0, out.permittedDnsDomains], [0xa1, out.excludedDnsDomains]] as const) {
+          const subtrees = children(node).find((c) => c.tag === tag);
+          for (const subtree of subtrees ? children(subtrees) : []) {
+            const [base] = children(subtree);
+            if (base.tag === 0x82) list.push(content(base).toString('latin1').toLowerCase());
+          }
         }
         break;
       }
+      case EXTENSION_OID.keyUsage: {
+        const bits = content(expectTag(node, Tag.BIT_STRING, 'KeyUsage'));
+        out.keyUsage = (Object.keys(KEY_USAGE_BITS) as KeyUsageName[]).filter((name) => {
+          const bit = KEY_USAGE_BITS[name];
+          return ((bits[1 + (bit >> 3)] ?? 0) & (0x80 >> (bit & 7))) !== 0;
+        });
+        break;
+      }
+      case EXTENSION_OID.extKeyUsage:
+        out.extendedKeyUsage = children(expectTag(node, Tag.SEQUENCE, 'ExtKeyUsageSyntax')).map(readOid);
+        break;
     }
   }
 }
@@ -260,5 +336,6 @@ export function certificateSignedBy(cert: ParsedCertificate, issuerKey: KeyObjec
 /** The Issuer record for a CA certificate and its private key. */
 export function issuerOf(caCertificate: Buffer | ParsedCertificate, privateKey: KeyObject): Issuer {
   const cert = Buffer.isBuffer(caCertificate) ? parseCertificate(caCertificate) : caCertificate;
-  return { subjectDer: cert.subjectDer, keyIdentifier: cert.subjectKeyIdentifier ?? keyIdentifier(cert.spkiDer), privateKey };
+  const publicKeyHash = keyIdentifier(cert.spkiDer);
+  return { subjectDer: cert.subjectDer, keyIdentifier: cert.subjectKeyIdentifier ?? publicKeyHash, privateKey, publicKeyHash };
 }

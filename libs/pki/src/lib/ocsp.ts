@@ -14,10 +14,10 @@ import { createHash } from 'node:crypto';
 import { OID, SIGNATURE_SCHEMES, keyAlgorithmOf } from './algorithms';
 import {
   DerError, Tag, bitString, children, content, enumerated, explicit, expectTag, generalizedTime,
-  implicitPrimitive, integer, nullValue, octetString, oid, readDer, readOid, readUnsignedInteger, sequence, tlv,
+  implicitPrimitive, integer, nullValue, octetString, oid, readDer, readOid, readSmallInteger, readUnsignedInteger, sequence, tlv,
 } from './der';
 import { EXTENSION_OID } from './extensions';
-import type { Issuer, ParsedCertificate } from './certificate';
+import { Issuer, ParsedCertificate, parseCertificate } from './certificate';
 import { PkiError } from './errors';
 import { subjectPublicKeyBits } from './keys';
 import { REVOCATION_REASONS, RevocationReason } from './revocation-reasons';
@@ -48,6 +48,8 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
   try {
     const [tbs] = children(expectTag(readDer(der), Tag.SEQUENCE, 'OCSPRequest'));
     const fields = children(expectTag(tbs, Tag.SEQUENCE, 'TBSRequest'));
+    const version = fields.find((f) => f.tag === 0xa0);
+    if (version && readSmallInteger(children(version)[0]) !== 0) throw new PkiError('invalid_request', 'only OCSP v1 requests exist');
     const requestList = fields.find((f) => f.tag === Tag.SEQUENCE);
     if (!requestList) throw new DerError('no requestList');
     const certIds = children(requestList).map((request) => {
@@ -67,13 +69,31 @@ export function parseOcspRequest(der: Buffer): OcspRequest {
     const extensions = fields.find((f) => f.tag === 0xa2);
     for (const ext of extensions ? children(children(extensions)[0]) : []) {
       const parts = children(ext);
-      if (readOid(parts[0]) === EXTENSION_OID.ocspNonce) nonce = Buffer.from(content(parts[parts.length - 1]));
+      if (readOid(parts[0]) === EXTENSION_OID.ocspNonce) nonce = Buffer.from(content(expectTag(parts[parts.length - 1], Tag.OCTET_STRING, 'extnValue')));
     }
+    if (nonce) checkNonce(nonce);
     return { certIds, nonce };
   } catch (error) {
     if (error instanceof PkiError) throw error;
     throw new PkiError('invalid_request', 'not a valid OCSP request');
   }
+}
+
+/**
+ * RFC 8954 2.1: Nonce ::= OCTET STRING (SIZE(1..32)), and responders "MUST reject" a nonce of 0 or more
+ * than 128 octets with malformedRequest. The nonce is kept as the whole extnValue content so the
+ * response echoes exactly the bytes the client sent (OpenSSL compares them byte for byte); older clients
+ * that put raw bytes there instead of an OCTET STRING are measured as they are.
+ */
+function checkNonce(extnValue: Buffer): void {
+  let length = extnValue.length;
+  try {
+    const inner = readDer(extnValue);
+    if (inner.tag === Tag.OCTET_STRING) length = inner.end - inner.contentStart;
+  } catch {
+    /* raw bytes */
+  }
+  if (length === 0 || length > 128) throw new PkiError('invalid_request', 'the OCSP nonce must be 1 to 128 octets');
 }
 
 /** The GET form (RFC 6960 A.1): the URL-encoding of the base64 of the DER request as the last path part. */
@@ -90,12 +110,23 @@ export function parseOcspGetPath(pathComponent: string): OcspRequest {
   return parseOcspRequest(Buffer.from(text, 'base64'));
 }
 
-/** issuerNameHash and issuerKeyHash of a CA certificate, as CertIDs carry them. */
-export function issuerHashes(ca: ParsedCertificate, hash: OcspHash = 'sha1'): { issuerNameHash: Buffer; issuerKeyHash: Buffer } {
+/**
+ * issuerNameHash and issuerKeyHash of a CA certificate (PEM, DER or parsed), as CertIDs carry them:
+ * the hash of the DER of the CA's subject Name, and of its subjectPublicKey BIT STRING value (RFC 6960
+ * 4.1.1). A responder keeps both the SHA-1 and the SHA-256 pair to find the CA a request names.
+ */
+export function issuerHashes(ca: ParsedCertificate | Buffer | string, hash: OcspHash = 'sha1'): { issuerNameHash: Buffer; issuerKeyHash: Buffer } {
+  const cert = typeof ca === 'string' || Buffer.isBuffer(ca) ? parseCertificate(ca) : ca;
   return {
-    issuerNameHash: createHash(hash).update(ca.subjectDer).digest(),
-    issuerKeyHash: createHash(hash).update(subjectPublicKeyBits(ca.spkiDer)).digest(),
+    issuerNameHash: createHash(hash).update(cert.subjectDer).digest(),
+    issuerKeyHash: createHash(hash).update(subjectPublicKeyBits(cert.spkiDer)).digest(),
   };
+}
+
+/** Both pairs at once, by hash algorithm. */
+export function allIssuerHashes(ca: ParsedCertificate | Buffer | string): Record<OcspHash, { issuerNameHash: Buffer; issuerKeyHash: Buffer }> {
+  const cert = typeof ca === 'string' || Buffer.isBuffer(ca) ? parseCertificate(ca) : ca;
+  return { sha1: issuerHashes(cert, 'sha1'), sha256: issuerHashes(cert, 'sha256') };
 }
 
 export type OcspCertStatus =
@@ -155,7 +186,8 @@ export async function buildOcspResponse(spec: OcspResponseSpec): Promise<Buffer>
   );
   const extensions = spec.nonce ? [explicit(1, sequence(sequence(oid(EXTENSION_OID.ocspNonce), octetString(spec.nonce))))] : [];
   const responseData = sequence(
-    explicit(2, octetString(spec.issuer.keyIdentifier)),
+    // ResponderID byKey: KeyHash ::= OCTET STRING -- SHA-1 hash of responder's public key (the BIT STRING value)
+    explicit(2, octetString(spec.issuer.publicKeyHash ?? spec.issuer.keyIdentifier)),
     generalizedTime(spec.producedAt ?? new Date()),
     sequence(single),
     ...extensions,
