@@ -1,154 +1,368 @@
 #!/usr/bin/env node
+'use strict';
 /**
- * `npm start`: the whole stack on this machine in one command.
+ * `npm start`: the whole Signet stack on this machine in one command.
  *
  * 1. First run: create .env from .env.example with a fresh MASTER_KEY and PLATFORM_ADMIN_KEY (mode 0600).
- * 2. Check that PostgreSQL and Redis answer; if not, say in one line how to start them.
+ * 2. Check that PostgreSQL and Redis answer; if not, say in one line how to start them and exit 1.
  * 3. Build (skip with --no-build), create the database if missing, run migrations.
  * 4. Run gateway, signer and enroll with prefixed logs; MASTER_KEY goes to the signer alone.
- * 5. Wait for every /healthz, print the gateway URL and a curl line that works.
- * Ctrl-C (or SIGTERM) stops the three gracefully; if one dies on its own, the others are stopped too.
+ * 5. Wait for every /healthz, then print the gateway URL and a curl line that works.
+ * Ctrl-C (or SIGTERM) stops the three gracefully; if one dies on its own, the others are stopped too and
+ * this process exits non-zero.
+ *
+ * Plain CommonJS with no dependencies of its own (only `pg`, already a dependency of the apps), so it runs
+ * before anything is built.
  */
 const { spawn, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
+const tls = require('node:tls');
 
-const root = path.join(__dirname, '..');
-const envFile = path.join(root, '.env');
-const colors = { gateway: 36, signer: 35, enroll: 33, start: 32 };
-const say = (name, line) => process.stdout.write(`\x1b[${colors[name]}m[${name}]\x1b[0m ${line}\n`);
-const fail = (line) => {
-  process.stderr.write(`signet start: ${line}\n`);
-  process.exit(1);
-};
+const ROOT = path.join(__dirname, '..');
+const ENV_FILE = path.join(ROOT, '.env');
+const ENV_EXAMPLE = path.join(ROOT, '.env.example');
+const MIGRATION_CLI = 'dist/libs/persistence/src/cli.js';
+const HEALTH_TIMEOUT_MS = 120_000;
+// The services give up on a graceful stop after 25 s themselves; this is only the backstop.
+const STOP_GRACE_MS = 30_000;
 
-/** .env on first run, with secrets generated here and never printed. */
-function ensureEnvFile() {
-  if (fs.existsSync(envFile)) return;
-  const template = fs.readFileSync(path.join(root, '.env.example'), 'utf8');
-  const filled = template
-    .replace(/^MASTER_KEY=$/m, `MASTER_KEY=${randomBytes(32).toString('base64')}`)
-    .replace(/^PLATFORM_ADMIN_KEY=$/m, `PLATFORM_ADMIN_KEY=sgn_platform_${randomBytes(32).toString('base64url')}`);
-  fs.writeFileSync(envFile, filled, { mode: 0o600 });
-  say('start', 'created .env with a new MASTER_KEY and PLATFORM_ADMIN_KEY (keep it safe; it is not in git)');
+const SERVICES = [
+  { name: 'gateway', main: 'dist/apps/api-gateway/src/main.js', healthPort: (env) => env.PORT || '3000' },
+  { name: 'signer', main: 'dist/apps/signer/src/main.js', healthPort: (env) => env.SIGNER_HEALTH_PORT || '8082' },
+  { name: 'enroll', main: 'dist/apps/enroll/src/main.js', healthPort: (env) => env.ENROLL_HEALTH_PORT || '8081' },
+];
+
+/** Each secret and the one service allowed to see it; every other process gets neither. */
+const SECRET_OWNER = { MASTER_KEY: 'signer', PLATFORM_ADMIN_KEY: 'gateway' };
+
+// ---------------------------------------------------------------------------------------------- output
+
+const useColor = process.stdout.isTTY && !process.env.NO_COLOR;
+const COLORS = { gateway: 36, signer: 35, enroll: 33, start: 32 };
+const WIDTH = Math.max(...Object.keys(COLORS).map((name) => name.length)) + 2;
+
+function prefix(name) {
+  const label = `[${name}]`.padEnd(WIDTH);
+  return useColor ? `\x1b[${COLORS[name]}m${label}\x1b[0m` : label;
 }
 
-/** KEY=value lines; real environment variables win. */
-function loadEnv() {
-  const env = {};
-  for (const line of fs.readFileSync(envFile, 'utf8').split('\n')) {
-    const match = /^\s*([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (match) env[match[1]] = match[2].trim().replace(/^"(.*)"$/, '$1');
+function say(name, line, stream = process.stdout) {
+  stream.write(`${prefix(name)} ${line}\n`);
+}
+
+function fail(line) {
+  process.stderr.write(`signet start: ${line}\n`);
+  process.exit(1);
+}
+
+// ------------------------------------------------------------------------------------------ .env file
+
+function generatedSecrets() {
+  return {
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    PLATFORM_ADMIN_KEY: `sgn_platform_${randomBytes(32).toString('base64url')}`,
+  };
+}
+
+/** Fills `NAME=` lines left empty; returns the names it filled. */
+function fillEmptySecrets(text) {
+  const filled = [];
+  for (const [name, value] of Object.entries(generatedSecrets())) {
+    const empty = new RegExp(`^${name}=[ \\t]*$`, 'm');
+    if (empty.test(text)) {
+      text = text.replace(empty, `${name}=${value}`);
+      filled.push(name);
+    }
   }
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  return { text, filled };
+}
+
+/**
+ * First run: .env from .env.example. A .env copied by hand with the secrets left empty gets them filled
+ * too, so `cp .env.example .env` followed by `npm start` also works. The values are never printed.
+ */
+function ensureEnvFile() {
+  const exists = fs.existsSync(ENV_FILE);
+  const { text, filled } = fillEmptySecrets(fs.readFileSync(exists ? ENV_FILE : ENV_EXAMPLE, 'utf8'));
+  if (exists && filled.length === 0) return;
+  fs.writeFileSync(ENV_FILE, text, { mode: 0o600 });
+  fs.chmodSync(ENV_FILE, 0o600); // writeFileSync's mode applies only when it creates the file
+  const what = filled.length ? `new ${filled.join(' and ')}` : 'the defaults';
+  say('start', `${exists ? 'filled in' : 'created'} .env with ${what} (mode 0600, not in git: keep a copy of MASTER_KEY safe)`);
+}
+
+/** KEY=value lines, `#` comments, optional `export ` and surrounding quotes; nothing else. */
+function parseEnv(text) {
+  const env = {};
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!match) continue;
+    const quoted = /^(["'])(.*)\1$/.exec(match[2]);
+    env[match[1]] = quoted ? quoted[2] : match[2];
+  }
   return env;
 }
 
-function tcpAnswers(url, probe) {
+/** .env, then the real environment on top: an exported variable always wins. Empty values mean unset. */
+function loadEnv() {
+  const env = { ...parseEnv(fs.readFileSync(ENV_FILE, 'utf8')), ...process.env };
+  for (const [key, value] of Object.entries(env)) if (value === '') delete env[key];
+  env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/signet';
+  env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+  return env;
+}
+
+/** The environment of one process: the shared one minus the secrets it has no business holding. */
+function envFor(name, env) {
+  const own = { ...env };
+  for (const [secret, owner] of Object.entries(SECRET_OWNER)) if (owner !== name) delete own[secret];
+  return own;
+}
+
+// ------------------------------------------------------------------------------------- store checks
+
+/** host:port of a URL, never its credentials (a DATABASE_URL may hold a password). */
+function where(url, defaultPort) {
+  const { hostname, port } = new URL(url);
+  return `${hostname}:${port || defaultPort}`;
+}
+
+/** Redis answers when a PING gets a reply; NOAUTH counts (the services authenticate with REDIS_URL). */
+function redisAnswers(url) {
   return new Promise((resolve) => {
-    const { hostname, port } = new URL(url);
-    const socket = net.connect({ host: hostname, port: Number(port) || (url.startsWith('redis') ? 6379 : 5432) });
+    const { hostname, port, protocol } = new URL(url);
+    const options = { host: hostname, port: Number(port) || 6379, servername: hostname };
+    const socket = protocol === 'rediss:' ? tls.connect(options) : net.connect(options);
     const done = (ok) => {
       socket.destroy();
       resolve(ok);
     };
-    socket.setTimeout(2000, () => done(false));
+    socket.setTimeout(3000, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => (probe ? socket.write(probe) : done(true)));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+    socket.once(protocol === 'rediss:' ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
   });
 }
 
-async function checkStores(env) {
-  const how =
-    'start it (`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` / `redis-server --daemonize yes`) ' +
-    'or run `docker compose up -d postgres redis`';
-  if (!(await tcpAnswers(env.DATABASE_URL))) fail(`PostgreSQL does not answer at DATABASE_URL (${new URL(env.DATABASE_URL).host}): ${how}`);
-  if (!(await tcpAnswers(env.REDIS_URL, 'PING\r\n'))) fail(`Redis does not answer at REDIS_URL (${new URL(env.REDIS_URL).host}): ${how}`);
-}
-
-function run(command, args, env) {
-  const result = spawnSync(command, args, { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.status !== 0) fail(`${command} ${args.join(' ')} failed`);
-}
-
-const SERVICES = [
-  { name: 'gateway', main: 'dist/apps/api-gateway/src/main.js', port: (env) => env.PORT || '3000' },
-  { name: 'signer', main: 'dist/apps/signer/src/main.js', port: (env) => env.SIGNER_HEALTH_PORT || '8082' },
-  { name: 'enroll', main: 'dist/apps/enroll/src/main.js', port: (env) => env.ENROLL_HEALTH_PORT || '8081' },
-];
-
-/** Only the signer may hold MASTER_KEY. */
-function envFor(name, env) {
-  const own = { ...env };
-  if (name !== 'signer') delete own.MASTER_KEY;
-  return own;
-}
-
-function startService(service, env, onExit) {
-  const child = spawn(process.execPath, [service.main], { cwd: root, env: envFor(service.name, env), stdio: ['ignore', 'pipe', 'pipe'] });
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffered = '';
-    stream.on('data', (chunk) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop();
-      for (const line of lines) if (line) say(service.name, line);
-    });
+/**
+ * 'up', 'down' (nothing listening: start it) or an error line (it answers but refuses us).
+ * A missing database counts as up: `create-db` makes it next.
+ */
+async function postgresState(url) {
+  let pg;
+  try {
+    pg = require('pg');
+  } catch {
+    fail('the `pg` package is missing: run `npm ci` first');
   }
-  child.on('exit', (code, signal) => onExit(service, code, signal));
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {}); // a late socket error must not crash the check
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return 'up';
+  } catch (error) {
+    if (error.code === '3D000') return 'up';
+    const unreachable = ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH'];
+    if (unreachable.includes(error.code) || /timeout|terminated/i.test(error.message)) return 'down';
+    return error.message;
+  } finally {
+    client.end().catch(() => {});
+  }
+}
+
+function postgresStartCommand() {
+  let versions = [];
+  try {
+    versions = fs.readdirSync('/etc/postgresql');
+  } catch {
+    // not a Debian-style install: name the command with a placeholder
+  }
+  return `pg_ctlcluster --skip-systemctl-redirect ${versions[0] || '<version>'} main start`;
+}
+
+/** One line each, naming the fix, and exit 1: nothing else can work without both stores. */
+async function checkStores(env) {
+  const compose = '`docker compose up -d postgres redis`';
+  const pgState = await postgresState(env.DATABASE_URL);
+  if (pgState === 'down') {
+    fail(
+      `PostgreSQL does not answer at ${where(env.DATABASE_URL, 5432)} (DATABASE_URL): start it with ` +
+        `\`${postgresStartCommand()}\`, or with ${compose} and DATABASE_URL=postgres://signet:signet@127.0.0.1:5432/signet`,
+    );
+  }
+  if (pgState !== 'up') fail(`PostgreSQL at ${where(env.DATABASE_URL, 5432)} refused the connection: ${pgState} (check DATABASE_URL)`);
+  if (!(await redisAnswers(env.REDIS_URL))) {
+    fail(`Redis does not answer at ${where(env.REDIS_URL, 6379)} (REDIS_URL): start it with \`redis-server --daemonize yes\`, or with ${compose}`);
+  }
+}
+
+// --------------------------------------------------------------------------------- build and migrate
+
+function runStep(description, command, args, env) {
+  say('start', description);
+  const result = spawnSync(command, args, { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.error) fail(`${description}: ${result.error.message}`);
+  if (result.status !== 0) fail(`${description} failed (${command} ${args.join(' ')})`);
+}
+
+function buildAndMigrate(env) {
+  // The build and the migration CLI need no secret, so they get none.
+  const plain = envFor('none', env);
+  if (process.argv.includes('--no-build')) {
+    if (!fs.existsSync(path.join(ROOT, MIGRATION_CLI))) fail('--no-build, but dist/ is missing: run `npm run build`');
+  } else {
+    runStep('building (npm run build; skip with --no-build)', 'npm', ['run', '--silent', 'build'], plain);
+  }
+  runStep('creating the database if missing', process.execPath, [MIGRATION_CLI, 'create-db'], plain);
+  runStep('running migrations', process.execPath, [MIGRATION_CLI, 'run'], plain);
+}
+
+// ------------------------------------------------------------------------------------------ services
+
+/** Child output, line by line, behind its coloured name; a last line without a newline is kept too. */
+function pipeLines(stream, name, target) {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop();
+    for (const line of lines) say(name, line, target);
+  });
+  stream.on('end', () => pending && say(name, pending, target));
+}
+
+function startService(service, env) {
+  const child = spawn(process.execPath, [service.main], {
+    cwd: ROOT,
+    env: envFor(service.name, env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  pipeLines(child.stdout, service.name, process.stdout);
+  pipeLines(child.stderr, service.name, process.stderr);
   return child;
 }
 
-async function waitForHealth(port, child) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) return false;
-    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return true;
-    await new Promise((r) => setTimeout(r, 200));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function healthy(port) {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** True once /healthz answers 200; false if the child exits first, the supervisor stops, or time runs out. */
+async function waitForHealth(port, child, supervisor) {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null || supervisor.stopping) return false;
+    if (await healthy(port)) return true;
+    await sleep(250);
   }
   return false;
+}
+
+/**
+ * Runs the children and owns their end: a requested stop (signal) exits 0 once all have exited cleanly;
+ * a child that dies on its own, or never becomes healthy, stops the rest and exits 1.
+ */
+function createSupervisor() {
+  const children = new Map();
+  const supervisor = { stopping: false, exitCode: 0, children };
+
+  supervisor.stopAll = (reason) => {
+    if (supervisor.stopping) return;
+    supervisor.stopping = true;
+    if (reason) say('start', reason);
+    // SIGTERM even when we got SIGINT: a terminal's Ctrl-C already sent the children SIGINT (same process
+    // group), and a second SIGINT would hit Node's default handler and kill them mid-shutdown.
+    for (const child of children.values()) child.kill('SIGTERM');
+    setTimeout(() => supervisor.killAll('did not stop in time'), STOP_GRACE_MS).unref();
+  };
+
+  supervisor.killAll = (reason) => {
+    if (children.size === 0) return;
+    say('start', `${reason}: killing ${[...children.keys()].join(', ')}`);
+    for (const child of children.values()) child.kill('SIGKILL');
+  };
+
+  supervisor.start = (service, env) => {
+    const child = startService(service, env);
+    children.set(service.name, child);
+    // 'close', not 'exit': it comes after the child's last output lines have been read.
+    child.on('close', (code, signal) => {
+      children.delete(service.name);
+      if (!supervisor.stopping) {
+        supervisor.exitCode = 1;
+        supervisor.stopAll(`${service.name} exited unexpectedly (${signal || `code ${code}`}); stopping the others`);
+      } else if (code !== 0) {
+        supervisor.exitCode = 1;
+      }
+      if (children.size === 0) process.exit(supervisor.exitCode);
+    });
+    return child;
+  };
+
+  return supervisor;
+}
+
+/** First signal: graceful stop. A second one: the user means it, kill what is left. */
+function handleSignals(supervisor) {
+  const onSignal = (signal) => {
+    if (supervisor.stopping) supervisor.killAll(`second ${signal}`);
+    else supervisor.stopAll(`${signal}: stopping gateway, signer and enroll`);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal);
+}
+
+/**
+ * Under `npm start`, npm and its `sh -c` die on SIGTERM without passing it on, which would leave this
+ * process and the services running with no parent. Reparenting is the sign: stop then.
+ */
+function stopWhenOrphaned(supervisor) {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) supervisor.stopAll('parent process exited: stopping gateway, signer and enroll');
+  }, 1000).unref();
+}
+
+function printReady(env) {
+  const url = `http://127.0.0.1:${env.PORT || 3000}`;
+  // Point at .env rather than print the key; an exported PLATFORM_ADMIN_KEY is already in the shell.
+  const key = process.env.PLATFORM_ADMIN_KEY ? '$PLATFORM_ADMIN_KEY' : '$(grep ^PLATFORM_ADMIN_KEY= .env | cut -d= -f2-)';
+  say('start', `Signet is up: gateway ${url} (OpenAPI ${url}/api/v1/openapi.json, Swagger UI ${url}/docs)`);
+  say('start', `enroll: mTLS on :${env.ENROLL_PORT || 8443}; health ports: signer ${env.SIGNER_HEALTH_PORT || 8082}, enroll ${env.ENROLL_HEALTH_PORT || 8081}`);
+  say('start', `try: curl -H "Authorization: Bearer ${key}" ${url}/api/v1/platform/orgs`);
+  say('start', 'Ctrl-C stops all three');
 }
 
 async function main() {
   ensureEnvFile();
   const env = loadEnv();
   await checkStores(env);
-  if (!process.argv.includes('--no-build')) {
-    say('start', 'building');
-    run('npm', ['run', '--silent', 'build'], env);
-  }
-  run(process.execPath, ['dist/libs/persistence/src/cli.js', 'create-db'], env);
-  run(process.execPath, ['dist/libs/persistence/src/cli.js', 'run'], env);
+  buildAndMigrate(env);
 
-  const children = new Map();
-  let stopping = false;
-  let exitCode = 0;
-  const stopAll = () => {
-    stopping = true;
-    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGTERM');
-  };
-  const onExit = (service, code, signal) => {
-    children.delete(service.name);
-    if (!stopping) {
-      say('start', `${service.name} exited (${signal ?? code}); stopping the others`);
-      exitCode = 1;
-      stopAll();
-    }
-    if (children.size === 0) process.exit(exitCode);
-  };
-  process.on('SIGINT', stopAll);
-  process.on('SIGTERM', stopAll);
-  for (const service of SERVICES) children.set(service.name, startService(service, env, onExit));
-
-  for (const service of SERVICES) {
-    const child = children.get(service.name);
-    if (!child || !(await waitForHealth(service.port(env), child))) return;
+  const supervisor = createSupervisor();
+  handleSignals(supervisor);
+  stopWhenOrphaned(supervisor);
+  const started = SERVICES.map((service) => ({ service, child: supervisor.start(service, env) }));
+  const results = await Promise.all(
+    started.map(({ service, child }) => waitForHealth(service.healthPort(env), child, supervisor)),
+  );
+  if (supervisor.stopping) return; // a child died or a signal came: the supervisor is already on it
+  const late = started.filter((_, i) => !results[i]).map(({ service }) => service.name);
+  if (late.length) {
+    supervisor.exitCode = 1;
+    supervisor.stopAll(`${late.join(', ')} did not answer /healthz within ${HEALTH_TIMEOUT_MS / 1000} s; stopping`);
+    return;
   }
-  const url = `http://127.0.0.1:${env.PORT || 3000}`;
-  say('start', `Signet is up: gateway ${url} (OpenAPI ${url}/docs), enroll TLS :${env.ENROLL_PORT || 8443}`);
-  say('start', `try: curl -H "Authorization: Bearer $(grep ^PLATFORM_ADMIN_KEY= .env | cut -d= -f2)" ${url}/api/v1/whoami`);
+  printReady(env);
 }
 
 main().catch((error) => fail(error.message));
