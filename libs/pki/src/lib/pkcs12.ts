@@ -7,6 +7,13 @@
  *   AuthenticatedSafe ::= SEQUENCE OF ContentInfo          -- each: data, OCTET STRING of SafeContents
  *   SafeBag ::= SEQUENCE { bagId OBJECT IDENTIFIER, bagValue [0] EXPLICIT ANY, bagAttributes SET OF OPTIONAL }
  *   MacData ::= SEQUENCE { mac DigestInfo, macSalt OCTET STRING, iterations INTEGER DEFAULT 1 }
+ *
+ * Why not node-forge: forge reads only RSA keys, so EC and Ed25519 bundles would need the PKCS#8 wrapped
+ * by hand anyway, and its PBES2 output is slower pure JS. Here node:crypto encrypts the PKCS#8 (the same
+ * PBES2 OpenSSL 3 writes) for every key type, and the rest is a few lines of DER.
+ * Limit: the certificates are not encrypted (RFC 7292 allows it; OpenSSL 3 encrypts them by default), and
+ * importers that only know the legacy 3DES/RC2 forms (macOS before 14, Windows before Server 2019) will not
+ * read AES-256 bundles.
  */
 import { KeyObject, createHash, createHmac, randomBytes } from 'node:crypto';
 import { explicit, integer, nullValue, octetString, oid, sequence, setOf } from './der';

@@ -6,7 +6,9 @@
  *   SignedData ::= SEQUENCE { version CMSVersion (1), digestAlgorithms SET OF (empty),
  *                             encapContentInfo SEQUENCE { eContentType id-data },
  *                             certificates [0] IMPLICIT CertificateSet, signerInfos SET OF (empty) }
- * Written directly in DER (forge cannot read EC or Ed25519 certificates).
+ * Written directly in DER (forge cannot read EC or Ed25519 certificates). The certificates keep the
+ * caller's order (leaf first), as OpenSSL does: the output is byte for byte that of `openssl crl2pkcs7
+ * -nocrl` (see pkcs.spec.ts), which EST clients already accept, although strict DER would sort a SET OF.
  */
 import { explicit, implicitConstructed, integer, oid, sequence, setOf } from './der';
 
