@@ -12,6 +12,14 @@ export class SignerConfig extends CommonConfig {
 
   @IsIntBetween('SIGNER_CONCURRENCY', 1, 512)
   SIGNER_CONCURRENCY = 32;
+
+  /**
+   * How long a job's lock lasts without renewal. A signer that dies (SIGKILL, OOM, lost node) holds its
+   * active jobs until the lock runs out; then another signer takes them again. Shorter means a faster
+   * recovery, at the price of more lock renewals in Redis.
+   */
+  @IsIntBetween('SIGNER_JOB_LOCK_MS', 1000, 600_000)
+  SIGNER_JOB_LOCK_MS = 30_000;
 }
 
 export const masterKeyBytes = (config: SignerConfig): Buffer => Buffer.from(config.MASTER_KEY, 'base64');

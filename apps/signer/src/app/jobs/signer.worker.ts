@@ -32,6 +32,9 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
       connection: this.connection,
       prefix: this.config.QUEUE_PREFIX,
       concurrency: this.config.SIGNER_CONCURRENCY,
+      lockDuration: this.config.SIGNER_JOB_LOCK_MS,
+      // Look for jobs orphaned by a dead signer as often as a lock can expire.
+      stalledInterval: this.config.SIGNER_JOB_LOCK_MS,
       autorun: true,
     });
     this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'worker connection error'));
