@@ -2,9 +2,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Redis from 'ioredis';
 import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
 
@@ -81,6 +82,84 @@ describe('CA hierarchies through the signer queue', () => {
     await createCa({ name: 'x', subject: { commonName: 'x' }, permittedDnsDomains: ['bad..name'] }).expect(400);
     await createCa({ name: 'x', subject: { commonName: 'x' }, parentCaId: '00000000-0000-4000-8000-000000000000' }).expect(404);
     expect((await request(http).get('/api/v1/cas').set(bearer(adminKey))).body.cas.length).toBe(before);
+  });
+
+  describe('import of an externally signed CA', () => {
+    const read = (file: string) => readFileSync(join(dir, file), 'utf8');
+    const importCa = (body: Record<string, unknown>, key = adminKey) => request(http).post('/api/v1/cas/import').set(bearer(key)).send(body);
+    const caCount = async () => (await request(http).get('/api/v1/cas?includeRevoked=true').set(bearer(adminKey))).body.cas.length;
+
+    beforeAll(() => {
+      // An outside hierarchy made by openssl: a root, an intermediate under it, and a non-CA certificate.
+      writeFileSync(join(dir, 'ext.cnf'), [
+        '[ca]', 'basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', 'authorityKeyIdentifier=keyid',
+      ].join('\n'));
+      const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+      expect(openssl('req', '-x509', ...ec, '-keyout', 'ext-root.key', '-out', 'ext-root.pem', '-subj', '/CN=External Root/O=Elsewhere', '-days', '3650',
+        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign').ok).toBe(true);
+      expect(openssl('req', '-new', ...ec, '-keyout', 'ext-int.key', '-out', 'ext-int.csr', '-subj', '/CN=External Issuing').ok).toBe(true);
+      expect(openssl('x509', '-req', '-in', 'ext-int.csr', '-CA', 'ext-root.pem', '-CAkey', 'ext-root.key', '-CAcreateserial', '-days', '1000',
+        '-extfile', 'ext.cnf', '-extensions', 'ca', '-out', 'ext-int.pem').ok).toBe(true);
+      expect(openssl('req', '-x509', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.pem', '-subj', '/CN=not-a-ca.example', '-days', '30',
+        '-addext', 'basicConstraints=critical,CA:FALSE').ok).toBe(true);
+    });
+
+    it('imports an intermediate with its chain; leaves issued from it verify up to the outside root', async () => {
+      const res = await importCa({ name: 'Outside issuing', certificatePem: read('ext-int.pem'), privateKeyPem: read('ext-int.key'), chainPem: read('ext-root.pem') }).expect(201);
+      expect(res.body.ca).toMatchObject({ type: 'intermediate', parentCaId: null, depth: 1, commonName: 'External Issuing', keyAlgorithm: 'ECDSA-P256', pathLength: 0, hasPassphrase: false, status: 'active' });
+      expect(res.body.ca.certificatePem).toBe(read('ext-int.pem'));
+      const leaf = await request(http).post('/api/v1/certificates').set(bearer(adminKey)).send({ caId: res.body.ca.id, commonName: 'imported.example.test' }).expect(201);
+      const blocks = leaf.body.certificate.chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g);
+      expect(blocks).toHaveLength(2);
+      writeFileSync(join(dir, 'imported-leaf.pem'), leaf.body.certificate.certificatePem);
+      writeFileSync(join(dir, 'imported-untrusted.pem'), blocks[0]);
+      expect(openssl('verify', '-CAfile', 'ext-root.pem', '-untrusted', 'imported-untrusted.pem', 'imported-leaf.pem').out).toContain('imported-leaf.pem: OK');
+      const chain = await request(http).get(`/api/v1/cas/${res.body.ca.id}/chain`).set(bearer(adminKey)).expect(200);
+      expect(chain.body.chainLength).toBe(2);
+      const audit = await request(http).get(`/api/v1/audit?eventType=ca.import&resourceId=${res.body.ca.id}`).set(bearer(adminKey)).expect(200);
+      expect(audit.body.events).toHaveLength(1);
+      expect(JSON.stringify(audit.body)).not.toContain('PRIVATE KEY');
+      // The key crossed Redis sealed: no job in the queue holds it in the clear.
+      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+      try {
+        const keyBody = read('ext-int.key').split('\n')[1];
+        const jobKeys = (await redis.keys(`${process.env.QUEUE_PREFIX}:signer:*`)).filter((k) => /:signer:[^:]+$/.test(k));
+        const jobs = await Promise.all(jobKeys.map(async (k) => ((await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : '')));
+        expect(jobs.join('')).toContain('ca.import');
+        expect(jobs.join('')).not.toContain(keyBody);
+        expect(jobs.join('')).not.toContain('PRIVATE KEY');
+      } finally {
+        redis.disconnect();
+      }
+    });
+
+    it('imports a self-signed root under a passphrase', async () => {
+      const res = await importCa({ name: 'Outside root', certificatePem: read('ext-root.pem'), privateKeyPem: read('ext-root.key'), passphrase: 'twelve chars or more' }).expect(201);
+      expect(res.body.ca).toMatchObject({ type: 'root', depth: 0, hasPassphrase: true });
+      const issue = (extra: Record<string, unknown>) => request(http).post('/api/v1/certificates').set(bearer(adminKey)).send({ caId: res.body.ca.id, commonName: 'r.example.test', ...extra });
+      expectErrorShape((await issue({}).expect(409)).body, 'ca_unavailable', 409);
+      await issue({ caPassphrase: 'twelve chars or more' }).expect(201);
+      // The same certificate again is a conflict, not a second CA.
+      expectErrorShape((await importCa({ name: 'again', certificatePem: read('ext-root.pem'), privateKeyPem: read('ext-root.key') }).expect(409)).body, 'conflict', 409);
+    });
+
+    it('refuses a key that does not match, a non-CA certificate, a broken chain and garbage, storing nothing', async () => {
+      const before = await caCount();
+      const fieldOf = (res: request.Response) => {
+        expectErrorShape(res.body, 'validation_failed', 400);
+        return res.body.details.fields[0].field;
+      };
+      expect(fieldOf(await importCa({ name: 'x', certificatePem: read('ext-int.pem'), privateKeyPem: read('leaf.key') }).expect(400))).toBe('privateKeyPem');
+      expect(fieldOf(await importCa({ name: 'x', certificatePem: read('leaf.pem'), privateKeyPem: read('leaf.key') }).expect(400))).toBe('certificatePem');
+      expect(fieldOf(await importCa({ name: 'x', certificatePem: read('ext-int.pem'), privateKeyPem: read('ext-int.key'), chainPem: read('leaf.pem') }).expect(400))).toBe('chainPem');
+      expect(fieldOf(await importCa({ name: 'x', certificatePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', privateKeyPem: read('ext-int.key') }).expect(400))).toBe('certificatePem');
+      expect(fieldOf(await importCa({ name: 'x', certificatePem: read('ext-int.pem'), privateKeyPem: 'not a key' }).expect(400))).toBe('privateKeyPem');
+      const shape = await importCa({ name: 7, certificatePem: ['x'], privateKeyPem: 'k'.repeat(70000) }).expect(400);
+      expect(shape.body.details.fields.map((f: { field: string }) => f.field)).toEqual(expect.arrayContaining(['name', 'certificatePem', 'privateKeyPem']));
+      const member = await createKey(gateway, adminKey, { name: 'importer', role: 'member' });
+      await importCa({ name: 'x', certificatePem: read('ext-int.pem'), privateKeyPem: read('ext-int.key') }, member.key).expect(403);
+      expect(await caCount()).toBe(before);
+    });
   });
 
   it('lets only org admins create CAs', async () => {

@@ -207,6 +207,43 @@ describe('certificate issuance through the signer', () => {
     const audit = await request(http).get(`/api/v1/audit?resourceId=${issued.id}&outcome=success`).set(bearer(adminKey)).expect(200);
     expect(audit.body.events.map((e: { eventType: string }) => e.eventType).sort()).toEqual(['certificate.issue', 'certificate.revoke', 'certificate.update']);
   });
+  it('hands out a stored key (key, json, zip) only to keys that may issue, sealed through the signer', async () => {
+    const stored = (await issue({ caId: issuingId, commonName: 'stored.example.test', storeKey: true, keyAlgorithm: 'ECDSA-P384' }).expect(201)).body;
+    expect(stored.certificate.hasStoredKey).toBe(true);
+    const download = (format: string, key = adminKey) => request(http).get(`/api/v1/certificates/${stored.certificate.id}/download?format=${format}`).set(bearer(key));
+    const binary = (format: string, key = adminKey) =>
+      download(format, key).buffer(true).parse((res, cb) => { const chunks: Buffer[] = []; res.on('data', (c: Buffer) => chunks.push(c)); res.on('end', () => cb(null, Buffer.concat(chunks))); });
+
+    const key = await download('key').expect(200);
+    expect(key.text).toBe(stored.privateKey);
+    writeFileSync(join(dir, 'stored.key'), key.text);
+    writeFileSync(join(dir, 'stored.pem'), stored.certificate.certificatePem);
+    expect(openssl('pkey', '-in', 'stored.key', '-pubout').out).toBe(openssl('x509', '-in', 'stored.pem', '-noout', '-pubkey').out);
+    expect((await download('json').expect(200)).body.privateKeyPem).toBe(stored.privateKey);
+
+    const archive = await binary('zip').expect(200);
+    expect(archive.headers['content-type']).toMatch(/application\/zip/);
+    writeFileSync(join(dir, 'stored.zip'), archive.body as Buffer);
+    const unzip = spawnSync('unzip', ['-o', '-d', join(dir, 'unzipped'), join(dir, 'stored.zip')], { encoding: 'utf8' });
+    expect(unzip.status).toBe(0);
+    const unpacked = (file: string) => readFileSync(join(dir, 'unzipped', 'stored.example.test', file), 'utf8');
+    expect(unpacked('private.key')).toBe(stored.privateKey);
+    expect(unpacked('certificate.pem')).toBe(stored.certificate.certificatePem);
+    expect(unpacked('fullchain.pem')).toBe(stored.certificate.certificatePem + stored.certificate.chainPem);
+
+    // Read-only: the certificate, never the key.
+    const reader = await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [issuingId]: { read: true } } });
+    expectErrorShape((await download('key', reader.key).expect(403)).body, 'forbidden', 403);
+    expect((await download('json', reader.key).expect(200)).body.privateKeyPem).toBeUndefined();
+    writeFileSync(join(dir, 'reader.zip'), (await binary('zip', reader.key).expect(200)).body as Buffer);
+    expect(spawnSync('unzip', ['-l', join(dir, 'reader.zip')], { encoding: 'utf8' }).stdout).not.toContain('private.key');
+
+    // Every hand-out is audited, with no key material in the event.
+    const audit = await request(http).get(`/api/v1/audit?eventType=certificate.key_export&resourceId=${stored.certificate.id}`).set(bearer(adminKey)).expect(200);
+    expect(audit.body.events).toHaveLength(3);
+    expect(JSON.stringify(audit.body)).not.toContain('PRIVATE KEY');
+  });
+
   it('replays an Idempotency-Key: sequential and 20 racing retries give one certificate; another body is 422', async () => {
     const csrPem = readFileSync(join(VECTORS, 'ok-go-p256-two-dns.pem'), 'utf8');
     const body = { caId: openRootId, mode: 'csr', csrPem };

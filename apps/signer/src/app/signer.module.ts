@@ -2,6 +2,8 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { createDataSourceOptions } from '@signet/persistence';
 import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
 import { CreateCaHandler } from './jobs/create-ca.handler';
+import { ExportKeyHandler } from './jobs/export-key.handler';
+import { ImportCaHandler } from './jobs/import-ca.handler';
 import { IssueCertificateHandler } from './jobs/issue-certificate.handler';
 import { SignerWorker } from './jobs/signer.worker';
 import { CaKeyring } from './keys/ca-keyring';
@@ -23,7 +25,7 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, CreateCaHandler, IssueCertificateHandler, SignerWorker],
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, SignerWorker],
       exports: [SIGNER_CONFIG],
     };
   }

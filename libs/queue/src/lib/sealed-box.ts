@@ -3,7 +3,7 @@
  * AES-256-GCM. The producer keeps its ephemeral private key in memory for the one request; Redis (job
  * data, results, event streams) only ever holds ciphertext.
  */
-import { KeyObject, createCipheriv, createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
+import { KeyObject, createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto';
 
 const INFO = 'signet sealed key v1';
 
@@ -39,3 +39,21 @@ export function open(sealed: string, recipientPrivateKey: KeyObject): string {
   decipher.setAuthTag(tag);
   return Buffer.concat([decipher.update(bytes.subarray(29 + n)), decipher.final()]).toString('utf8');
 }
+
+/** PKCS#8 header of an X25519 private key: the 32 raw bytes follow. */
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * The signers' transport key: an X25519 pair derived from MASTER_KEY, so every signer replica holds
+ * the same one and only signers hold it. Producers seal secrets bound for the signer (an imported CA's
+ * private key) to its public half, which the signers publish in Redis (transportKeyRedisKey).
+ */
+export function transportKeyFrom(masterKey: Buffer): { privateKey: KeyObject; publicKeyBase64: string } {
+  const seed = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'signet signer transport key v1', 32));
+  const privateKey = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKeyBase64: (publicKey.export({ type: 'spki', format: 'der' }) as Buffer).toString('base64') };
+}
+
+/** Where the signers publish the transport key's public half. */
+export const transportKeyRedisKey = (queuePrefix: string): string => `${queuePrefix}:signer:transport-key`;

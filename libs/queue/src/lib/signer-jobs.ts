@@ -11,7 +11,12 @@ import {
 
 export const SIGNER_QUEUE = 'signer';
 
-export const SIGNER_JOBS = { createCa: 'ca.create', issueCertificate: 'certificate.issue' } as const;
+export const SIGNER_JOBS = {
+  createCa: 'ca.create',
+  importCa: 'ca.import',
+  issueCertificate: 'certificate.issue',
+  exportKey: 'certificate.key',
+} as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
 export const KEY_ALGORITHM_NAMES = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] as const;
@@ -65,6 +70,38 @@ export class CreateCaJob {
 
 export interface CreateCaResult {
   caId: string;
+}
+
+/**
+ * Bring an externally signed CA. The private key (and the passphrase that will protect it) travel sealed
+ * to the signers' transport key (sealed-box.ts): Redis never holds them in the clear.
+ */
+export class ImportCaJob {
+  @IsUUID() caId: string;
+  @IsUUID() orgId: string;
+  @IsString() @Length(1, 200) name: string;
+  @IsString() @Length(1, 65536) certificatePem: string;
+  @IsOptional() @IsString() @Length(0, 262144) chainPem?: string;
+  /** seal(JSON.stringify(ImportCaSecret), transport key) */
+  @IsString() @Length(1, 65536) sealedSecret: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+}
+
+export interface ImportCaSecret {
+  privateKeyPem: string;
+  passphrase?: string;
+}
+
+/** Hand out a stored (managed, storeKey) private key, sealed to the producer's ephemeral key. */
+export class ExportKeyJob {
+  @IsUUID() certificateId: string;
+  @IsUUID() orgId: string;
+  @IsString() @Length(1, 200) recipientKey: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+}
+
+export interface ExportKeyResult {
+  sealedPrivateKey: string;
 }
 
 export class SanLists {

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req
 import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audited } from '../audit/audited.decorator';
 import { CaView } from './ca.view';
-import { CreateCaDto, RevokeCaDto } from './create-ca.dto';
+import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import type { GatewayRequest } from '../request-context';
@@ -22,6 +22,15 @@ export class CasController {
   @ApiCreatedResponse({ type: CaView })
   create(@Req() req: GatewayRequest, @Body() dto: CreateCaDto) {
     return this.cas.create(req, dto);
+  }
+
+  @Post('import')
+  @Access('orgAdmin')
+  @Audited('ca.import', 'ca')
+  @ApiOperation({ summary: 'Import an externally signed CA (certificate, its key, optional chain); the key is sealed to the signer and kept encrypted there' })
+  @ApiCreatedResponse({ type: CaView })
+  import(@Req() req: GatewayRequest, @Body() dto: ImportCaDto) {
+    return this.cas.import(req, dto);
   }
 
   @Get()

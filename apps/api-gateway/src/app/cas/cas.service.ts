@@ -9,12 +9,12 @@ import { toPem } from '@signet/pki';
 import { ApiError } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
 import { AuditService } from '../audit/audit.service';
-import { CreateCaJob, CreateCaResult, SIGNER_JOBS } from '@signet/queue';
+import { CreateCaJob, CreateCaResult, ImportCaJob, ImportCaSecret, SIGNER_JOBS, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
 import { SignerClient } from '../signer-client/signer-client';
 import { GatewayRequest, clientIp } from '../request-context';
-import { CreateCaDto } from './create-ca.dto';
+import { CreateCaDto, ImportCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
@@ -61,6 +61,28 @@ export class CasService {
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
     await this.signer.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
+    return this.get(principal, caId);
+  }
+
+  /**
+   * Bring an externally signed CA. The key is sealed to the signers' transport key before it goes on
+   * the queue; the signer checks certificate, key and chain and stores the key encrypted like its own.
+   */
+  async import(req: GatewayRequest, dto: ImportCaDto) {
+    const principal = req.principal as OrgPrincipal;
+    const transportKey = await this.signer.transportKey();
+    const caId = randomUUID();
+    const secret: ImportCaSecret = { privateKeyPem: dto.privateKeyPem, passphrase: dto.passphrase };
+    const job: ImportCaJob = {
+      caId,
+      orgId: principal.orgId,
+      name: dto.name,
+      certificatePem: dto.certificatePem,
+      chainPem: dto.chainPem,
+      sealedSecret: seal(JSON.stringify(secret), transportKey),
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+    };
+    await this.signer.run<CreateCaResult>(SIGNER_JOBS.importCa, job, `ca-import-${caId}`);
     return this.get(principal, caId);
   }
 

@@ -52,3 +52,23 @@ export class RevokeCaDto {
   @IsOptional() @IsString() @MaxLength(64)
   reason?: string;
 }
+
+export class ImportCaDto {
+  @ApiProperty({ maxLength: 200 }) @IsString() @Length(1, 200) name: string;
+
+  @ApiProperty({ description: 'the CA certificate, PEM' })
+  @IsString() @Length(1, 65536)
+  certificatePem: string;
+
+  @ApiProperty({ description: 'its private key, unencrypted PEM (PKCS#8, PKCS#1 or SEC1); sealed to the signer at once' })
+  @IsString() @Length(1, 65536)
+  privateKeyPem: string;
+
+  @ApiPropertyOptional({ description: 'the certificates above it, issuer first, up to (optionally) the root' })
+  @IsOptional() @IsString() @Length(0, 262144)
+  chainPem?: string;
+
+  @ApiPropertyOptional({ minLength: 12, description: 'protects the key at rest; signing then needs caPassphrase' })
+  @IsOptional() @IsString() @Length(12, 1024)
+  passphrase?: string;
+}

@@ -20,7 +20,7 @@ export class RevokeCertificateDto {
 }
 
 export class DownloadQueryDto {
-  @ApiPropertyOptional({ type: String, enum: ['pem', 'der', 'chain', 'fullchain', 'csr', 'json'], default: 'pem' })
+  @ApiPropertyOptional({ type: String, enum: ['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip'], default: 'pem' })
   @IsOptional() @IsIn(['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip'])
   format: 'pem' | 'der' | 'chain' | 'fullchain' | 'key' | 'csr' | 'json' | 'zip' = 'pem';
 }

@@ -56,9 +56,12 @@ export class CertificatesController {
 
   @Get(':id/download')
   @Access('orgKey')
-  @ApiOperation({ summary: 'Download as pem, der, chain, fullchain, csr or json' })
+  @ApiOperation({
+    summary: 'Download as pem, der, chain, fullchain, key, csr, json or zip',
+    description: '`key` (a stored managed key) needs the issue permission on the CA; `json` and `zip` include the key when one is stored and the caller may issue.',
+  })
   async download(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
-    const file = await this.certificates.download(req.principal as OrgPrincipal, id, q.format);
+    const file = await this.certificates.download(req, id, q.format);
     res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
     if (file.contentType === 'application/json') return res.json(file.body);
     res.type(file.contentType).send(file.body);

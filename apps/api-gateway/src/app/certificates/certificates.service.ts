@@ -6,7 +6,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
+import {
+  ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open,
+} from '@signet/queue';
 import { ApiError, ErrorCode } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
@@ -25,6 +27,7 @@ import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from '
 import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
 import { extendedKeyUsageFor } from './usage';
+import { zip } from './zip';
 
 /** Signing-lib refusals as API errors: bad names and CSRs are the caller's to fix. */
 function apiErrorOf(error: PkiError, field: string): ApiError {
@@ -280,12 +283,18 @@ export class CertificatesService {
     return { certificate: certificateView(await this.readable(principal, id)) };
   }
 
-  /** The download formats that need no private key; `key` (stored keys) needs the signer and is not offered yet. */
-  async download(principal: OrgPrincipal, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
+  /**
+   * Every download format of API.md. `key` (and the key inside `zip`) is a stored managed key, which
+   * only the signer can open: it comes back sealed to this request's one-time key. Handing out a private
+   * key needs the issue permission on the CA, not just read.
+   */
+  async download(req: GatewayRequest, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
+    const principal = req.principal as OrgPrincipal;
     const row = await this.readable(principal, id);
     const pem = certificatePem(row);
     const chainPem = (await this.cas.chain(principal, row.caId)).chain.join('');
     const name = row.commonName.replace(/[^A-Za-z0-9.-]/g, '_');
+    const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.storedKey(req, row) : undefined);
     switch (format) {
       case 'pem':
         return { body: pem, contentType: 'application/x-pem-file', filename: `${name}.pem` };
@@ -298,12 +307,42 @@ export class CertificatesService {
       case 'csr':
         if (!row.csrDer) throw ApiError.notFound('CSR (managed certificates have none)');
         return { body: toPem('CERTIFICATE REQUEST', row.csrDer), contentType: 'application/pkcs10', filename: `${name}.csr` };
-      case 'json':
-        return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem }, contentType: 'application/json', filename: `${name}.json` };
+      case 'key':
+        if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
+        return { body: await this.storedKey(req, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
+      case 'json': {
+        const privateKeyPem = await keyIfAllowed();
+        return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem, ...(privateKeyPem ? { privateKeyPem } : {}) }, contentType: 'application/json', filename: `${name}.json` };
+      }
+      case 'zip': {
+        const privateKeyPem = await keyIfAllowed();
+        const entries = [
+          { name: `${name}/certificate.pem`, data: pem },
+          { name: `${name}/chain.pem`, data: chainPem },
+          { name: `${name}/fullchain.pem`, data: pem + chainPem },
+          ...(row.csrDer ? [{ name: `${name}/request.csr`, data: toPem('CERTIFICATE REQUEST', row.csrDer) }] : []),
+          ...(privateKeyPem ? [{ name: `${name}/private.key`, data: privateKeyPem }] : []),
+        ];
+        return { body: zip(entries), contentType: 'application/zip', filename: `${name}.zip` };
+      }
       default:
-        if (format === 'key' && !row.encryptedKey) throw ApiError.notFound('stored private key');
-        throw new ApiError('not_found', `format ${format} is not available yet`);
+        throw ApiError.validation([{ field: 'format', messages: [`unknown format ${format}`] }]);
     }
+  }
+
+  /** The stored private key, opened by the signer and sealed to this request only. */
+  private async storedKey(req: GatewayRequest, row: CertificateEntity): Promise<string> {
+    const principal = req.principal as OrgPrincipal;
+    if (!mayOnCa(principal, row.caId, 'issue')) throw ApiError.forbidden(`a private key is handed out only to keys that may issue on certificate authority ${row.caId}`);
+    const recipient = newRecipient();
+    const job: ExportKeyJob = {
+      certificateId: row.id,
+      orgId: row.orgId,
+      recipientKey: recipient.publicKeyBase64,
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+    };
+    const result = await this.signer.run<ExportKeyResult>(SIGNER_JOBS.exportKey, job, `key-${row.id}-${randomUUID()}`);
+    return open(result.sealedPrivateKey, recipient.privateKey);
   }
 
   async stats(principal: OrgPrincipal, caId?: string) {

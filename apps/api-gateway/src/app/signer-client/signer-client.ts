@@ -4,7 +4,7 @@
  * the job carries on, and a retry with the same job id finds its result.
  */
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { SIGNER_QUEUE, decodeJobFailure } from '@signet/queue';
+import { SIGNER_QUEUE, decodeJobFailure, transportKeyRedisKey } from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode, closeRedis, createRedis } from '@signet/service';
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
@@ -40,6 +40,15 @@ export class SignerClient implements OnApplicationShutdown {
     const closing = Promise.allSettled([this.queue?.close(), this.events?.close()]);
     await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
     await Promise.all(this.connections.map(closeRedis));
+  }
+
+  /** The signers' transport key (published by every running signer), for secrets bound for them. */
+  async transportKey(): Promise<string> {
+    const { queue } = this.ensureConnected();
+    const client = await queue.client;
+    const key = await client.get(transportKeyRedisKey(this.config.QUEUE_PREFIX)).catch(() => null);
+    if (!key) throw new ApiError('service_unavailable', 'no signer has published its transport key yet: is a signer running?', { retryable: true });
+    return key;
   }
 
   async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {

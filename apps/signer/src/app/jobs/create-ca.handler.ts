@@ -12,6 +12,7 @@ import {
 import { CreateCaJob, CreateCaResult } from '@signet/queue';
 import { DataSource } from 'typeorm';
 import { refuse } from '../job-failure';
+import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 
 const DAY_MS = 86_400_000;
@@ -101,7 +102,7 @@ export class CreateCaHandler {
       });
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'ca.create', outcome: 'success',
-        actorType: job.actor.type, actorId: job.actor.id, actorName: job.actor.name, ip: job.actor.ip,
+        ...auditActor(job.actor),
         resourceType: 'ca', resourceId: job.caId,
         details: { name: job.name, type: parent ? 'intermediate' : 'root', keyAlgorithm: job.keyAlgorithm, parentCaId: parent?.id ?? null, serialNumber: certificate.serialNumber },
       }]);

@@ -14,6 +14,7 @@ import { IssueCertificateJob, IssueCertificateResult, seal } from '@signet/queue
 import { isIP } from 'node:net';
 import { DataSource, IsNull } from 'typeorm';
 import { refuse } from '../job-failure';
+import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 
 const DAY_MS = 86_400_000;
@@ -114,7 +115,7 @@ export class IssueCertificateHandler {
         }
         await insertAuditEvents(manager, [{
           orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
-          actorType: job.actor.type, actorId: job.actor.id, actorName: job.actor.name, ip: job.actor.ip,
+          ...auditActor(job.actor),
           resourceType: 'certificate', resourceId: job.certificateId,
           details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null },
         }]);

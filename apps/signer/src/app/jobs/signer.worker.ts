@@ -4,26 +4,39 @@
  * ones finish), then its connection.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { CreateCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, validateJob } from '@signet/queue';
-import { closeRedis, createRedis } from '@signet/service';
+import {
+  CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, transportKeyRedisKey, validateJob,
+} from '@signet/queue';
+import { REDIS, closeRedis, createRedis } from '@signet/service';
 import { Job, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { asJobError, refuse } from '../job-failure';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
+import { CaKeyring } from '../keys/ca-keyring';
 import { CreateCaHandler } from './create-ca.handler';
+import { ExportKeyHandler } from './export-key.handler';
+import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
+
+/** The transport key is re-published this often, so a flushed or failed-over Redis gets it back. */
+const PUBLISH_EVERY_MS = 60_000;
 
 @Injectable()
 export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(SignerWorker.name);
   private worker: Worker | null = null;
   private connection: Redis | null = null;
+  private publisher: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
     private readonly createCa: CreateCaHandler,
     private readonly issueCertificate: IssueCertificateHandler,
+    private readonly importCa: ImportCaHandler,
+    private readonly exportKey: ExportKeyHandler,
+    private readonly keyring: CaKeyring,
+    @Inject(REDIS) private readonly redis: Redis,
   ) {}
 
   onModuleInit(): void {
@@ -38,9 +51,17 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
       autorun: true,
     });
     this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'worker connection error'));
+    this.publishTransportKey();
+    this.publisher = setInterval(() => this.publishTransportKey(), PUBLISH_EVERY_MS).unref();
+  }
+
+  private publishTransportKey(): void {
+    const key = transportKeyRedisKey(this.config.QUEUE_PREFIX);
+    this.redis.set(key, this.keyring.transport.publicKeyBase64).catch((err: Error) => this.logger.warn({ err: err.message }, 'could not publish the transport key'));
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (this.publisher) clearInterval(this.publisher);
     await this.worker?.close();
     if (this.connection) await closeRedis(this.connection);
   }
@@ -50,8 +71,12 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
       switch (job.name) {
         case SIGNER_JOBS.createCa:
           return await this.createCa.handle(this.payload(CreateCaJob, job));
+        case SIGNER_JOBS.importCa:
+          return await this.importCa.handle(this.payload(ImportCaJob, job));
         case SIGNER_JOBS.issueCertificate:
           return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
+        case SIGNER_JOBS.exportKey:
+          return await this.exportKey.handle(this.payload(ExportKeyJob, job));
         default:
           throw refuse('bad_request', `unknown job ${job.name}`);
       }

@@ -8,15 +8,19 @@ import { CertificateAuthorityEntity } from '@signet/persistence';
 import { Issuer, decryptPrivateKey, issuerOf } from '@signet/pki';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import { SignerConfig, masterKeyBytes } from '../signer.config';
+import { transportKeyFrom } from '@signet/queue';
 import { refuse } from '../job-failure';
 
 @Injectable()
 export class CaKeyring {
   private readonly issuers = new Map<string, Issuer>();
   private readonly masterKey: Buffer;
+  /** Derived from MASTER_KEY: producers seal secrets bound for the signers to its public half. */
+  readonly transport: ReturnType<typeof transportKeyFrom>;
 
   constructor(@Inject(SIGNER_CONFIG) config: SignerConfig) {
     this.masterKey = masterKeyBytes(config);
+    this.transport = transportKeyFrom(this.masterKey);
   }
 
   get master(): Buffer {

@@ -1,0 +1,251 @@
+/**
+ * A signer process killed (SIGKILL) during a batch leaves every item issued once after a restart.
+ *
+ * The gateway runs in-process; the signer is the built one, started with SIGNER_JOB_LOCK_MS=2000 so the
+ * jobs a dead signer held are taken again within seconds. The batch mixes fast csr-mode items with slow
+ * managed RSA-3072 items (key generation ~1 s each on the thread pool), so that when enough rows exist
+ * the signer still holds active jobs: those are the ones a crash could lose or issue twice.
+ */
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SIGNER_QUEUE } from '@signet/queue';
+import { closeRedis, createRedis } from '@signet/service';
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { Queue } from 'bullmq';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import request from 'supertest';
+import { bearer, createOrg, sleep, startGateway } from './support';
+
+const ITEMS = 40;
+/** Every MANAGED_EVERY-th item (from index 2) is a managed RSA-3072 key with storeKey; the rest are CSRs. */
+const MANAGED_EVERY = 5;
+/** Kill the signer once this many rows exist (the batch is then well under way, and not done). */
+const KILL_AT_ROWS = 10;
+const LOCK_MS = 2000;
+
+const dir = mkdtempSync(join(tmpdir(), 'signet-crash-'));
+const openssl = (...args: string[]) => {
+  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+};
+const commonNameOf = (i: number) => `crash-${i}.example.test`;
+const isManaged = (i: number) => i % MANAGED_EVERY === 2;
+
+interface BatchBody {
+  total: number;
+  successful: number;
+  failed: number;
+  errors: { index: number; code: string; error: string }[];
+  certificates: { index: number; certificate: { id: string; commonName: string; certificatePem: string; chainPem: string; mode: string }; privateKey?: string }[];
+}
+
+describe('a signer killed during a batch', () => {
+  let gateway: NestExpressApplication | undefined;
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let db: Client | undefined;
+  let queue: Queue | undefined;
+  let redis: ReturnType<typeof createRedis> | undefined;
+  const signers: RunningService[] = [];
+  let signerEnv: Record<string, string>;
+  let adminKey: string;
+  let orgId: string;
+  let caId: string;
+  const csrs = new Map<number, string>();
+  /** A managed certificate from the batch, for the replay below. */
+  let managedId: string | undefined;
+
+  async function startSigner(): Promise<RunningService> {
+    const port = await freePort();
+    const signer = spawnService('signer', { ...signerEnv, SIGNER_HEALTH_PORT: String(port) });
+    signers.push(signer);
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    return signer;
+  }
+
+  const rowsForCa = async (): Promise<number> =>
+    (await db!.query('SELECT count(*)::int AS n FROM certificates WHERE ca_id = $1', [caId])).rows[0].n;
+
+  beforeAll(async () => {
+    signerEnv = {
+      ...testServiceEnv(),
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      SIGNER_JOB_LOCK_MS: String(LOCK_MS),
+      SIGNER_CONCURRENCY: '4',
+    };
+    await startSigner();
+    gateway = await startGateway();
+    http = gateway.getHttpServer();
+    const org = await createOrg(gateway, 'Crash org');
+    adminKey = org.adminKey;
+    orgId = org.org.id;
+    const ca = await request(http).post('/api/v1/cas').set(bearer(adminKey))
+      .send({ name: 'Crash root', subject: { commonName: 'Crash Root' }, keyAlgorithm: 'ECDSA-P256', permittedDnsDomains: ['example.test'] })
+      .expect(201);
+    caId = ca.body.ca.id;
+    for (let i = 0; i < ITEMS; i++) {
+      if (isManaged(i)) continue;
+      const made = openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `csr-${i}.key`,
+        '-subj', `/CN=${commonNameOf(i)}`, '-out', `csr-${i}.pem`);
+      if (!made.ok) throw new Error(made.out);
+      csrs.set(i, readFileSync(join(dir, `csr-${i}.pem`), 'utf8'));
+    }
+    db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    redis = createRedis(process.env.REDIS_URL as string, 'signet-test-crash');
+    queue = new Queue(SIGNER_QUEUE, { prefix: process.env.QUEUE_PREFIX, connection: redis });
+  }, 60_000);
+
+  afterAll(async () => {
+    // Everything is released even when a step fails: a hung signer is SIGKILLed by stopService.
+    const steps: (() => Promise<unknown>)[] = [
+      ...signers.map((s) => () => stopService(s, 5000)),
+      async () => gateway?.close(),
+      async () => queue?.close(),
+      async () => redis && closeRedis(redis),
+      async () => db?.end(),
+    ];
+    for (const step of steps) await step().catch(() => undefined);
+  });
+
+  it('every item ends up issued exactly once, with one audit event each; items only succeed or say service_unavailable', async () => {
+    const started = Date.now();
+    const items = Array.from({ length: ITEMS }, (_, i) =>
+      isManaged(i)
+        ? { caId, commonName: commonNameOf(i), keyAlgorithm: 'RSA-3072', storeKey: true }
+        : { caId, mode: 'csr', csrPem: csrs.get(i) },
+    );
+    let settled = false;
+    const batch = request(http).post('/api/v1/certificates/batch').set(bearer(adminKey)).send({ items })
+      .then((res) => res, (error) => error)
+      .finally(() => (settled = true));
+
+    // Wait until the batch is well under way, then kill the signer without warning.
+    let rowsAtKill = await rowsForCa();
+    while (rowsAtKill < KILL_AT_ROWS && !settled && Date.now() - started < 30_000) {
+      await sleep(20);
+      rowsAtKill = await rowsForCa();
+    }
+    const first = signers[0];
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const killedAt = Date.now();
+    // Nothing can move these jobs now but the next signer: they are what the crash left behind.
+    const orphaned = (await queue!.getActive()).map((job) => job.id as string);
+    const waiting = await queue!.getWaitingCount();
+    expect(settled).toBe(false);
+    expect(rowsAtKill).toBeLessThan(ITEMS);
+    expect(orphaned.length).toBeGreaterThan(0);
+
+    await sleep(1000);
+    await startSigner();
+    const res = await batch;
+    const answeredAt = Date.now();
+    expect(res.status).toBe(201);
+    const body = res.body as BatchBody;
+    expect(body.total).toBe(ITEMS);
+    expect(body.successful + body.failed).toBe(ITEMS);
+    // A deadline miss is the only acceptable failure: no internal error, no conflict.
+    expect(body.errors.filter((e) => e.code !== 'service_unavailable')).toEqual([]);
+
+    // Items past their deadline carry on in the queue: wait (bounded) until every name has its row.
+    const expectedNames = Array.from({ length: ITEMS }, (_, i) => commonNameOf(i));
+    const perName = async () =>
+      (await db!.query(
+        'SELECT common_name, count(*)::int AS n, array_agg(id::text) AS ids FROM certificates WHERE ca_id = $1 GROUP BY common_name',
+        [caId],
+      )).rows as { common_name: string; n: number; ids: string[] }[];
+    let rows = await perName();
+    while (rows.length < ITEMS && Date.now() - answeredAt < 30_000) {
+      await sleep(200);
+      rows = await perName();
+    }
+    const counts = Object.fromEntries(rows.map((r) => [r.common_name, r.n]));
+    expect(counts).toEqual(Object.fromEntries(expectedNames.map((name) => [name, 1])));
+    const idOfName = new Map(rows.map((r) => [r.common_name, r.ids[0]]));
+    const allIds = new Set(idOfName.values());
+
+    // Every certificate the batch returned is the one row of its item's name.
+    for (const item of body.certificates) {
+      expect({ index: item.index, id: item.certificate.id }).toEqual({ index: item.index, id: idOfName.get(commonNameOf(item.index)) });
+    }
+    // The orphaned jobs were finished by the second signer (job id = issuanceKey = issue-<certificateId>).
+    const issuanceKeys = (await db!.query('SELECT issuance_key FROM certificates WHERE ca_id = $1', [caId])).rows.map((r) => r.issuance_key);
+    expect(issuanceKeys).toEqual(expect.arrayContaining(orphaned));
+    const stored = await db!.query('SELECT common_name FROM certificates WHERE ca_id = $1 AND encrypted_key IS NOT NULL', [caId]);
+    expect(stored.rows.map((r) => r.common_name).sort()).toEqual(expectedNames.filter((_, i) => isManaged(i)).sort());
+
+    // One certificate.issue audit event per item, each for one of these rows.
+    const audit = await db!.query(
+      `SELECT resource_id::text AS id FROM audit_events WHERE org_id = $1 AND event_type = 'certificate.issue' AND outcome = 'success'`,
+      [orgId],
+    );
+    expect(audit.rows).toHaveLength(ITEMS);
+    expect(new Set(audit.rows.map((r) => r.id))).toEqual(allIds);
+    const api = await request(http).get('/api/v1/audit?eventType=certificate.issue&limit=1000').set(bearer(adminKey)).expect(200);
+    expect(api.body.events).toHaveLength(ITEMS);
+
+    // openssl verifies what went through the crash, plus a csr and a managed item from the response.
+    const orphanedIds = orphaned.map((key) => key.replace(/^issue-/, ''));
+    const toVerify = new Set([...orphanedIds.filter((id) => allIds.has(id))]);
+    const csrItem = body.certificates.find((c) => !isManaged(c.index));
+    const managedItem = body.certificates.find((c) => isManaged(c.index));
+    for (const c of [csrItem, managedItem]) if (c) toVerify.add(c.certificate.id);
+    managedId = managedItem?.certificate.id;
+    for (const id of toVerify) {
+      const got = await request(http).get(`/api/v1/certificates/${id}`).set(bearer(adminKey)).expect(200);
+      writeFileSync(join(dir, `${id}.pem`), got.body.certificate.certificatePem);
+      writeFileSync(join(dir, `${id}-root.pem`), got.body.certificate.chainPem);
+      expect(openssl('verify', '-CAfile', `${id}-root.pem`, `${id}.pem`).out).toContain(`${id}.pem: OK`);
+    }
+    // A managed item answered with its key: the key is the certificate's.
+    for (const c of body.certificates.filter((x) => isManaged(x.index) && x.privateKey)) {
+      writeFileSync(join(dir, `m-${c.index}.key`), c.privateKey!);
+      writeFileSync(join(dir, `m-${c.index}.pem`), c.certificate.certificatePem);
+      expect(openssl('pkey', '-in', `m-${c.index}.key`, '-pubout').out).toBe(openssl('x509', '-in', `m-${c.index}.pem`, '-noout', '-pubkey').out);
+    }
+
+    // What happened, for whoever reads the log.
+    console.log(JSON.stringify({
+      rowsAtKill, orphanedAtKill: orphaned.length, waitingAtKill: waiting, killedAfterMs: killedAt - started,
+      answeredAfterMs: answeredAt - started, allRowsAfterMs: Date.now() - started, successful: body.successful, failed: body.failed,
+      managedWithoutKey: body.certificates.filter((c) => isManaged(c.index) && !c.privateKey).map((c) => c.index),
+    }));
+  }, 120_000);
+
+  /*
+   * The window a random kill rarely hits: the signer committed the row and died before BullMQ recorded
+   * the job as completed. Replaying the very same payload (what the next signer does with that job)
+   * must not issue again. KNOWN GAP, asserted as it is today: the replay answers with the certificate
+   * id only, without `sealedPrivateKey`, so the gateway reports that managed item as a success with no
+   * `privateKey` (certificates.service.ts issueOnce), and with storeKey=false the key is gone for good.
+   * When the signer or the gateway handles this (hand back the stored key, or report the item as failed),
+   * change the last expectation.
+   */
+  it('a job replayed after its row was committed issues nothing new (and, a known gap, returns no managed key)', async () => {
+    expect(managedId).toBeDefined();
+    const original = await queue!.getJob(`issue-${managedId}`);
+    expect(original?.data).toMatchObject({ issuanceKey: `issue-${managedId}`, mode: 'managed', recipientKey: expect.any(String) });
+    expect(original?.returnvalue.sealedPrivateKey).toEqual(expect.any(String));
+    const before = (await db!.query('SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1', [orgId])).rows[0].n;
+    const rowsBefore = await rowsForCa();
+
+    const replay = await queue!.add(original!.name, original!.data, { jobId: `replay-${managedId}` });
+    const deadline = Date.now() + 15_000;
+    let state = await replay.getState();
+    while (state !== 'completed' && state !== 'failed' && Date.now() < deadline) {
+      await sleep(50);
+      state = await replay.getState();
+    }
+    expect(state).toBe('completed');
+    const result = (await queue!.getJob(replay.id!))!.returnvalue;
+    expect(result.certificateId).toBe(managedId);
+    expect(await rowsForCa()).toBe(rowsBefore);
+    expect((await db!.query('SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1', [orgId])).rows[0].n).toBe(before);
+    // The gap: no key comes back for a managed item whose first run committed.
+    expect(result.sealedPrivateKey).toBeUndefined();
+  });
+});

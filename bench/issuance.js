@@ -1,0 +1,653 @@
+#!/usr/bin/env node
+/**
+ * CSR-mode issuance through the real path: HTTP -> built gateway -> BullMQ (Redis) -> built signer ->
+ * PostgreSQL, P-256 CA and P-256 CSRs, rate limits raised by env, everything on this machine. Then the
+ * reference peers (`cfssl serve` without and with its PostgreSQL certdb, from ../shared/peers/start)
+ * loaded by the same loader code with the same connections and CSRs, in the same run.
+ *
+ *   npm run build && node bench/issuance.js [--seconds 15] [--connections 32] [--rate 500] [--csrs 256]
+ *       [--gateway-workers 1] [--signer-concurrency 32] [--pool-size 10] [--no-peers] [--no-wrk]
+ *   node bench/issuance.js --profile DIR [--seconds 10]    # V8 CPU profiles of gateway and signer, summarised
+ *
+ * Phases: warm-up, a closed loop (N connections, each sends its next request when the last answered:
+ * throughput, p50/p99), an open loop at a fixed rate (requests scheduled by the clock, latency measured
+ * from the scheduled send time, so a stall is not hidden by coordinated omission). Only 201 (ours) / 200
+ * (cfssl) count as done. Beside each figure: CPU per process (from /proc) and, for ours, the BullMQ job
+ * timestamps (queue wait, signer work) read back from Redis.
+ *
+ * Creates its own database signet_bench_<hex> on DATABASE_URL's server and its own QUEUE_PREFIX; drops
+ * the database and deletes the Redis keys at the end, also on failure or Ctrl-C. Peers already running
+ * are reused and left running; peers this script started are stopped.
+ */
+'use strict';
+const { spawn, spawnSync, execFile, execFileSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { performance } = require('node:perf_hooks');
+const { promisify } = require('node:util');
+const { Client } = require('pg');
+const Redis = require('ioredis');
+
+const argv = process.argv.slice(2);
+const arg = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
+const flag = (name) => argv.includes(`--${name}`);
+
+const ROOT = path.join(__dirname, '..');
+const SECONDS = Number(arg('seconds', flag('profile') ? '10' : '15'));
+const WARMUP_SECONDS = Number(arg('warmup', '3'));
+const CONNECTIONS = Number(arg('connections', '32'));
+const RATE = Number(arg('rate', '500'));
+const CSR_COUNT = Number(arg('csrs', '256'));
+const PROFILE_DIR = arg('profile') ? path.resolve(arg('profile')) : null;
+const PEERS_DIR = path.resolve(arg('peers', path.join(ROOT, '..', 'shared', 'peers')));
+const USE_PEERS = !flag('no-peers') && !PROFILE_DIR;
+const USE_WRK = !flag('no-wrk') && !PROFILE_DIR;
+const WRK_SECONDS = Number(arg('wrk-seconds', '5'));
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'signet-bench-issuance-'));
+const dbName = `signet_bench_${randomBytes(4).toString('hex')}`;
+const serverUrl = new URL(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/signet');
+const dbUrl = new URL(serverUrl);
+dbUrl.pathname = `/${dbName}`;
+const adminUrl = new URL(serverUrl);
+adminUrl.pathname = '/postgres';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const QUEUE_PREFIX = `signet-bench-${randomBytes(4).toString('hex')}`;
+const PLATFORM_ADMIN_KEY = `sgn_platform_${randomBytes(32).toString('base64url')}`;
+
+const log = (line = '') => process.stdout.write(`${line}\n`);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+// ------------------------------------------------------------------------------------------- processes
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const children = [];
+
+function startService(name, main, env) {
+  const out = fs.openSync(path.join(work, `${name}.log`), 'a');
+  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, name)] : [];
+  const child = spawn(process.execPath, [...profile, path.join(ROOT, main)], { env, stdio: ['ignore', out, out] });
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.serviceName = name;
+  children.push(child);
+  return child;
+}
+
+async function waitForHealth(name, child, port) {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${tail(name)}`);
+    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return;
+    await sleep(100);
+  }
+  throw new Error(`${name} did not answer /healthz in 30 s: ${tail(name)}`);
+}
+
+function tail(name) {
+  try {
+    return fs.readFileSync(path.join(work, `${name}.log`), 'utf8').trim().split('\n').slice(-5).join(' | ');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function stopServices() {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => Promise.race([child.exited, sleep(20_000)])));
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+// ------------------------------------------------------------------------------------------------ load
+
+/** One POST on a keep-alive agent; resolves with the status (body drained), rejects on socket errors. */
+function post(agent, target, headers, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { ...headers, 'Content-Length': body.length } },
+      (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve(res.statusCode));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function percentile(sorted, q) {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+function summarise(latencies, ok, statuses, errors, elapsedMs) {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    ok,
+    perSecond: (ok * 1000) / elapsedMs,
+    p50: percentile(sorted, 0.5),
+    p90: percentile(sorted, 0.9),
+    p99: percentile(sorted, 0.99),
+    max: sorted.length ? sorted[sorted.length - 1] : NaN,
+    statuses,
+    errors,
+  };
+}
+
+/** N connections, each sending its next request as soon as the last one answered. */
+async function closedLoop(target, seconds) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies = [];
+  const statuses = {};
+  let ok = 0;
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  const end = started + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        const body = target.bodies[next++ % target.bodies.length];
+        const sent = performance.now();
+        try {
+          const status = await post(agent, target.url, target.headers, body);
+          statuses[status] = (statuses[status] || 0) + 1;
+          if (status === target.okStatus) {
+            ok++;
+            latencies.push(performance.now() - sent);
+          }
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  agent.destroy();
+  return summarise(latencies, ok, statuses, errors, elapsed);
+}
+
+/**
+ * A fixed arrival rate: request i is due at start + i / rate whatever happened to the earlier ones, and
+ * its latency counts from that due time (a late send, a full socket pool or a stall all show).
+ */
+async function openLoop(target, rate, seconds) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const latencies = [];
+  const statuses = {};
+  const inFlight = new Set();
+  let ok = 0;
+  let errors = 0;
+  let lastDone = 0;
+  const total = Math.round(rate * seconds);
+  const interval = 1000 / rate;
+  const start = performance.now() + 20;
+  let i = 0;
+  const fire = (due, body) => {
+    const p = post(agent, target.url, target.headers, body).then(
+      (status) => {
+        statuses[status] = (statuses[status] || 0) + 1;
+        if (status === target.okStatus) {
+          ok++;
+          latencies.push(performance.now() - due);
+        }
+      },
+      () => errors++,
+    );
+    const tracked = p.finally(() => {
+      lastDone = performance.now();
+      inFlight.delete(tracked);
+    });
+    inFlight.add(tracked);
+  };
+  let maxInFlight = 0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && start + i * interval <= now) {
+        fire(start + i * interval, target.bodies[i % target.bodies.length]);
+        i++;
+      }
+      maxInFlight = Math.max(maxInFlight, inFlight.size);
+      if (i < total) setTimeout(tick, Math.max(0, start + i * interval - performance.now()));
+      else resolve();
+    };
+    setTimeout(tick, 20);
+  });
+  await Promise.race([Promise.all(inFlight), sleep(30_000)]);
+  const unfinished = inFlight.size;
+  agent.destroy();
+  const result = summarise(latencies, ok, statuses, errors + unfinished, Math.max(lastDone, start + seconds * 1000) - start);
+  return { ...result, sent: total, maxInFlight };
+}
+
+// ------------------------------------------------------------------------------------------- CPU split
+
+/** utime + stime (clock ticks) of every process, with comm and ppid. */
+function processTable() {
+  const table = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      table.push({ pid: Number(pid), comm, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+function machineTicks() {
+  const [, ...f] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], all: f.reduce((a, b) => a + b, 0) };
+}
+
+function cpuGroups(table) {
+  const own = new Map(children.map((c) => [c.pid, c.serviceName]));
+  const groups = {};
+  const add = (name, ticks) => (groups[name] = (groups[name] || 0) + ticks);
+  for (const p of table) {
+    if (own.has(p.pid)) add(own.get(p.pid), p.ticks);
+    else if (own.has(p.ppid) && p.comm !== 'openssl') add(own.get(p.ppid), p.ticks); // gateway cluster workers
+    else if (p.pid === process.pid) add('loader (this script)', p.ticks);
+    else if (p.comm === 'postgres') add('postgres', p.ticks);
+    else if (p.comm === 'redis-server') add('redis', p.ticks);
+    else if (p.comm === 'cfssl') add('cfssl', p.ticks);
+  }
+  return groups;
+}
+
+/** Runs `fn` and reports each group's CPU as % of one core over its duration. */
+async function withCpu(fn) {
+  const before = cpuGroups(processTable());
+  const machineBefore = machineTicks();
+  const t0 = performance.now();
+  const result = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = cpuGroups(processTable());
+  const machineAfter = machineTicks();
+  const hz = 100;
+  const cpu = {};
+  for (const [name, ticks] of Object.entries(after)) {
+    const used = ticks - (before[name] || 0);
+    if (used > 0) cpu[name] = (100 * used) / hz / seconds;
+  }
+  cpu['machine busy'] = (100 * (machineAfter.busy - machineBefore.busy)) / (machineAfter.all - machineBefore.all) * os.cpus().length;
+  return { ...result, cpu };
+}
+
+const cpuLine = (cpu) =>
+  Object.entries(cpu)
+    .sort((a, b) => (a[0] === 'machine busy') - (b[0] === 'machine busy') || b[1] - a[1])
+    .map(([name, pct]) => `${name} ${pct.toFixed(0)}%`)
+    .join(', ');
+
+// ------------------------------------------------------------------------------------------- reporting
+
+function report(label, r) {
+  const bad = Object.entries(r.statuses).filter(([s]) => Number(s) !== 201 && Number(s) !== 200);
+  const errs = r.errors + bad.reduce((n, [, c]) => n + c, 0);
+  const rate = r.sent !== undefined ? `sent ${fmt(r.sent)}, ` : '';
+  log(`  ${label.padEnd(34)} ${fmt(r.perSecond).padStart(6)} /s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   max ${r.max.toFixed(0).padStart(5)} ms   (${rate}ok ${fmt(r.ok)}, errors ${errs}${bad.length ? ` ${JSON.stringify(Object.fromEntries(bad))}` : ''}${r.maxInFlight !== undefined ? `, max in flight ${r.maxInFlight}` : ''})`);
+  if (r.cpu) log(`  ${''.padEnd(34)} CPU (% of one core; 200% = the machine): ${cpuLine(r.cpu)}`);
+}
+
+/** BullMQ's own timestamps of the most recent completed jobs: time queued, time in the signer. */
+async function jobTimings(redis, count = 2000) {
+  const ids = await redis.zrevrange(`${QUEUE_PREFIX}:signer:completed`, 0, count - 1);
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hmget(`${QUEUE_PREFIX}:signer:${id}`, 'timestamp', 'processedOn', 'finishedOn');
+  const rows = ((await pipeline.exec()) || []).map(([, v]) => v.map(Number)).filter((v) => v.every((n) => n > 0));
+  const wait = Float64Array.from(rows.map(([t, p]) => p - t)).sort();
+  const work = Float64Array.from(rows.map(([, p, f]) => f - p)).sort();
+  const total = Float64Array.from(rows.map(([t, , f]) => f - t)).sort();
+  const q = (a) => `p50 ${percentile(a, 0.5)} / p99 ${percentile(a, 0.99)} ms`;
+  return `jobs (last ${rows.length}): queued->taken ${q(wait)}; signer work ${q(work)}; added->finished ${q(total)}`;
+}
+
+// ---------------------------------------------------------------------------------------------- peers
+
+async function portAnswers(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/** Starts the peers unless they already answer; reads the sign endpoints from the script's output. */
+async function startPeers() {
+  const urls = { nodb: 'http://127.0.0.1:8888/api/v1/cfssl/sign', pg: 'http://127.0.0.1:8898/api/v1/cfssl/sign' };
+  if ((await portAnswers(8888)) && (await portAnswers(8898))) return { urls, startedHere: false };
+  const out = path.join(work, 'peers-start.log');
+  // Output to a file: nginx daemonises and could keep an inherited pipe open.
+  const r = spawnSync('bash', ['-c', `"${path.join(PEERS_DIR, 'start')}" > "${out}" 2>&1`], { stdio: 'ignore' });
+  const text = fs.readFileSync(out, 'utf8');
+  if (r.status !== 0) throw new Error(`peers/start failed: ${text.trim().split('\n').slice(-3).join(' | ')}`);
+  const found = (comment) => new RegExp(`(http://127\\.0\\.0\\.1:\\d+/api/v1/cfssl/sign)\\s+#\\s*${comment}`).exec(text)?.[1];
+  urls.nodb = found('cfssl, no DB') ?? urls.nodb;
+  urls.pg = found('cfssl \\+ PostgreSQL') ?? urls.pg;
+  return { urls, startedHere: true };
+}
+
+function stopPeers() {
+  spawnSync(path.join(PEERS_DIR, 'stop'), { stdio: 'ignore' });
+}
+
+/** wrk, the tool the peers script suggests, as a cross-check of the Node loader (same connections). */
+function wrk(url, headers, body, seconds) {
+  const lua = path.join(work, `wrk-${randomBytes(3).toString('hex')}.lua`);
+  const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body.toString())}`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
+  fs.writeFileSync(lua, lines.join('\n') + '\n');
+  const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', lua, url], { encoding: 'utf8' });
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1];
+  const p50 = /\s50%\s+(\S+)/.exec(r.stdout)?.[1];
+  const p99 = /\s99%\s+(\S+)/.exec(r.stdout)?.[1];
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? '0';
+  return rps ? `${fmt(Number(rps))} /s   p50 ${p50}   p99 ${p99}   (non-2xx ${non2xx}; counts every answer)` : `wrk failed: ${r.stderr || r.stdout}`;
+}
+
+// ------------------------------------------------------------------------------------------ profiles
+
+/** Self time by function and by package/category of every .cpuprofile in dir (idle left out). */
+function summariseProfiles(dir) {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  if (!files.length) return log(`  no profile in ${dir}`);
+  const byFunction = new Map();
+  const byCategory = new Map();
+  let busy = 0;
+  let idle = 0;
+  for (const file of files) {
+    const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    profile.samples.forEach((id, i) => self.set(id, (self.get(id) || 0) + (profile.timeDeltas[i] || 0)));
+    for (const [id, us] of self) {
+      const { functionName, url, lineNumber } = nodes.get(id).callFrame;
+      if (functionName === '(idle)') {
+        idle += us;
+        continue;
+      }
+      busy += us;
+      const category = categoryOf(functionName, url);
+      byCategory.set(category, (byCategory.get(category) || 0) + us);
+      const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : 'native';
+      const key = `${functionName || '(anonymous)'} ${where}`;
+      byFunction.set(key, (byFunction.get(key) || 0) + us);
+    }
+  }
+  const pct = (us) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
+  log(`  ${files.length} profile(s); busy ${(busy / 1e6).toFixed(1)} s, idle ${(idle / 1e6).toFixed(1)} s`);
+  log('  by category (self time, % of busy):');
+  for (const [name, us] of [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, 22)) log(`    ${pct(us)}  ${name}`);
+  log('  top functions (self time):');
+  for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`    ${pct(us)}  ${name}`);
+}
+
+function shortUrl(url) {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
+  const dist = url.indexOf('/dist/');
+  return dist >= 0 ? url.slice(dist + 1) : url.replace(/^file:\/\//, '');
+}
+
+function categoryOf(functionName, url) {
+  if (functionName === '(garbage collector)') return 'V8 garbage collector';
+  if (functionName === '(program)') return 'V8/native (program)';
+  if (!url) return `native: ${functionName || '(anonymous)'}`;
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 'node_modules/'.length).split('/');
+    return `npm ${parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
+  }
+  const dist = /\/dist\/(apps|libs)\/([^/]+)\//.exec(url);
+  if (dist) return `signet ${dist[1]}/${dist[2]}`;
+  const internal = /^node:(?:internal\/)?([^/]+)/.exec(url);
+  if (internal) return `node ${internal[1].replace(/\.js$/, '').replace(/_.*/, '')}`;
+  return url;
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+async function csrPool(count) {
+  const run = promisify(execFile);
+  const pems = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < count) {
+        const i = next++;
+        const { stdout } = await run('openssl', [
+          'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null',
+          '-subj', `/CN=host${i}.bench.test`, '-addext', `subjectAltName=DNS:host${i}.bench.test`,
+        ]);
+        pems[i] = stdout;
+      }
+    }),
+  );
+  return pems;
+}
+
+async function api(base, method, route, key, body) {
+  const res = await fetch(`${base}${route}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => null);
+  return { status: res.status, json };
+}
+
+let cleanedUp = false;
+let peersStartedHere = false;
+async function cleanup() {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  await stopServices().catch(() => undefined);
+  if (peersStartedHere) stopPeers();
+  const admin = new Client({ connectionString: adminUrl.toString() });
+  await admin.connect().then(
+    () => admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).finally(() => admin.end()),
+    () => undefined,
+  ).catch((err) => log(`could not drop ${dbName}: ${err.message}`));
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.unlink(...keys);
+      cursor = nextCursor;
+    } while (cursor !== '0');
+  } catch (err) {
+    log(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${err.message}`);
+  } finally {
+    redis.disconnect();
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+async function main() {
+  for (const file of ['dist/apps/api-gateway/src/main.js', 'dist/apps/signer/src/main.js', 'dist/libs/persistence/src/cli.js']) {
+    if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run npm run build first`);
+  }
+  const gatewayPort = await freePort();
+  const signerPort = await freePort();
+  const shared = {
+    PATH: process.env.PATH,
+    DATABASE_URL: dbUrl.toString(),
+    DATABASE_POOL_SIZE: arg('pool-size', '10'),
+    REDIS_URL,
+    QUEUE_PREFIX,
+    LOG_LEVEL: arg('log-level', 'warn'),
+  };
+  const gatewayEnv = {
+    ...shared,
+    PORT: String(gatewayPort),
+    HOST: '127.0.0.1',
+    PLATFORM_ADMIN_KEY,
+    PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}`,
+    GATEWAY_WORKERS: arg('gateway-workers', '1'),
+    RATE_LIMIT_GENERAL: '10000000',
+    RATE_LIMIT_ISSUE: '10000000',
+    RATE_LIMIT_BATCH: '10000000',
+  };
+  const signerEnv = {
+    ...shared,
+    SIGNER_HEALTH_PORT: String(signerPort),
+    MASTER_KEY: randomBytes(32).toString('base64'),
+    SIGNER_CONCURRENCY: arg('signer-concurrency', '32'),
+  };
+
+  log(`issuance bench, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()})`);
+  log(`  database ${dbName}, QUEUE_PREFIX ${QUEUE_PREFIX}, GATEWAY_WORKERS=${gatewayEnv.GATEWAY_WORKERS}, SIGNER_CONCURRENCY=${signerEnv.SIGNER_CONCURRENCY}, DATABASE_POOL_SIZE=${shared.DATABASE_POOL_SIZE}, LOG_LEVEL=${shared.LOG_LEVEL}`);
+  const cli = path.join(ROOT, 'dist/libs/persistence/src/cli.js');
+  execFileSync(process.execPath, [cli, 'create-db'], { env: shared, stdio: 'ignore' });
+  execFileSync(process.execPath, [cli, 'run'], { env: shared, stdio: 'ignore' });
+  const [pems] = await Promise.all([
+    csrPool(CSR_COUNT),
+    (async () => {
+      const gateway = startService('gateway', 'dist/apps/api-gateway/src/main.js', gatewayEnv);
+      const signer = startService('signer', 'dist/apps/signer/src/main.js', signerEnv);
+      await Promise.all([waitForHealth('gateway', gateway, gatewayPort), waitForHealth('signer', signer, signerPort)]);
+    })(),
+  ]);
+
+  const base = `http://127.0.0.1:${gatewayPort}`;
+  const org = await api(base, 'POST', '/api/v1/platform/orgs', PLATFORM_ADMIN_KEY, { name: 'Bench', slug: `bench-${randomBytes(4).toString('hex')}` });
+  if (org.status !== 201) throw new Error(`create org: ${org.status} ${JSON.stringify(org.json)}`);
+  const orgKey = org.json.adminKey;
+  const ca = await api(base, 'POST', '/api/v1/cas', orgKey, { name: 'Bench P-256', subject: { commonName: 'Bench P-256 Root' }, keyAlgorithm: 'ECDSA-P256' });
+  if (ca.status !== 201) throw new Error(`create CA: ${ca.status} ${JSON.stringify(ca.json)}`);
+  const caId = ca.json.ca.id;
+
+  // The same CSR twice is accepted and gives two certificates (issuance does not need unique CSRs).
+  const once = await api(base, 'POST', '/api/v1/certificates', orgKey, { caId, mode: 'csr', csrPem: pems[0] });
+  const twice = await api(base, 'POST', '/api/v1/certificates', orgKey, { caId, mode: 'csr', csrPem: pems[0] });
+  if (once.status !== 201 || twice.status !== 201) throw new Error(`issue: ${once.status}/${twice.status} ${JSON.stringify(twice.json)}`);
+  if (once.json.certificate.serialNumber === twice.json.certificate.serialNumber) throw new Error('same serial twice');
+  if (once.json.certificate.commonName !== 'host0.bench.test' || once.json.certificate.keyAlgorithm !== 'ECDSA-P256') {
+    throw new Error(`unexpected certificate: ${JSON.stringify(once.json.certificate)}`);
+  }
+  log(`  P-256 CA ${caId}; ${pems.length} P-256 CSRs (openssl), reused round-robin; smoke check: the same CSR twice -> two serials`);
+
+  const signet = {
+    url: new URL(`${base}/api/v1/certificates`),
+    headers: { Authorization: `Bearer ${orgKey}`, 'Content-Type': 'application/json' },
+    bodies: pems.map((csrPem) => Buffer.from(JSON.stringify({ caId, mode: 'csr', csrPem }))),
+    okStatus: 201,
+  };
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  const results = {};
+  try {
+    log(`\nSignet (gateway -> BullMQ -> signer -> PostgreSQL), warm-up ${WARMUP_SECONDS} s`);
+    await closedLoop(signet, WARMUP_SECONDS);
+    results.signetClosed = await withCpu(() => closedLoop(signet, SECONDS));
+    report(`closed loop, ${CONNECTIONS} connections, ${SECONDS} s`, results.signetClosed);
+    log(`  ${''.padEnd(34)} ${await jobTimings(redis)}`);
+    if (PROFILE_DIR) {
+      await stopServices();
+      for (const name of ['gateway', 'signer']) {
+        log(`\nprofile: ${name} (${path.join(PROFILE_DIR, name)})`);
+        summariseProfiles(path.join(PROFILE_DIR, name));
+      }
+      return;
+    }
+    await sleep(1000);
+    results.signetOpen = await withCpu(() => openLoop(signet, RATE, SECONDS));
+    report(`open loop, ${RATE} /s, ${SECONDS} s`, results.signetOpen);
+    log(`  ${''.padEnd(34)} ${await jobTimings(redis)}`);
+    const { rows } = await withDb((db) => db.query('SELECT count(*)::int AS n FROM certificates'));
+    log(`  certificates rows in ${dbName}: ${fmt(rows[0].n)} (every 201 is a committed row; warm-up and smoke included)`);
+    if (USE_WRK && spawnSync('wrk', ['--version']).error === undefined) {
+      log(`  wrk -t2 -c${CONNECTIONS} -d${WRK_SECONDS}s, one CSR (cross-check of the loader): ${wrk(signet.url.toString(), signet.headers, signet.bodies[0], WRK_SECONDS)}`);
+    }
+  } finally {
+    redis.disconnect();
+  }
+  // Our processes go before the peers run, so they do not share the cores with idle-but-alive services.
+  await stopServices();
+
+  if (USE_PEERS) {
+    const peers = await startPeers();
+    peersStartedHere = peers.startedHere;
+    log(`\ncfssl serve (${peers.startedHere ? 'started by this run' : 'already running'}; same loader, same ${CONNECTIONS} connections, same CSRs)`);
+    for (const [key, label, url] of [['Nodb', 'no database', peers.urls.nodb], ['Pg', 'PostgreSQL certdb', peers.urls.pg]]) {
+      const target = {
+        url: new URL(url),
+        headers: { 'Content-Type': 'application/json' },
+        bodies: pems.map((pem) => Buffer.from(JSON.stringify({ certificate_request: pem }))),
+        okStatus: 200,
+      };
+      const probe = await fetch(url, { method: 'POST', body: target.bodies[0] }).then((r) => r.json());
+      if (!probe.success) throw new Error(`cfssl ${label}: ${JSON.stringify(probe.errors)}`);
+      log(` ${label} (${url})`);
+      await closedLoop(target, 2);
+      results[`cfssl${key}Closed`] = await withCpu(() => closedLoop(target, SECONDS));
+      report(`closed loop, ${CONNECTIONS} connections, ${SECONDS} s`, results[`cfssl${key}Closed`]);
+      await sleep(500);
+      results[`cfssl${key}Open`] = await withCpu(() => openLoop(target, RATE, SECONDS));
+      report(`open loop, ${RATE} /s, ${SECONDS} s`, results[`cfssl${key}Open`]);
+      if (USE_WRK && spawnSync('wrk', ['--version']).error === undefined) {
+        log(`  wrk -t2 -c${CONNECTIONS} -d${WRK_SECONDS}s, one CSR (as peers/start prints): ${wrk(url, target.headers, target.bodies[0], WRK_SECONDS)}`);
+      }
+    }
+  }
+
+  log('\nsummary');
+  const s = results.signetClosed;
+  const o = results.signetOpen;
+  log(`  Signet: ${fmt(s.perSecond)} issuances/s at ${CONNECTIONS} connections (p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms); at ${RATE} /s: p99 ${o.p99.toFixed(1)} ms, achieved ${fmt(o.perSecond)} /s`);
+  log(`  target >= 1,500 /s: ${s.perSecond >= 1500 ? 'met' : 'NOT met'}; target p99 <= 100 ms at ${RATE} /s: ${o.p99 <= 100 && o.ok === o.sent ? 'met' : 'NOT met'}`);
+  if (results.cfsslNodbClosed) {
+    for (const [key, label] of [['Nodb', 'cfssl, no database'], ['Pg', 'cfssl + PostgreSQL']]) {
+      const c = results[`cfssl${key}Closed`];
+      const co = results[`cfssl${key}Open`];
+      log(`  ${label}: ${fmt(c.perSecond)} /s (p50 ${c.p50.toFixed(1)}, p99 ${c.p99.toFixed(1)} ms); at ${RATE} /s p99 ${co.p99.toFixed(1)} ms; Signet / this = ${(s.perSecond / c.perSecond).toFixed(2)}x throughput`);
+    }
+  }
+}
+
+async function withDb(fn) {
+  const db = new Client({ connectionString: dbUrl.toString() });
+  await db.connect();
+  try {
+    return await fn(db);
+  } finally {
+    await db.end();
+  }
+}
+
+process.once('SIGINT', () => {
+  log('\ninterrupted: cleaning up');
+  cleanup().finally(() => process.exit(130));
+});
+
+main()
+  .then(cleanup, async (error) => {
+    process.stderr.write(`bench/issuance.js: ${error.stack || error}\n`);
+    for (const child of children) process.stderr.write(`  ${child.serviceName} log: ${tail(child.serviceName)}\n`);
+    await cleanup();
+    process.exitCode = 1;
+  })
+  .then(() => process.exit());
