@@ -11,6 +11,8 @@ import { CasService } from './cas/cas.service';
 import { CertificatesController } from './certificates/certificates.controller';
 import { CertificatesService } from './certificates/certificates.service';
 import { SignerClient } from './signer-client/signer-client';
+import { PkiStore } from './pki/pki-store';
+import { OcspStatusController } from './pki/ocsp-status.controller';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
 import { OrgDirectory } from './identity/org-directory';
@@ -35,8 +37,8 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, CertificatesService],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, CertificatesService, PkiStore],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

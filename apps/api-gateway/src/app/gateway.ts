@@ -6,13 +6,15 @@ import { auditFailures } from './audit/audit-failures.middleware';
 import { AuditService } from './audit/audit.service';
 import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
+import { pkiEndpoints } from './pki/pki.middleware';
+import { PkiStore } from './pki/pki-store';
 
 /** The gateway as an app object: main.ts listens on it, tests drive it with supertest. */
 export function createGateway(config: GatewayConfig): Promise<NestExpressApplication> {
   return createHttpApp(AppModule.forRoot(config), {
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
-    earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
+    earlyMiddleware: (app) => [pkiEndpoints(app.get(PkiStore)), auditFailures(app.get(AuditService)) as RequestHandler],
     configure: setupOpenApi,
   });
 }

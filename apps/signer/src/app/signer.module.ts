@@ -7,6 +7,11 @@ import { ImportCaHandler } from './jobs/import-ca.handler';
 import { IssueCertificateHandler } from './jobs/issue-certificate.handler';
 import { SignerWorker } from './jobs/signer.worker';
 import { CaKeyring } from './keys/ca-keyring';
+import { CrlBuilder } from './revocation/crl-builder';
+import { OcspSigner } from './revocation/ocsp-signer';
+import { RevokeHandlers } from './revocation/revoke.handlers';
+import { SignerQueue } from './revocation/signer-queue';
+import { Sweeps } from './revocation/sweeps';
 import { SignerConfig } from './signer.config';
 
 import { SIGNER_CONFIG } from './signer-config.token';
@@ -25,7 +30,8 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, SignerWorker],
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler,
+        RevokeHandlers, Sweeps, SignerWorker,],
       exports: [SIGNER_CONFIG],
     };
   }

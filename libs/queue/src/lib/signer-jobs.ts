@@ -16,6 +16,11 @@ export const SIGNER_JOBS = {
   importCa: 'ca.import',
   issueCertificate: 'certificate.issue',
   exportKey: 'certificate.key',
+  revokeCertificate: 'certificate.revoke',
+  revokeCa: 'ca.revoke',
+  buildCrl: 'crl.build',
+  revocationSweep: 'revocation.sweep',
+  renewalSweep: 'renewal.sweep',
 } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
@@ -104,6 +109,44 @@ export interface ExportKeyResult {
   sealedPrivateKey: string;
 }
 
+export const REVOCATION_REASON_NAMES = [
+  'unspecified', 'keyCompromise', 'caCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn',
+] as const;
+
+/**
+ * Revoke a leaf: mark it, sign its revoked OCSP response (served at once) and schedule its CA's CRL
+ * rebuild, before the job completes. `caPassphrase` is needed only for a passphrase-protected CA.
+ */
+export class RevokeCertificateJob {
+  @IsUUID() certificateId: string;
+  @IsUUID() orgId: string;
+  @IsIn(REVOCATION_REASON_NAMES as unknown as string[]) reason: (typeof REVOCATION_REASON_NAMES)[number];
+  @IsOptional() @IsString() @Length(0, 2000) comments?: string;
+  @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+}
+
+/** Revoke an intermediate CA: it lands on its parent's OCSP and CRL. */
+export class RevokeCaJob {
+  @IsUUID() caId: string;
+  @IsUUID() orgId: string;
+  @IsIn(REVOCATION_REASON_NAMES as unknown as string[]) reason: (typeof REVOCATION_REASON_NAMES)[number];
+  @IsOptional() @IsString() @Length(1, 1024) parentPassphrase?: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+}
+
+export interface RevokeResult {
+  revokedAt: string;
+}
+
+/** Build, sign and store the CA's CRL (one builder per CA at a time; the CRL number only grows). */
+export class BuildCrlJob {
+  @IsUUID() caId: string;
+}
+
+/** Repeatable housekeeping jobs carry nothing. */
+export class SweepJob {}
+
 export class SanLists {
   @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) dns: string[];
   @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) ip: string[];
@@ -179,4 +222,40 @@ export function decodeJobFailure(reason: string | undefined): JobFailure | null 
   } catch {
     return null;
   }
+}
+
+/**
+ * The OCSP response cache in Redis, shared by the signers (which write a response as soon as it is
+ * signed) and the gateways (which serve it, and fill the cache from PostgreSQL on a miss with SET NX,
+ * so a fill never overwrites a newer response). One value per serial:
+ *   caId (36 ASCII bytes) | thisUpdate ms (8, BE) | nextUpdate ms (8, BE) | the DER response
+ */
+/** The longest an entry stays cached (also bounded by its nextUpdate). */
+export const OCSP_CACHE_TTL_MS = 3_600_000;
+
+export const ocspCacheKey = (queuePrefix: string, serialNumber: string): string => `${queuePrefix}:ocsp:${serialNumber}`;
+
+export interface OcspCacheEntry {
+  caId: string;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Buffer;
+}
+
+export function encodeOcspCacheEntry(entry: OcspCacheEntry): Buffer {
+  const head = Buffer.alloc(52);
+  head.write(entry.caId, 0, 36, 'latin1');
+  head.writeBigUInt64BE(BigInt(entry.thisUpdate.getTime()), 36);
+  head.writeBigUInt64BE(BigInt(entry.nextUpdate.getTime()), 44);
+  return Buffer.concat([head, entry.der]);
+}
+
+export function decodeOcspCacheEntry(value: Buffer): OcspCacheEntry | null {
+  if (value.length <= 52) return null;
+  return {
+    caId: value.toString('latin1', 0, 36),
+    thisUpdate: new Date(Number(value.readBigUInt64BE(36))),
+    nextUpdate: new Date(Number(value.readBigUInt64BE(44))),
+    der: value.subarray(52),
+  };
 }

@@ -1,4 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { toPem } from '@signet/pki';
+import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audited } from '../audit/audited.decorator';
 import { CaView } from './ca.view';
@@ -6,7 +8,7 @@ import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import type { GatewayRequest } from '../request-context';
-import { ListCasQueryDto } from './cas.dto';
+import { CrlQueryDto, ListCasQueryDto } from './cas.dto';
 import { CasService } from './cas.service';
 
 @ApiTags('certificate authorities')
@@ -53,7 +55,22 @@ export class CasController {
   @Audited('ca.revoke', 'ca')
   @ApiOperation({ summary: 'Revoke an intermediate CA: issuing from it stops (ca_unavailable)' })
   revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCaDto) {
-    return this.cas.revoke(req, id, dto.reason);
+    return this.cas.revoke(req, id, dto);
+  }
+
+  @Get(':id/crl')
+  @Access({ ca: 'read', from: 'param.id' })
+  @ApiOperation({ summary: "The CA's current CRL as pem, der, or info {caId, crlNumber, thisUpdate, nextUpdate, revokedCount}" })
+  async crl(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
+    const crl = await this.cas.crl(req.principal as OrgPrincipal, id);
+    if (q.format === 'info') return { caId: id, crlNumber: Number(crl.crlNumber), thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), revokedCount: crl.revokedCount };
+    res.setHeader('Content-Disposition', `attachment; filename="${id}.crl${q.format === 'pem' ? '.pem' : ''}"`);
+    if (q.format === 'pem') {
+      res.type('application/x-pem-file');
+      return toPem('X509 CRL', crl.der);
+    }
+    res.type('application/pkix-crl');
+    return new StreamableFile(crl.der);
   }
 
   @Get(':id/chain')

@@ -19,3 +19,10 @@ export class ListCasQueryDto {
   @IsBoolean()
   includeRevoked = false;
 }
+
+export class CrlQueryDto {
+  @ApiPropertyOptional({ type: String, enum: ['pem', 'der', 'info'], default: 'pem' })
+  @IsOptional()
+  @IsIn(['pem', 'der', 'info'])
+  format: 'pem' | 'der' | 'info' = 'pem';
+}

@@ -9,17 +9,18 @@ import { toPem } from '@signet/pki';
 import { ApiError } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
 import { AuditService } from '../audit/audit.service';
-import { CreateCaJob, CreateCaResult, ImportCaJob, ImportCaSecret, SIGNER_JOBS, seal } from '@signet/queue';
+import { CreateCaJob, CreateCaResult, ImportCaJob, ImportCaSecret, RevokeCaJob, RevokeResult, SIGNER_JOBS, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
 import { SignerClient } from '../signer-client/signer-client';
 import { GatewayRequest, clientIp } from '../request-context';
-import { CreateCaDto, ImportCaDto } from './create-ca.dto';
+import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { caView } from './ca.view';
 import { ListCasQueryDto } from './cas.dto';
+import { PkiStore, StoredCrl } from '../pki/pki-store';
 
 /** Deeper than any sane hierarchy; stops a corrupt parent loop from spinning. */
 const MAX_CHAIN = 16;
@@ -31,6 +32,7 @@ export class CasService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly signer: SignerClient,
     private readonly audit: AuditService,
+    private readonly pki: PkiStore,
   ) {}
 
   /** Validated here, made by the signer (the only holder of CA keys), answered when it is stored. */
@@ -110,22 +112,34 @@ export class CasService {
   }
 
   /**
-   * Revoke an intermediate: issuing from it stops at once (the signer checks the row on every job); its
-   * parent's CRL and OCSP will carry it (issue 6). A root is not revoked: relying parties drop its trust.
+   * Revoke an intermediate through the signer: its parent signs the revoked OCSP answer and CRL entry;
+   * issuing from it stops at once (the signer checks the row on every job). A root is not revoked:
+   * relying parties drop its trust.
    */
-  async revoke(req: GatewayRequest, id: string, reasonText: string | undefined) {
+  async revoke(req: GatewayRequest, id: string, dto: RevokeCaDto) {
     const principal = req.principal as OrgPrincipal;
-    const reason = parseRevocationReason(reasonText ?? 'unspecified');
-    if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${reasonText}"`] }]);
+    const reason = parseRevocationReason(dto.reason ?? 'unspecified');
+    if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const ca = await this.readable(principal, id);
     if (ca.type === 'root') throw new ApiError('policy_violation', 'a root CA is not revoked: remove it from the trust stores instead');
-    await this.dataSource.transaction(async (manager) => {
-      const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (locked!.status === 'revoked') throw new ApiError('already_revoked', 'certificate authority is already revoked');
-      await manager.getRepository(CertificateAuthorityEntity).update({ id }, { status: 'revoked', revokedAt: new Date(), revocationReason: reason });
-      await this.audit.record(req, { eventType: 'ca.revoke', resourceType: 'ca', resourceId: id, details: { reason, serialNumber: ca.serialNumber } }, manager);
-    });
+    if (ca.status === 'revoked') throw new ApiError('already_revoked', 'certificate authority is already revoked');
+    const job: RevokeCaJob = {
+      caId: id,
+      orgId: principal.orgId,
+      reason,
+      parentPassphrase: dto.caPassphrase,
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+    };
+    await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);
     return this.get(principal, id);
+  }
+
+  /** The CA's current CRL (404 before its first build, which follows its creation within seconds). */
+  async crl(principal: OrgPrincipal, id: string): Promise<StoredCrl> {
+    await this.readable(principal, id);
+    const crl = await this.pki.crl(id);
+    if (!crl) throw ApiError.notFound('CRL (the first one is being built; retry in a few seconds)');
+    return crl;
   }
 
   /** This CA's certificate and every issuer above it, up to the root (or an imported CA's external chain). */

@@ -51,6 +51,10 @@ export class RevokeCaDto {
   @ApiPropertyOptional({ type: String, default: 'unspecified', description: 'RFC 5280 reason (camelCase or snake_case)' })
   @IsOptional() @IsString() @MaxLength(64)
   reason?: string;
+
+  @ApiPropertyOptional({ type: String, description: "the parent CA's passphrase, when it has one (it signs the revocation)" })
+  @IsOptional() @IsString() @Length(1, 1024)
+  caPassphrase?: string;
 }
 
 export class ImportCaDto {

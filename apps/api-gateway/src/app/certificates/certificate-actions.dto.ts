@@ -17,6 +17,10 @@ export class RevokeCertificateDto {
   reason?: string;
 
   @ApiPropertyOptional({ type: String, maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) comments?: string;
+
+  @ApiPropertyOptional({ type: String, description: "the issuing CA's passphrase, when it has one (its OCSP response and CRL are signed at once)" })
+  @IsOptional() @IsString() @Length(1, 1024)
+  caPassphrase?: string;
 }
 
 export class DownloadQueryDto {

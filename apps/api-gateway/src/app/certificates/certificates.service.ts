@@ -7,7 +7,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
 import {
-  ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open,
+  ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCertificateResult, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
 } from '@signet/queue';
 import { ApiError, ErrorCode } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
@@ -261,25 +261,25 @@ export class CertificatesService {
   }
 
   /**
-   * Mark revoked, with the RFC 5280 reason; 409 already_revoked the second time. The row lock makes two
-   * racing revokes answer 200 once and 409 once.
+   * Revoke through the signer: it marks the row, signs the revoked OCSP response and schedules the CRL
+   * before answering, so a 200 means OCSP already says revoked. The row lock there makes two racing
+   * revokes answer 200 once and 409 once.
    */
   async revoke(req: GatewayRequest, id: string, dto: RevokeCertificateDto) {
     const principal = req.principal as OrgPrincipal;
     const reason = parseRevocationReason(dto.reason ?? 'unspecified');
     if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const row = await this.readable(principal, id);
-    await this.dataSource.transaction(async (manager) => {
-      const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
-      if (locked!.status === 'revoked') {
-        throw new ApiError('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
-      }
-      await manager.getRepository(CertificateEntity).update(
-        { id: row.id },
-        { status: 'revoked', revokedAt: new Date(), revocationReason: reason, revocationComments: dto.comments ?? null },
-      );
-      await this.audit.record(req, { eventType: 'certificate.revoke', resourceType: 'certificate', resourceId: row.id, details: { reason, serialNumber: row.serialNumber } }, manager);
-    });
+    if (row.status === 'revoked') throw new ApiError('already_revoked', 'certificate is already revoked', { revokedAt: row.revokedAt?.toISOString() });
+    const job: RevokeCertificateJob = {
+      certificateId: row.id,
+      orgId: principal.orgId,
+      reason,
+      comments: dto.comments,
+      caPassphrase: dto.caPassphrase,
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+    };
+    await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);
     return { certificate: certificateView(await this.readable(principal, id)) };
   }
 

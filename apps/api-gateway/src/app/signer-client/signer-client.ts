@@ -31,6 +31,9 @@ export class SignerClient implements OnApplicationShutdown {
     this.queue = new Queue(SIGNER_QUEUE, { ...options, connection });
     this.events = new QueueEvents(SIGNER_QUEUE, { ...options, connection: eventsConnection });
     this.queue.on('error', () => undefined);
+    // Every waitUntilFinished in flight adds a listener; a batch has 16, a busy gateway many more.
+    this.queue.setMaxListeners(0);
+    this.events.setMaxListeners(0);
     this.events.on('error', () => undefined);
     return { queue: this.queue, events: this.events };
   }

@@ -14,6 +14,8 @@ import { DataSource } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
+import { OcspSigner } from '../revocation/ocsp-signer';
+import { CrlBuilder } from '../revocation/crl-builder';
 
 const DAY_MS = 86_400_000;
 /** Certificates start a minute in the past: relying parties with a slightly slow clock still accept them. */
@@ -24,11 +26,16 @@ export class CreateCaHandler {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keyring: CaKeyring,
+    private readonly ocsp: OcspSigner,
+    private readonly crls: CrlBuilder,
   ) {}
 
   async handle(job: CreateCaJob): Promise<CreateCaResult> {
     const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
-    if (await cas.existsBy({ id: job.caId })) return { caId: job.caId };
+    if (await cas.existsBy({ id: job.caId })) {
+      await this.crls.first(job.caId, job.passphrase);
+      return { caId: job.caId };
+    }
 
     const now = Date.now();
     const notBefore = new Date(now - BACKDATE_MS);
@@ -60,11 +67,12 @@ export class CreateCaHandler {
     }
     notAfter = new Date(Math.floor(notAfter.getTime() / 1000) * 1000);
 
+    const parentIssuer = parent ? await this.keyring.issuer(parent, job.parentPassphrase) : null;
     const keys = await generateKeyPair(job.keyAlgorithm);
     const base = job.publicBaseUrl.replace(/\/$/, '');
     const certificate = parent
       ? await buildCertificate({
-          kind: 'intermediate', subject: job.subject, publicKey: keys.publicKey, issuer: await this.keyring.issuer(parent, job.parentPassphrase),
+          kind: 'intermediate', subject: job.subject, publicKey: keys.publicKey, issuer: parentIssuer!,
           notBefore, notAfter, pathLength, permittedDnsDomains: permitted,
           crlUrl: `${base}/pki/cas/${parent.id}/crl`, ocspUrl: `${base}/pki/ocsp`, caIssuersUrl: `${base}/pki/cas/${parent.id}/ca.crt`,
         })
@@ -74,6 +82,8 @@ export class CreateCaHandler {
         });
     const parsed = parseCertificate(certificate.der);
     const encryptedKey = await encryptPrivateKey(keys.privateKey, this.keyring.master, job.passphrase);
+    // An intermediate is answered for by its parent's OCSP, like any certificate the parent signed.
+    const ocspGood = parent ? await this.ocsp.sign(parent, parentIssuer!, { serialNumber: certificate.serialNumber, subjectCaId: job.caId }) : null;
 
     await this.dataSource.transaction(async (manager) => {
       await manager.getRepository(CertificateAuthorityEntity).insert({
@@ -100,6 +110,7 @@ export class CreateCaHandler {
         validTo: parsed.notAfter,
         status: 'active',
       });
+      if (ocspGood) await this.ocsp.store(manager, [ocspGood]);
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'ca.create', outcome: 'success',
         ...auditActor(job.actor),
@@ -111,6 +122,7 @@ export class CreateCaHandler {
       if (error.code === '23505' && (await cas.existsBy({ id: job.caId }))) return;
       throw error;
     });
+    await this.crls.first(job.caId, job.passphrase);
     return { caId: job.caId };
   }
 }

@@ -16,6 +16,7 @@ import { DataSource } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
+import { CrlBuilder } from '../revocation/crl-builder';
 
 const MAX_CHAIN = 8;
 
@@ -27,6 +28,7 @@ export class ImportCaHandler {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keyring: CaKeyring,
+    private readonly crls: CrlBuilder,
   ) {}
 
   async handle(job: ImportCaJob): Promise<CreateCaResult> {
@@ -105,6 +107,7 @@ export class ImportCaHandler {
       if (await cas.existsBy({ id: job.caId })) return;
       throw refuse('conflict', 'this CA certificate is already on the platform', { fingerprintSha256: certificate.fingerprintSha256 });
     });
+    await this.crls.first(job.caId, secret.passphrase || undefined);
     return { caId: job.caId };
   }
 }

@@ -16,6 +16,7 @@ import { DataSource, IsNull } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
+import { OcspSigner } from '../revocation/ocsp-signer';
 
 const DAY_MS = 86_400_000;
 const BACKDATE_MS = 60_000;
@@ -26,6 +27,7 @@ export class IssueCertificateHandler {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keyring: CaKeyring,
+    private readonly ocsp: OcspSigner,
   ) {}
 
   async handle(job: IssueCertificateJob): Promise<IssueCertificateResult> {
@@ -75,6 +77,8 @@ export class IssueCertificateHandler {
     });
     const keyAlgorithm = csr ? csr.keyAlgorithm : job.keyAlgorithm;
     const encryptedKey = keys && job.storeKey ? await encryptPrivateKey(keys.privateKey, this.keyring.master) : null;
+    // Its OCSP answer exists before the certificate does (RFC 5019: responses are signed ahead).
+    const ocspGood = await this.ocsp.sign(ca, issuer, { serialNumber: certificate.serialNumber, certificateId: job.certificateId });
 
     try {
       await this.dataSource.transaction(async (manager) => {
@@ -106,6 +110,7 @@ export class IssueCertificateHandler {
           issuanceKey: job.issuanceKey,
           renewedFromId: job.renewedFromId ?? null,
         });
+        await this.ocsp.store(manager, [ocspGood]);
         if (job.renewedFromId) {
           const old = await manager.getRepository(CertificateEntity).update(
             { id: job.renewedFromId, orgId: job.orgId, supersededById: IsNull() },

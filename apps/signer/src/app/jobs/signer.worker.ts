@@ -5,7 +5,8 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, transportKeyRedisKey, validateJob,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
+  transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
 import { Job, Worker } from 'bullmq';
@@ -18,6 +19,10 @@ import { CreateCaHandler } from './create-ca.handler';
 import { ExportKeyHandler } from './export-key.handler';
 import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
+import { CrlBuilder } from '../revocation/crl-builder';
+import { RevokeHandlers } from '../revocation/revoke.handlers';
+import { SignerQueue } from '../revocation/signer-queue';
+import { Sweeps } from '../revocation/sweeps';
 
 /** The transport key is re-published this often, so a flushed or failed-over Redis gets it back. */
 const PUBLISH_EVERY_MS = 60_000;
@@ -37,6 +42,10 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     private readonly exportKey: ExportKeyHandler,
     private readonly keyring: CaKeyring,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly revoke: RevokeHandlers,
+    private readonly crls: CrlBuilder,
+    private readonly sweeps: Sweeps,
+    private readonly queue: SignerQueue,
   ) {}
 
   onModuleInit(): void {
@@ -52,6 +61,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     });
     this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'worker connection error'));
     this.publishTransportKey();
+    this.queue.declareSweeps().catch((err: Error) => this.logger.warn({ err: err.message }, 'could not declare the sweeps'));
     this.publisher = setInterval(() => this.publishTransportKey(), PUBLISH_EVERY_MS).unref();
   }
 
@@ -77,6 +87,16 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
           return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
         case SIGNER_JOBS.exportKey:
           return await this.exportKey.handle(this.payload(ExportKeyJob, job));
+        case SIGNER_JOBS.revokeCertificate:
+          return await this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job));
+        case SIGNER_JOBS.revokeCa:
+          return await this.revoke.revokeCa(this.payload(RevokeCaJob, job));
+        case SIGNER_JOBS.buildCrl:
+          return await this.crls.build(this.payload(BuildCrlJob, job).caId);
+        case SIGNER_JOBS.revocationSweep:
+          return await this.sweeps.revocation();
+        case SIGNER_JOBS.renewalSweep:
+          return await this.sweeps.renewal();
         default:
           throw refuse('bad_request', `unknown job ${job.name}`);
       }

@@ -1,0 +1,49 @@
+import { Controller, Get, Param, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { Access } from '../access/access.decorator';
+import { OrgPrincipal, readableCaIds } from '../access/principal';
+import type { GatewayRequest } from '../request-context';
+
+/**
+ * The revocation status of a serial as JSON, for people and scripts (relying parties use /pki/ocsp).
+ * Leaves and intermediates of the caller's org that it may read; anything else is `unknown`, as an
+ * OCSP responder would say of a serial it never issued.
+ */
+@ApiTags('certificates')
+@ApiBearerAuth('apiKey')
+@Controller('api/v1/ocsp/status')
+export class OcspStatusController {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  @Get(':serial')
+  @Access('orgKey')
+  @ApiOperation({ summary: 'good, revoked or unknown for a serial (uppercase hex; colons and case are ignored)', description: 'thisUpdate/nextUpdate are those of the pre-signed OCSP response' })
+  async status(@Req() req: GatewayRequest, @Param('serial') serialParam: string) {
+    const principal = req.principal as OrgPrincipal;
+    const serialNumber = serialParam.replace(/:/g, '').toUpperCase();
+    const unknown = { serialNumber, caId: null, status: 'unknown', revokedAt: null, revocationReason: null, thisUpdate: null, nextUpdate: null };
+    if (!/^[0-9A-F]{1,40}$/.test(serialNumber)) return unknown;
+    const [row] = await this.dataSource.query(
+      `SELECT s.ca_id, s.status, s.revoked_at, s.revocation_reason, o.this_update, o.next_update
+         FROM (SELECT ca_id, status, revoked_at, revocation_reason FROM certificates WHERE serial_number = $1 AND org_id = $2
+               UNION ALL
+               SELECT parent_ca_id, status, revoked_at, revocation_reason FROM cas WHERE serial_number = $1 AND org_id = $2 AND parent_ca_id IS NOT NULL) s
+         LEFT JOIN ocsp_responses o ON o.serial_number = $1
+        LIMIT 1`,
+      [serialNumber, principal.orgId],
+    );
+    const readable = readableCaIds(principal);
+    if (!row || (readable && !readable.includes(row.ca_id))) return unknown;
+    return {
+      serialNumber,
+      caId: row.ca_id,
+      status: row.status === 'revoked' ? 'revoked' : 'good',
+      revokedAt: row.revoked_at?.toISOString() ?? null,
+      revocationReason: row.revocation_reason,
+      thisUpdate: row.this_update?.toISOString() ?? null,
+      nextUpdate: row.next_update?.toISOString() ?? null,
+    };
+  }
+}

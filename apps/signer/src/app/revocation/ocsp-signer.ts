@@ -1,0 +1,124 @@
+/**
+ * Pre-signed OCSP responses (RFC 5019 style): signed here at issuance, on revocation and before
+ * nextUpdate; stored in PostgreSQL and written through to the Redis cache the gateways serve from.
+ *
+ * A stored response only moves forward: an upsert never replaces a newer response, and never turns a
+ * revoked answer back into good (a refresh that read the status just before a revocation loses).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import type { CertificateAuthorityEntity } from '@signet/persistence';
+import { CertId, Issuer, OcspCertStatus, buildOcspResponse, issuerHashes } from '@signet/pki';
+import { OCSP_CACHE_TTL_MS, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
+import { REDIS } from '@signet/service';
+import type Redis from 'ioredis';
+import type { EntityManager } from 'typeorm';
+import { SIGNER_CONFIG } from '../signer-config.token';
+import type { SignerConfig } from '../signer.config';
+import type { RevocationReasonName } from '@signet/persistence';
+
+/** What a response answers for: a leaf (certificateId) or an intermediate CA (subjectCaId). */
+export interface OcspSubject {
+  serialNumber: string;
+  certificateId?: string | null;
+  subjectCaId?: string | null;
+  revokedAt?: Date | null;
+  reason?: RevocationReasonName | null;
+}
+
+export interface SignedOcspResponse {
+  serialNumber: string;
+  caId: string;
+  certificateId: string | null;
+  subjectCaId: string | null;
+  status: 'good' | 'revoked';
+  der: Buffer;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+@Injectable()
+export class OcspSigner {
+  /** Issuer name and key hashes per CA: fixed for a CA's life, so computed once. */
+  private readonly hashes = new Map<string, Pick<CertId, 'issuerNameHash' | 'issuerKeyHash'>>();
+
+  constructor(
+    @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  async sign(ca: CertificateAuthorityEntity, issuer: Issuer, subject: OcspSubject, now = new Date()): Promise<SignedOcspResponse> {
+    let hashes = this.hashes.get(ca.id);
+    if (!hashes) this.hashes.set(ca.id, (hashes = issuerHashes(ca.certificateDer, 'sha1')));
+    const status: OcspCertStatus = subject.revokedAt ? { status: 'revoked', revokedAt: subject.revokedAt, reason: subject.reason ?? null } : { status: 'good' };
+    // Whole seconds: GeneralizedTime carries no fraction here, and the stored times must equal the signed ones.
+    const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + this.config.OCSP_VALIDITY_SECONDS * 1000);
+    const der = await buildOcspResponse({
+      issuer,
+      certId: { hashAlgorithm: 'sha1', ...hashes, serialNumber: subject.serialNumber },
+      certStatus: status,
+      thisUpdate,
+      nextUpdate,
+      producedAt: thisUpdate,
+    });
+    return {
+      serialNumber: subject.serialNumber,
+      caId: ca.id,
+      certificateId: subject.certificateId ?? null,
+      subjectCaId: subject.subjectCaId ?? null,
+      status: status.status === 'revoked' ? 'revoked' : 'good',
+      der,
+      thisUpdate,
+      nextUpdate,
+    };
+  }
+
+  /** Upsert (forward only, see above); returns the responses that were stored. */
+  async store(manager: EntityManager, responses: SignedOcspResponse[]): Promise<SignedOcspResponse[]> {
+    if (!responses.length) return [];
+    const stored: { serial_number: string }[] = await manager.query(
+      `INSERT INTO ocsp_responses (serial_number, ca_id, certificate_id, subject_ca_id, status, der, this_update, next_update, updated_at)
+       SELECT s, c, l, sc, st, d, tu, nu, now()
+         FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bytea[], $7::timestamptz[], $8::timestamptz[])
+           AS r(s, c, l, sc, st, d, tu, nu)
+       ON CONFLICT (serial_number) DO UPDATE
+         SET status = excluded.status, der = excluded.der, this_update = excluded.this_update,
+             next_update = excluded.next_update, updated_at = now()
+         WHERE excluded.this_update >= ocsp_responses.this_update
+           AND NOT (ocsp_responses.status = 'revoked' AND excluded.status = 'good')
+       RETURNING serial_number`,
+      [
+        responses.map((r) => r.serialNumber),
+        responses.map((r) => r.caId),
+        responses.map((r) => r.certificateId),
+        responses.map((r) => r.subjectCaId),
+        responses.map((r) => r.status),
+        responses.map((r) => r.der),
+        responses.map((r) => r.thisUpdate),
+        responses.map((r) => r.nextUpdate),
+      ],
+    );
+    const kept = new Set(stored.map((row) => row.serial_number));
+    return responses.filter((r) => kept.has(r.serialNumber));
+  }
+
+  /**
+   * Write committed responses to the gateways' cache. `revocation` always writes (it must beat a
+   * gateway's concurrent fill of the older good answer, which uses SET NX); `refresh` only replaces
+   * entries that are cached (a refresh of a million responses must not fill Redis with them). Entries
+   * live at most CACHE_TTL_MS: the cache holds what is being asked for, PostgreSQL holds everything.
+   * Best effort: a gateway that misses the cache reads PostgreSQL, which already holds the response.
+   */
+  async publish(responses: SignedOcspResponse[], mode: 'revocation' | 'refresh'): Promise<void> {
+    if (!responses.length) return;
+    const pipeline = this.redis.pipeline();
+    for (const r of responses) {
+      const ttl = Math.min(OCSP_CACHE_TTL_MS, r.nextUpdate.getTime() - Date.now());
+      if (ttl <= 0) continue;
+      const key = ocspCacheKey(this.config.QUEUE_PREFIX, r.serialNumber);
+      if (mode === 'revocation') pipeline.set(key, encodeOcspCacheEntry(r), 'PX', ttl);
+      else pipeline.set(key, encodeOcspCacheEntry(r), 'PX', ttl, 'XX');
+    }
+    await pipeline.exec().catch(() => undefined);
+  }
+}

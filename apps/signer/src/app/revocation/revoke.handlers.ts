@@ -1,0 +1,90 @@
+/**
+ * `certificate.revoke` and `ca.revoke`: mark the subject revoked, sign its revoked OCSP response and
+ * store both with the audit event in one transaction; then publish the response (the gateways serve it
+ * at once) and schedule the issuing CA's CRL rebuild. Only then does the job complete, so the revoke
+ * call's 200 means OCSP already says revoked.
+ *
+ * A passphrase-protected issuing CA signs only with its passphrase: such a CA's revocations need
+ * caPassphrase, and its CRL is rebuilt right here (the passphrase never waits in Redis for a later job).
+ */
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { RevokeCaJob, RevokeCertificateJob, RevokeResult } from '@signet/queue';
+import { DataSource } from 'typeorm';
+import { refuse } from '../job-failure';
+import { auditActor } from '../jobs/audit-actor';
+import { CaKeyring } from '../keys/ca-keyring';
+import { CrlBuilder } from './crl-builder';
+import { OcspSigner, SignedOcspResponse } from './ocsp-signer';
+import { SignerQueue } from './signer-queue';
+
+@Injectable()
+export class RevokeHandlers {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly keyring: CaKeyring,
+    private readonly ocsp: OcspSigner,
+    private readonly crls: CrlBuilder,
+    private readonly queue: SignerQueue,
+  ) {}
+
+  async revokeCertificate(job: RevokeCertificateJob): Promise<RevokeResult> {
+    const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
+    if (!row) throw refuse('not_found', 'certificate not found');
+    const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
+    const issuer = await this.keyring.issuer(ca, job.caPassphrase);
+    const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    let stored: SignedOcspResponse[] = [];
+    await this.dataSource.transaction(async (manager) => {
+      const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
+      if (locked!.status === 'revoked') {
+        throw refuse('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
+      }
+      await manager.getRepository(CertificateEntity).update(
+        { id: row.id },
+        { status: 'revoked', revokedAt, revocationReason: job.reason, revocationComments: job.comments ?? null },
+      );
+      const response = await this.ocsp.sign(ca, issuer, { serialNumber: row.serialNumber, certificateId: row.id, revokedAt, reason: job.reason });
+      stored = await this.ocsp.store(manager, [response]);
+      await insertAuditEvents(manager, [{
+        orgId: job.orgId, eventType: 'certificate.revoke', outcome: 'success', ...auditActor(job.actor),
+        resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id },
+      }]);
+    });
+    await this.ocsp.publish(stored, 'revocation');
+    await this.afterRevocation(ca, job.caPassphrase);
+    return { revokedAt: revokedAt.toISOString() };
+  }
+
+  async revokeCa(job: RevokeCaJob): Promise<RevokeResult> {
+    const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
+    const ca = await cas.findOneBy({ id: job.caId, orgId: job.orgId });
+    if (!ca) throw refuse('not_found', 'certificate authority not found');
+    if (!ca.parentCaId) throw refuse('policy_violation', 'only an intermediate with a parent on this platform is revoked here: remove a root (or an imported CA) from the trust stores instead');
+    const parent = await cas.findOneByOrFail({ id: ca.parentCaId });
+    const issuer = await this.keyring.issuer(parent, job.parentPassphrase);
+    const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    let stored: SignedOcspResponse[] = [];
+    await this.dataSource.transaction(async (manager) => {
+      const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id: ca.id }, lock: { mode: 'pessimistic_write' } });
+      if (locked!.status === 'revoked') throw refuse('already_revoked', 'certificate authority is already revoked');
+      await manager.getRepository(CertificateAuthorityEntity).update({ id: ca.id }, { status: 'revoked', revokedAt, revocationReason: job.reason });
+      const response = await this.ocsp.sign(parent, issuer, { serialNumber: ca.serialNumber, subjectCaId: ca.id, revokedAt, reason: job.reason });
+      stored = await this.ocsp.store(manager, [response]);
+      await insertAuditEvents(manager, [{
+        orgId: job.orgId, eventType: 'ca.revoke', outcome: 'success', ...auditActor(job.actor),
+        resourceType: 'ca', resourceId: ca.id, details: { reason: job.reason, serialNumber: ca.serialNumber, parentCaId: parent.id },
+      }]);
+    });
+    await this.ocsp.publish(stored, 'revocation');
+    await this.afterRevocation(parent, job.parentPassphrase);
+    return { revokedAt: revokedAt.toISOString() };
+  }
+
+  /** The issuing CA's CRL: a delayed, de-duplicated rebuild, or right now for a passphrase CA. */
+  private async afterRevocation(ca: CertificateAuthorityEntity, passphrase?: string): Promise<void> {
+    if (ca.hasPassphrase) await this.crls.build(ca.id, passphrase);
+    else await this.queue.scheduleCrl(ca.id);
+  }
+}
