@@ -6,18 +6,21 @@
  * loaded by the same loader code with the same connections and CSRs, in the same run.
  *
  *   npm run build && node bench/issuance.js [--seconds 15] [--connections 32] [--rate 500] [--csrs 256]
- *       [--gateway-workers 1] [--signer-concurrency 32] [--pool-size 10] [--no-peers] [--no-wrk]
+ *       [--gateway-workers 1] [--signer-concurrency 32] [--pool-size 10] [--open-sockets 64]
+ *       [--no-peers] [--peers ../shared/peers] [--no-wrk] [--wrk-seconds 5] [--log-level warn]
  *   node bench/issuance.js --profile DIR [--seconds 10]    # V8 CPU profiles of gateway and signer, summarised
  *
  * Phases: warm-up, a closed loop (N connections, each sends its next request when the last answered:
  * throughput, p50/p99), an open loop at a fixed rate (requests scheduled by the clock, latency measured
- * from the scheduled send time, so a stall is not hidden by coordinated omission). Only 201 (ours) / 200
- * (cfssl) count as done. Beside each figure: CPU per process (from /proc) and, for ours, the BullMQ job
- * timestamps (queue wait, signer work) read back from Redis.
+ * from the scheduled send time, so a stall is not hidden by coordinated omission; see openLoop). Only 201
+ * (ours) / 200 (cfssl) count as done. Beside each figure: CPU per process (from /proc, with what the rest
+ * of the machine used meanwhile) and, for ours, BullMQ's own job timestamps (queue wait, signer work)
+ * read back from Redis. Where wrk is installed, a short wrk run per target cross-checks the Node loader.
  *
  * Creates its own database signet_bench_<hex> on DATABASE_URL's server and its own QUEUE_PREFIX; drops
  * the database and deletes the Redis keys at the end, also on failure or Ctrl-C. Peers already running
- * are reused and left running; peers this script started are stopped.
+ * are reused and left running; peers this script started are stopped (../shared/peers/stop). Takes
+ * about 2.5 minutes with the defaults. Figures and the reading of them: docs/BENCHMARKS.md.
  */
 'use strict';
 const { spawn, spawnSync, execFile, execFileSync } = require('node:child_process');
@@ -83,6 +86,7 @@ function startService(name, main, env) {
   const child = spawn(process.execPath, [...profile, path.join(ROOT, main)], { env, stdio: ['ignore', out, out] });
   child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   child.serviceName = name;
+  child.spawnedAt = performance.now();
   children.push(child);
   return child;
 }
@@ -106,7 +110,8 @@ function tail(name) {
 
 async function stopServices() {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => Promise.race([child.exited, sleep(20_000)])));
+  // A profiled process must exit on its own to write its profile; otherwise 10 s is plenty once idle.
+  await Promise.all(children.map((child) => Promise.race([child.exited, sleep(PROFILE_DIR ? 30_000 : 10_000)])));
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
@@ -182,56 +187,89 @@ async function closedLoop(target, seconds) {
 
 /**
  * A fixed arrival rate: request i is due at start + i / rate whatever happened to the earlier ones, and
- * its latency counts from that due time (a late send, a full socket pool or a stall all show).
+ * its latency counts from that due time (a late send, a wait for a free connection or a stall all show).
+ * At most OPEN_SOCKETS connections: requests beyond wait in the client, their wait counted, so an
+ * overloaded server is not also flooded with connections (cfssl would open a database connection for
+ * each, past PostgreSQL's max_connections). Requests still unanswered GRACE_MS after the last one was
+ * due count as failed, with their age then as a lower bound of their latency: the p99 is then ">=".
  */
+const OPEN_SOCKETS = Number(arg('open-sockets', '64'));
+const GRACE_MS = 5000;
+
 async function openLoop(target, rate, seconds) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: OPEN_SOCKETS });
   const latencies = [];
   const statuses = {};
-  const inFlight = new Set();
+  const pending = new Map(); // request number -> due time
   let ok = 0;
   let errors = 0;
   let lastDone = 0;
+  let maxOutstanding = 0;
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
   const start = performance.now() + 20;
+  let allDone = null;
+  const finished = new Promise((resolve) => (allDone = resolve));
   let i = 0;
-  const fire = (due, body) => {
-    const p = post(agent, target.url, target.headers, body).then(
-      (status) => {
-        statuses[status] = (statuses[status] || 0) + 1;
-        if (status === target.okStatus) {
-          ok++;
+  const fire = (n, due, body) => {
+    pending.set(n, due);
+    maxOutstanding = Math.max(maxOutstanding, pending.size);
+    post(agent, target.url, target.headers, body)
+      .then(
+        (status) => {
+          if (!pending.has(n)) return; // given up on already
+          statuses[status] = (statuses[status] || 0) + 1;
+          if (status === target.okStatus) ok++;
+          else errors++;
           latencies.push(performance.now() - due);
-        }
-      },
-      () => errors++,
-    );
-    const tracked = p.finally(() => {
-      lastDone = performance.now();
-      inFlight.delete(tracked);
-    });
-    inFlight.add(tracked);
+        },
+        () => {
+          if (!pending.has(n)) return;
+          errors++;
+          latencies.push(performance.now() - due);
+        },
+      )
+      .finally(() => {
+        if (!pending.delete(n)) return;
+        lastDone = performance.now();
+        if (i === total && pending.size === 0) allDone();
+      });
   };
-  let maxInFlight = 0;
   await new Promise((resolve) => {
     const tick = () => {
       const now = performance.now();
       while (i < total && start + i * interval <= now) {
-        fire(start + i * interval, target.bodies[i % target.bodies.length]);
+        fire(i, start + i * interval, target.bodies[i % target.bodies.length]);
         i++;
       }
-      maxInFlight = Math.max(maxInFlight, inFlight.size);
       if (i < total) setTimeout(tick, Math.max(0, start + i * interval - performance.now()));
       else resolve();
     };
     setTimeout(tick, 20);
   });
-  await Promise.race([Promise.all(inFlight), sleep(30_000)]);
-  const unfinished = inFlight.size;
+  if (pending.size) await Promise.race([finished, sleep(GRACE_MS)]);
+  const givenUpAt = performance.now();
+  const unfinished = pending.size;
+  for (const due of pending.values()) latencies.push(givenUpAt - due);
+  pending.clear();
   agent.destroy();
-  const result = summarise(latencies, ok, statuses, errors + unfinished, Math.max(lastDone, start + seconds * 1000) - start);
-  return { ...result, sent: total, maxInFlight };
+  const sorted = Float64Array.from(latencies).sort();
+  const lowerBound = (q) => unfinished > 0 && percentile(sorted, q) >= GRACE_MS;
+  return {
+    ok,
+    sent: total,
+    perSecond: (ok * 1000) / (Math.max(lastDone, start + seconds * 1000) - start),
+    p50: percentile(sorted, 0.5),
+    p90: percentile(sorted, 0.9),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1],
+    p50LowerBound: lowerBound(0.5),
+    p99LowerBound: lowerBound(0.99),
+    statuses,
+    errors: errors - Object.entries(statuses).filter(([st]) => Number(st) !== target.okStatus).reduce((a, [, c]) => a + c, 0),
+    unfinished,
+    maxOutstanding,
+  };
 }
 
 // ------------------------------------------------------------------------------------------- CPU split
@@ -254,9 +292,12 @@ function processTable() {
   return table;
 }
 
+/** Busy and total ticks of the machine, and processes forked since boot (short-lived ones show there). */
 function machineTicks() {
-  const [, ...f] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
-  return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], all: f.reduce((a, b) => a + b, 0) };
+  const text = fs.readFileSync('/proc/stat', 'utf8');
+  const [, ...f] = text.split('\n')[0].trim().split(/\s+/).map(Number);
+  const forks = Number(/^processes (\d+)/m.exec(text)?.[1] ?? 0);
+  return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], all: f.reduce((a, b) => a + b, 0), forks };
 }
 
 function cpuGroups(table) {
@@ -289,13 +330,17 @@ async function withCpu(fn) {
     const used = ticks - (before[name] || 0);
     if (used > 0) cpu[name] = (100 * used) / hz / seconds;
   }
+  const accounted = Object.values(cpu).reduce((a, b) => a + b, 0);
   cpu['machine busy'] = (100 * (machineAfter.busy - machineBefore.busy)) / (machineAfter.all - machineBefore.all) * os.cpus().length;
-  return { ...result, cpu };
+  // Kernel time not charged to a process (loopback softirqs) and everybody else on the machine.
+  cpu['rest (kernel, other processes)'] = Math.max(0, cpu['machine busy'] - accounted);
+  return { ...result, cpu, forksPerSecond: (machineAfter.forks - machineBefore.forks) / seconds };
 }
 
 const cpuLine = (cpu) =>
   Object.entries(cpu)
     .sort((a, b) => (a[0] === 'machine busy') - (b[0] === 'machine busy') || b[1] - a[1])
+    .sort((a, b) => (a[0] === 'machine busy') - (b[0] === 'machine busy'))
     .map(([name, pct]) => `${name} ${pct.toFixed(0)}%`)
     .join(', ');
 
@@ -304,9 +349,11 @@ const cpuLine = (cpu) =>
 function report(label, r) {
   const bad = Object.entries(r.statuses).filter(([s]) => Number(s) !== 201 && Number(s) !== 200);
   const errs = r.errors + bad.reduce((n, [, c]) => n + c, 0);
-  const rate = r.sent !== undefined ? `sent ${fmt(r.sent)}, ` : '';
-  log(`  ${label.padEnd(34)} ${fmt(r.perSecond).padStart(6)} /s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   max ${r.max.toFixed(0).padStart(5)} ms   (${rate}ok ${fmt(r.ok)}, errors ${errs}${bad.length ? ` ${JSON.stringify(Object.fromEntries(bad))}` : ''}${r.maxInFlight !== undefined ? `, max in flight ${r.maxInFlight}` : ''})`);
-  if (r.cpu) log(`  ${''.padEnd(34)} CPU (% of one core; 200% = the machine): ${cpuLine(r.cpu)}`);
+  const ms = (v, lower) => `${lower ? '>=' : '  '}${v.toFixed(1).padStart(6)} ms`;
+  const open = r.sent !== undefined ? `sent ${fmt(r.sent)}, ` : '';
+  const extra = r.sent !== undefined ? `, unanswered ${GRACE_MS / 1000} s after the last send ${fmt(r.unfinished)}, most outstanding ${r.maxOutstanding}` : '';
+  log(`  ${label.padEnd(34)} ${fmt(r.perSecond).padStart(6)} /s   p50 ${ms(r.p50, r.p50LowerBound)}   p99 ${ms(r.p99, r.p99LowerBound)}   max ${r.max.toFixed(0).padStart(5)} ms   (${open}ok ${fmt(r.ok)}, errors ${errs}${bad.length ? ` ${JSON.stringify(Object.fromEntries(bad))}` : ''}${extra})`);
+  if (r.cpu) log(`  ${''.padEnd(34)} CPU (% of one core; 200% = the machine): ${cpuLine(r.cpu)}; processes forked ${fmt(r.forksPerSecond)} /s`);
 }
 
 /** BullMQ's own timestamps of the most recent completed jobs: time queued, time in the signer. */
@@ -369,8 +416,14 @@ function wrk(url, headers, body, seconds) {
 
 // ------------------------------------------------------------------------------------------ profiles
 
-/** Self time by function and by package/category of every .cpuprofile in dir (idle left out). */
-function summariseProfiles(dir) {
+/**
+ * Self time by function, by package and by part of the path, of every .cpuprofile in dir, counting only
+ * samples inside `window` (ms after the process was spawned: the measured loop, not start-up). Shares
+ * are of sample counts, not of the time between samples: a thread preempted by another process (2 cores
+ * for everything here) gets no sample meanwhile, so counts follow CPU time where time deltas would
+ * charge the preemption to whatever the thread was running.
+ */
+function summariseProfiles(dir, window) {
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
   if (!files.length) return log(`  no profile in ${dir}`);
   const byFunction = new Map();
@@ -381,27 +434,36 @@ function summariseProfiles(dir) {
     const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
     const self = new Map();
-    profile.samples.forEach((id, i) => self.set(id, (self.get(id) || 0) + (profile.timeDeltas[i] || 0)));
-    for (const [id, us] of self) {
+    let at = 0; // microseconds since the profile started (~ the process start)
+    profile.samples.forEach((id, i) => {
+      at += profile.timeDeltas[i] || 0;
+      if (at < window.from * 1000 || at > window.to * 1000) return;
+      self.set(id, (self.get(id) || 0) + 1);
+    });
+    for (const [id, n] of self) {
       const { functionName, url, lineNumber } = nodes.get(id).callFrame;
       if (functionName === '(idle)') {
-        idle += us;
+        idle += n;
         continue;
       }
-      busy += us;
+      busy += n;
       const category = categoryOf(functionName, url);
-      byCategory.set(category, (byCategory.get(category) || 0) + us);
+      byCategory.set(category, (byCategory.get(category) || 0) + n);
       const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : 'native';
       const key = `${functionName || '(anonymous)'} ${where}`;
-      byFunction.set(key, (byFunction.get(key) || 0) + us);
+      byFunction.set(key, (byFunction.get(key) || 0) + n);
     }
   }
-  const pct = (us) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`;
-  log(`  ${files.length} profile(s); busy ${(busy / 1e6).toFixed(1)} s, idle ${(idle / 1e6).toFixed(1)} s`);
-  log('  by category (self time, % of busy):');
-  for (const [name, us] of [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, 22)) log(`    ${pct(us)}  ${name}`);
-  log('  top functions (self time):');
-  for (const [name, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`    ${pct(us)}  ${name}`);
+  const pct = (n) => `${((100 * n) / busy).toFixed(1).padStart(5)}%`;
+  log(`  ${files.length} profile(s); ${fmt(busy)} samples busy, ${fmt(idle)} idle`);
+  const parts = new Map();
+  for (const [category, n] of byCategory) parts.set(partOf(category), (parts.get(partOf(category)) || 0) + n);
+  log('  by part of the path (self samples, % of busy):');
+  for (const [name, n] of [...parts].sort((a, b) => b[1] - a[1])) log(`    ${pct(n)}  ${name}`);
+  log('  by package (self samples, % of busy):');
+  for (const [name, n] of [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, 22)) log(`    ${pct(n)}  ${name}`);
+  log('  top functions (self samples, % of busy):');
+  for (const [name, n] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`    ${pct(n)}  ${name}`);
 }
 
 function shortUrl(url) {
@@ -409,6 +471,25 @@ function shortUrl(url) {
   if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
   const dist = url.indexOf('/dist/');
   return dist >= 0 ? url.slice(dist + 1) : url.replace(/^file:\/\//, '');
+}
+
+const PARTS = [
+  [/^npm (express|router|body-parser|raw-body|iconv-lite|on-finished|finalhandler|path-to-regexp|send|qs|content-type|type-is|media-typer|depd|destroy|http-errors|statuses|setprototypeof|mime-types|mime-db|accepts|negotiator|vary|cookie|@nestjs\/(core|common|platform-express|throttler|swagger)|rxjs|reflect-metadata|tslib|iterare|fast-safe-stringify|uid|@lukeed\/.*)$|^node http$/, 'HTTP + Nest (express, router, Nest core, guards plumbing)'],
+  [/^npm (pino|pino-http|pino-std-serializers|fast-redact|sonic-boom|thread-stream|on-exit-leak-free|nestjs-pino|safe-stable-stringify|quick-format-unescaped|atomic-sleep|real-require)$/, 'logging (pino)'],
+  [/^npm (class-validator|class-transformer|validator|libphonenumber-js)$/, 'validation (class-validator/transformer)'],
+  [/^npm (bullmq|ioredis|redis-parser|redis-errors|denque|cluster-key-slot|standard-as-callback|lodash.*|msgpackr|cron-parser|luxon|semver|uuid|node-abort-controller)$/, 'queue and Redis client (bullmq, ioredis)'],
+  [/^npm (typeorm|pg|pg-protocol|pg-pool|pg-types|postgres-.*|pgpass|pg-connection-string|pg-int8|buffer-writer|packet-reader|split2|@sqltools\/.*|app-root-path|dayjs|sha\.js|dotenv)$/, 'PostgreSQL client (typeorm, pg)'],
+  [/^node crypto$|^signet libs\/pki$|^native: (sign|verify|.*Jwk.*|.*KeyObject.*)$/, 'signing and CSR checks (node:crypto, libs/pki)'],
+  [/^native: (writev|writeBuffer|writeUtf8String|writeLatin1String|read.*|close|connect)$|^node (net|streams|stream|dns|tcp)$/, 'socket I/O (syscalls, net, streams)'],
+  [/^V8 garbage collector$/, 'V8 garbage collector'],
+  [/^signet (apps|libs)\//, 'Signet code (apps, libs other than pki)'],
+  [/^npm prom-client$|^npm @opentelemetry/, 'metrics (prom-client)'],
+];
+
+function partOf(category) {
+  for (const [re, name] of PARTS) if (re.test(category)) return name;
+  if (/^node /.test(category) || /^native: /.test(category) || /^V8\/native/.test(category)) return 'Node/V8 runtime (events, timers, promises, buffers, program)';
+  return 'other';
 }
 
 function categoryOf(functionName, url) {
@@ -423,7 +504,7 @@ function categoryOf(functionName, url) {
   const dist = /\/dist\/(apps|libs)\/([^/]+)\//.exec(url);
   if (dist) return `signet ${dist[1]}/${dist[2]}`;
   const internal = /^node:(?:internal\/)?([^/]+)/.exec(url);
-  if (internal) return `node ${internal[1].replace(/\.js$/, '').replace(/_.*/, '')}`;
+  if (internal) return `node ${internal[1].replace(/\.js$/, '').replace(/^_+/, '').replace(/_.*/, '')}`;
   return url;
 }
 
@@ -560,16 +641,20 @@ async function main() {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   const results = {};
   try {
+    log(`  one round trip from this process, sequential, idle stack: ${await roundTrips(redis)}`);
     log(`\nSignet (gateway -> BullMQ -> signer -> PostgreSQL), warm-up ${WARMUP_SECONDS} s`);
     await closedLoop(signet, WARMUP_SECONDS);
+    const measured = { from: performance.now() };
     results.signetClosed = await withCpu(() => closedLoop(signet, SECONDS));
+    measured.to = performance.now();
     report(`closed loop, ${CONNECTIONS} connections, ${SECONDS} s`, results.signetClosed);
     log(`  ${''.padEnd(34)} ${await jobTimings(redis)}`);
     if (PROFILE_DIR) {
       await stopServices();
-      for (const name of ['gateway', 'signer']) {
-        log(`\nprofile: ${name} (${path.join(PROFILE_DIR, name)})`);
-        summariseProfiles(path.join(PROFILE_DIR, name));
+      for (const child of children) {
+        const name = child.serviceName;
+        log(`\nprofile: ${name} (${path.join(PROFILE_DIR, name)}), the ${SECONDS} s closed loop only`);
+        summariseProfiles(path.join(PROFILE_DIR, name), { from: measured.from - child.spawnedAt, to: measured.to - child.spawnedAt });
       }
       return;
     }
@@ -578,6 +663,7 @@ async function main() {
     report(`open loop, ${RATE} /s, ${SECONDS} s`, results.signetOpen);
     log(`  ${''.padEnd(34)} ${await jobTimings(redis)}`);
     const { rows } = await withDb((db) => db.query('SELECT count(*)::int AS n FROM certificates'));
+    results.rows = rows[0].n;
     log(`  certificates rows in ${dbName}: ${fmt(rows[0].n)} (every 201 is a committed row; warm-up and smoke included)`);
     if (USE_WRK && spawnSync('wrk', ['--version']).error === undefined) {
       log(`  wrk -t2 -c${CONNECTIONS} -d${WRK_SECONDS}s, one CSR (cross-check of the loader): ${wrk(signet.url.toString(), signet.headers, signet.bodies[0], WRK_SECONDS)}`);
@@ -587,6 +673,14 @@ async function main() {
   }
   // Our processes go before the peers run, so they do not share the cores with idle-but-alive services.
   await stopServices();
+  for (const child of children) {
+    const lines = fs.readFileSync(path.join(work, `${child.serviceName}.log`), 'utf8').split('\n').filter(Boolean);
+    if (lines.length) log(`  ${child.serviceName} log (LOG_LEVEL=${shared.LOG_LEVEL}): ${lines.length} lines, last: ${lines[lines.length - 1].slice(0, 300)}`);
+  }
+  // Backends flush their statistics when they exit: transactions (an autocommit statement is one) per row.
+  const stats = await withDb((db) => db.query('SELECT xact_commit + xact_rollback AS x, tup_fetched, tup_inserted FROM pg_stat_database WHERE datname = current_database()'));
+  const st = stats.rows[0];
+  log(`  PostgreSQL, whole run (setup included): ${(Number(st.x) / results.rows).toFixed(1)} transactions, ${(Number(st.tup_inserted) / results.rows).toFixed(1)} rows inserted, ${(Number(st.tup_fetched) / results.rows).toFixed(1)} rows fetched per certificate`);
 
   if (USE_PEERS) {
     const peers = await startPeers();
@@ -617,15 +711,36 @@ async function main() {
   log('\nsummary');
   const s = results.signetClosed;
   const o = results.signetOpen;
-  log(`  Signet: ${fmt(s.perSecond)} issuances/s at ${CONNECTIONS} connections (p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms); at ${RATE} /s: p99 ${o.p99.toFixed(1)} ms, achieved ${fmt(o.perSecond)} /s`);
-  log(`  target >= 1,500 /s: ${s.perSecond >= 1500 ? 'met' : 'NOT met'}; target p99 <= 100 ms at ${RATE} /s: ${o.p99 <= 100 && o.ok === o.sent ? 'met' : 'NOT met'}`);
+  const p99 = (r) => `${r.p99LowerBound ? '>=' : ''}${r.p99.toFixed(1)} ms`;
+  log(`  Signet: ${fmt(s.perSecond)} issuances/s at ${CONNECTIONS} connections (p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms); at ${RATE} /s: p99 ${p99(o)}, achieved ${fmt(o.perSecond)} /s`);
+  const openMet = o.p99 <= 100 && !o.p99LowerBound && o.ok >= 0.99 * o.sent;
+  log(`  target >= 1,500 /s: ${s.perSecond >= 1500 ? 'met' : 'NOT met'}; target p99 <= 100 ms at ${RATE} /s: ${openMet ? 'met' : 'NOT met'}`);
   if (results.cfsslNodbClosed) {
     for (const [key, label] of [['Nodb', 'cfssl, no database'], ['Pg', 'cfssl + PostgreSQL']]) {
       const c = results[`cfssl${key}Closed`];
       const co = results[`cfssl${key}Open`];
-      log(`  ${label}: ${fmt(c.perSecond)} /s (p50 ${c.p50.toFixed(1)}, p99 ${c.p99.toFixed(1)} ms); at ${RATE} /s p99 ${co.p99.toFixed(1)} ms; Signet / this = ${(s.perSecond / c.perSecond).toFixed(2)}x throughput`);
+      log(`  ${label}: ${fmt(c.perSecond)} /s (p50 ${c.p50.toFixed(1)}, p99 ${c.p99.toFixed(1)} ms); at ${RATE} /s p99 ${p99(co)}; Signet / this = ${(s.perSecond / c.perSecond).toFixed(2)}x throughput`);
     }
   }
+}
+
+/**
+ * What one loopback round trip costs here, before any load: the floor under every PostgreSQL statement
+ * and Redis command an issuance makes (wall time, and CPU of the calling process alone).
+ */
+async function roundTrips(redis) {
+  const measure = async (fn, n = 2000) => {
+    for (let i = 0; i < 200; i++) await fn();
+    const cpu = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await fn();
+    const wallUs = ((performance.now() - t0) * 1000) / n;
+    const used = process.cpuUsage(cpu);
+    return `${wallUs.toFixed(0)} us wall / ${((used.user + used.system) / n).toFixed(0)} us CPU`;
+  };
+  const pg = await withDb((db) => measure(() => db.query('SELECT $1::int AS x', [1])));
+  const ping = await measure(() => redis.ping());
+  return `PostgreSQL SELECT ${pg}; Redis PING ${ping}`;
 }
 
 async function withDb(fn) {
@@ -638,6 +753,8 @@ async function withDb(fn) {
   }
 }
 
+// Output piped into `head` must not kill the run before it cleans up.
+process.stdout.on('error', () => undefined);
 process.once('SIGINT', () => {
   log('\ninterrupted: cleaning up');
   cleanup().finally(() => process.exit(130));
