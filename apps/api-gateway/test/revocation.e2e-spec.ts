@@ -1,0 +1,309 @@
+/**
+ * Revocation that relying parties can use, judged by openssl: OCSP (POST and GET) from the gateway's
+ * /pki endpoints with responses pre-signed by a real signer process, CRLs rebuilt after revocations,
+ * and the sweeps (OCSP refresh, automatic renewal).
+ */
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { Queue } from 'bullmq';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import request from 'supertest';
+import { bearer, createKey, createOrg, sleep, startGateway } from './support';
+
+const dir = mkdtempSync(join(tmpdir(), 'signet-revocation-'));
+const openssl = (...args: string[]) => {
+  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+};
+/** openssl talking to the gateway in this very process: it must not block the event loop (spawnSync would). */
+const opensslAsync = (...args: string[]): Promise<string> =>
+  new Promise((resolve) => {
+    const child = spawn('openssl', args, { cwd: dir });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    child.on('close', () => resolve(out));
+  });
+const file = (name: string, data: string | Buffer) => {
+  writeFileSync(join(dir, name), data);
+  return name;
+};
+const CRL_REBUILD_DELAY_MS = 1000;
+/** This suite's own queue prefix: its sweep intervals must not meet another suite's signers. */
+const QUEUE_PREFIX = `${process.env.QUEUE_PREFIX}-rev`;
+
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe('revocation: OCSP and CRLs served by the gateway, signed by the signer', () => {
+  let gateway: NestExpressApplication;
+  let signers: RunningService[] = [];
+  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let base: string;
+  let adminKey: string;
+  let rootId: string;
+  let issuingId: string;
+  let db: Client;
+  const masterKey = randomBytes(32).toString('base64');
+
+  const startSigner = async () => {
+    const port = await freePort();
+    const signer = spawnService('signer', {
+      ...testServiceEnv(),
+      QUEUE_PREFIX,
+      MASTER_KEY: masterKey,
+      SIGNER_HEALTH_PORT: String(port),
+      CRL_REBUILD_DELAY_MS: String(CRL_REBUILD_DELAY_MS),
+      // Responses are due for refresh a second after they are signed, and the sweeps run every second.
+      OCSP_VALIDITY_SECONDS: '600',
+      OCSP_REFRESH_MARGIN_SECONDS: '599',
+      REVOCATION_SWEEP_INTERVAL_MS: '1000',
+      RENEWAL_SWEEP_INTERVAL_MS: '1000',
+    });
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    signers.push(signer);
+    return signer;
+  };
+  const api = () => ({
+    get: (path: string) => request(http).get(path).set(bearer(adminKey)),
+    post: (path: string, body: object = {}) => request(http).post(path).set(bearer(adminKey)).send(body),
+  });
+  const issue = async (body: Record<string, unknown>) => (await api().post('/api/v1/certificates', { caId: issuingId, ...body }).expect(201)).body;
+  const crlInfo = async (caId: string) => (await api().get(`/api/v1/cas/${caId}/crl?format=info`)).body;
+  const ocspCheck = (issuer: string, cert: string, extra: string[] = []) =>
+    opensslAsync('ocsp', '-issuer', issuer, '-cert', cert, '-url', `${base}/pki/ocsp`, '-CAfile', 'root.pem', '-no_nonce', '-timeout', '10', ...extra);
+
+  beforeAll(async () => {
+    await startSigner();
+    gateway = await startGateway({ QUEUE_PREFIX, RATE_LIMIT_GENERAL: '100000', RATE_LIMIT_ISSUE: '100000' });
+    await gateway.listen(0, '127.0.0.1');
+    http = gateway.getHttpServer();
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    adminKey = (await createOrg(gateway, 'Revocation org')).adminKey;
+    rootId = (await api().post('/api/v1/cas', { name: 'Root', subject: { commonName: 'Revocation Root' } }).expect(201)).body.ca.id;
+    const issuing = (await api().post('/api/v1/cas', { name: 'Issuing', subject: { commonName: 'Revocation Issuing' }, parentCaId: rootId }).expect(201)).body.ca;
+    issuingId = issuing.id;
+    const chain = (await api().get(`/api/v1/cas/${issuingId}/chain`).expect(200)).body.chain;
+    file('issuing.pem', chain[0]);
+    file('root.pem', chain[1]);
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await db?.end();
+    for (const signer of signers) expect(await stopService(signer)).toBe(0);
+  });
+
+  it('answers good, then revoked with its reason right after the revoke call (openssl ocsp over POST)', async () => {
+    const leaf = (await issue({ commonName: 'ocsp.example.test' })).certificate;
+    file('leaf.pem', leaf.certificatePem);
+    const before = await ocspCheck('issuing.pem', 'leaf.pem');
+    expect(before).toContain('Response verify OK');
+    expect(before).toContain('leaf.pem: good');
+
+    await api().post(`/api/v1/certificates/${leaf.id}/revoke`, { reason: 'keyCompromise' }).expect(200);
+    const after = await ocspCheck('issuing.pem', 'leaf.pem');
+    expect(after).toContain('Response verify OK');
+    expect(after).toMatch(/leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
+
+    const status = (await api().get(`/api/v1/ocsp/status/${leaf.serialNumber}`).expect(200)).body;
+    expect(status).toMatchObject({ serialNumber: leaf.serialNumber, caId: issuingId, status: 'revoked', revocationReason: 'keyCompromise', revokedAt: expect.any(String) });
+    expect((await api().get('/api/v1/ocsp/status/00FF00FF00FF').expect(200)).body.status).toBe('unknown');
+  });
+
+  it('serves the GET form with RFC 5019 caching headers, and refuses garbage with malformedRequest', async () => {
+    const leaf = (await issue({ commonName: 'get.example.test' })).certificate;
+    file('get.pem', leaf.certificatePem);
+    expect(openssl('ocsp', '-issuer', 'issuing.pem', '-cert', 'get.pem', '-no_nonce', '-reqout', 'get.req').ok).toBe(true);
+    const path = `/pki/ocsp/${encodeURIComponent(readFileSync(join(dir, 'get.req')).toString('base64'))}`;
+    const res = await fetch(`${base}${path}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/ocsp-response');
+    expect(res.headers.get('cache-control')).toMatch(/^max-age=\d+, public, no-transform, must-revalidate$/);
+    expect(res.headers.get('last-modified')).toBeTruthy();
+    expect(res.headers.get('expires')).toBeTruthy();
+    const etag = res.headers.get('etag')!;
+    file('get.resp', Buffer.from(await res.arrayBuffer()));
+    const judged = openssl('ocsp', '-respin', 'get.resp', '-issuer', 'issuing.pem', '-cert', 'get.pem', '-CAfile', 'root.pem', '-no_nonce').out;
+    expect(judged).toContain('Response verify OK');
+    expect(judged).toContain('get.pem: good');
+    expect((await fetch(`${base}${path}`, { headers: { 'If-None-Match': etag } })).status).toBe(304);
+
+    const malformed = async (response: Response) => {
+      expect(response.status).toBe(200);
+      file('bad.resp', Buffer.from(await response.arrayBuffer()));
+      return openssl('ocsp', '-respin', 'bad.resp', '-resp_text', '-noverify').out;
+    };
+    expect(await malformed(await fetch(`${base}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request' }, body: randomBytes(200) }))).toMatch(/malformedrequest/i);
+    expect(await malformed(await fetch(`${base}/pki/ocsp/not!!base64`))).toMatch(/malformedrequest/i);
+    expect(await malformed(await fetch(`${base}/pki/ocsp`, { method: 'POST', body: Buffer.alloc(100_000, 0x30) }))).toMatch(/malformedrequest/i);
+
+    // A serial this platform never issued, asked of one of its CAs: unauthorized.
+    expect(openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'stranger.key', '-out', 'stranger.pem', '-subj', '/CN=stranger', '-days', '1').ok).toBe(true);
+    expect(await ocspCheck('issuing.pem', 'stranger.pem')).toMatch(/unauthorized/i);
+  });
+
+  it('publishes CRLs at the distribution point; a revoked leaf fails openssl verify -crl_check once rebuilt; the number grows', async () => {
+    const first = await until('the first CRL', async () => (await api().get(`/api/v1/cas/${issuingId}/crl?format=info`)).status === 200 && crlInfo(issuingId));
+    const leaf = (await issue({ commonName: 'crl.example.test' })).certificate;
+    file('crl-leaf.pem', leaf.certificatePem);
+    await api().post(`/api/v1/certificates/${leaf.id}/revoke`, { reason: 'superseded' }).expect(200);
+    const rebuilt = await until('the rebuilt CRL', async () => {
+      const info = await crlInfo(issuingId);
+      return Number(info.crlNumber) > Number(first.crlNumber) && info.revokedCount >= 1 && info;
+    }, CRL_REBUILD_DELAY_MS * 10);
+    expect(rebuilt.revokedCount).toBeGreaterThanOrEqual(1);
+
+    const crl = await fetch(`${base}/pki/cas/${issuingId}/crl`);
+    expect(crl.status).toBe(200);
+    expect(crl.headers.get('content-type')).toBe('application/pkix-crl');
+    file('issuing.crl', Buffer.from(await crl.arrayBuffer()));
+    const text = openssl('crl', '-inform', 'DER', '-in', 'issuing.crl', '-CAfile', 'issuing.pem', '-noout', '-text').out;
+    expect(text).toContain('verify OK');
+    expect(text).toContain(`Serial Number: ${leaf.serialNumber}`);
+    expect(text).toMatch(/X509v3 CRL Reason Code:\s*\n\s*Superseded/);
+    openssl('crl', '-inform', 'DER', '-in', 'issuing.crl', '-out', 'issuing-crl.pem');
+    const pem = (await api().get(`/api/v1/cas/${issuingId}/crl?format=pem`).expect(200)).text;
+    expect(pem).toContain('-----BEGIN X509 CRL-----');
+    expect((await api().get(`/api/v1/cas/${issuingId}/crl?format=der`).expect(200)).headers['content-type']).toMatch(/application\/pkix-crl/);
+
+    // The root's CRL too, since -crl_check_all checks every level.
+    const rootCrl = await fetch(`${base}/pki/cas/${rootId}/crl`);
+    file('root.crl', Buffer.from(await rootCrl.arrayBuffer()));
+    openssl('crl', '-inform', 'DER', '-in', 'root.crl', '-out', 'root-crl.pem');
+    const verdict = openssl('verify', '-crl_check_all', '-CRLfile', 'issuing-crl.pem', '-CRLfile', 'root-crl.pem', '-CAfile', 'root.pem', '-untrusted', 'issuing.pem', 'crl-leaf.pem').out;
+    expect(verdict).toMatch(/certificate revoked/);
+    const good = (await issue({ commonName: 'fine.example.test' })).certificate;
+    file('fine.pem', good.certificatePem);
+    expect(openssl('verify', '-crl_check_all', '-CRLfile', 'issuing-crl.pem', '-CRLfile', 'root-crl.pem', '-CAfile', 'root.pem', '-untrusted', 'issuing.pem', 'fine.pem').out).toContain('fine.pem: OK');
+
+    const caCert = await fetch(`${base}/pki/cas/${issuingId}/ca.crt`);
+    expect(caCert.headers.get('content-type')).toBe('application/pkix-cert');
+    file('issuing.der', Buffer.from(await caCert.arrayBuffer()));
+    expect(openssl('x509', '-inform', 'DER', '-in', 'issuing.der', '-noout', '-fingerprint', '-sha256').out.replace(/:/g, '').toLowerCase()).toContain(
+      (await api().get(`/api/v1/cas/${issuingId}`)).body.ca.fingerprintSha256,
+    );
+    expect((await fetch(`${base}/pki/cas/00000000-0000-4000-8000-000000000000/crl`)).status).toBe(404);
+    expect((await fetch(`${base}/pki/cas/not-a-uuid/ca.crt`)).status).toBe(404);
+  });
+
+  it('makes one or a few CRL builds of a burst of 500 revocations, not 500', async () => {
+    const ca = (await api().post('/api/v1/cas', { name: 'Burst', subject: { commonName: 'Burst CA' }, parentCaId: rootId }).expect(201)).body.ca;
+    const items = Array.from({ length: 500 }, (_, i) => ({ caId: ca.id, commonName: `burst-${i}.example.test` }));
+    const batch = (await request(http).post('/api/v1/certificates/batch').set(bearer(adminKey)).send({ items }).expect(201)).body;
+    expect(batch.successful).toBe(500);
+    const before = await until('the burst CA CRL', async () => (await api().get(`/api/v1/cas/${ca.id}/crl?format=info`)).status === 200 && crlInfo(ca.id));
+    const ids: string[] = batch.certificates.map((c: { certificate: { id: string } }) => c.certificate.id);
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        await api().post(`/api/v1/certificates/${id}/revoke`, { reason: 'cessationOfOperation' }).expect(200);
+      }
+    }));
+    const after = await until('a CRL with all 500', async () => {
+      const info = await crlInfo(ca.id);
+      return info.revokedCount === 500 && info;
+    }, 30000);
+    const builds = Number(after.crlNumber) - Number(before.crlNumber);
+    expect(builds).toBeGreaterThanOrEqual(1);
+    expect(builds).toBeLessThanOrEqual(15);
+  });
+
+  it('lets two signers build one CA\'s CRL without ever reusing a CRL number', async () => {
+    await startSigner();
+    const start = await until('the root CRL', async () => (await api().get(`/api/v1/cas/${rootId}/crl?format=info`)).status === 200 && crlInfo(rootId));
+    const queue = new Queue('signer', { connection: { url: process.env.REDIS_URL }, prefix: QUEUE_PREFIX });
+    try {
+      await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'crl.build', data: { caId: rootId }, opts: { jobId: `test-crl-${rootId}-${i}`, removeOnComplete: true } })));
+      await until('20 more builds', async () => {
+        const [row] = (await db.query(`SELECT crl_number::int AS n FROM crls WHERE ca_id = $1`, [rootId])).rows;
+        return row.n >= Number(start.crlNumber) + 20;
+      }, 30000);
+    } finally {
+      await queue.close();
+    }
+    await sleep(500);
+    const [row] = (await db.query(`SELECT c.crl_number::int AS n, ca.last_crl_number::int AS last FROM crls c JOIN cas ca ON ca.id = c.ca_id WHERE c.ca_id = $1`, [rootId])).rows;
+    // Every build took its own number: none was lost to a concurrent one, and the stored CRL is the last.
+    expect(row.n).toBe(row.last);
+    expect(row.n).toBeGreaterThanOrEqual(Number(start.crlNumber) + 20);
+    file('root-now.crl', Buffer.from(await (await fetch(`${base}/pki/cas/${rootId}/crl`)).arrayBuffer()));
+    expect(openssl('crl', '-inform', 'DER', '-in', 'root-now.crl', '-noout', '-crlnumber').out).toMatch(new RegExp(`crlNumber=0x${row.n.toString(16).toUpperCase()}`, 'i'));
+  });
+
+  it('answers revoked for a revoked intermediate from its parent, on OCSP and on the parent CRL', async () => {
+    const ca = (await api().post('/api/v1/cas', { name: 'Doomed', subject: { commonName: 'Doomed CA' }, parentCaId: rootId }).expect(201)).body.ca;
+    file('doomed.pem', ca.certificatePem);
+    expect(await ocspCheck('root.pem', 'doomed.pem')).toContain('doomed.pem: good');
+    await api().post(`/api/v1/cas/${ca.id}/revoke`, { reason: 'caCompromise' }).expect(200);
+    expect(await ocspCheck('root.pem', 'doomed.pem')).toMatch(/doomed\.pem: revoked[\s\S]*Reason: cACompromise/i);
+    await until('the root CRL listing it', async () => {
+      const res = await fetch(`${base}/pki/cas/${rootId}/crl`);
+      file('root-doomed.crl', Buffer.from(await res.arrayBuffer()));
+      return openssl('crl', '-inform', 'DER', '-in', 'root-doomed.crl', '-noout', '-text').out.includes(`Serial Number: ${ca.serialNumber}`);
+    }, CRL_REBUILD_DELAY_MS * 10);
+  });
+
+  it('re-signs OCSP responses before nextUpdate, keeping revoked ones revoked', async () => {
+    const good = (await issue({ commonName: 'refresh.example.test' })).certificate;
+    const revoked = (await issue({ commonName: 'refresh-revoked.example.test' })).certificate;
+    await api().post(`/api/v1/certificates/${revoked.id}/revoke`, { reason: 'affiliationChanged' }).expect(200);
+    const first = (await api().get(`/api/v1/ocsp/status/${good.serialNumber}`)).body;
+    const firstRevoked = (await api().get(`/api/v1/ocsp/status/${revoked.serialNumber}`)).body;
+    await until('a refreshed response', async () => (await api().get(`/api/v1/ocsp/status/${good.serialNumber}`)).body.thisUpdate > first.thisUpdate, 15000);
+    await until('a refreshed revoked response', async () => (await api().get(`/api/v1/ocsp/status/${revoked.serialNumber}`)).body.thisUpdate > firstRevoked.thisUpdate, 15000);
+    file('refresh-revoked.pem', revoked.certificatePem);
+    expect(await ocspCheck('issuing.pem', 'refresh-revoked.pem')).toMatch(/revoked[\s\S]*Reason: affiliationChanged/);
+  });
+
+  it('renews due certificates with autoRenew: managed with a stored key get a new key, csr-mode their stored CSR, others are left', async () => {
+    const stored = (await issue({ commonName: 'auto.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10, storeKey: true })).certificate;
+    const keyless = (await issue({ commonName: 'keyless.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10 })).certificate;
+    expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'auto-csr.key', '-out', 'auto.csr', '-subj', '/CN=auto-csr.example.test').ok).toBe(true);
+    const fromCsr = (await issue({ mode: 'csr', csrPem: readFileSync(join(dir, 'auto.csr'), 'utf8'), autoRenew: true, renewalThresholdDays: 30, validityDays: 10 })).certificate;
+    const renewedOf = (id: string) => until(`renewal of ${id}`, async () => (await api().get(`/api/v1/certificates/${id}`)).body.certificate.supersededById, 15000);
+    const [storedNew, csrNew] = await Promise.all([renewedOf(stored.id), renewedOf(fromCsr.id)]);
+    const renewed = (await api().get(`/api/v1/certificates/${storedNew}`).expect(200)).body.certificate;
+    expect(renewed).toMatchObject({ renewedFromId: stored.id, commonName: 'auto.example.test', hasStoredKey: true, autoRenew: true, status: 'active' });
+    expect(renewed.serialNumber).not.toBe(stored.serialNumber);
+    file('renewed.pem', renewed.certificatePem);
+    file('renewed-untrusted.pem', renewed.chainPem);
+    expect(openssl('verify', '-CAfile', 'root.pem', '-untrusted', 'renewed-untrusted.pem', 'renewed.pem').out).toContain('renewed.pem: OK');
+    const key = (await api().get(`/api/v1/certificates/${storedNew}/download?format=key`).expect(200)).text;
+    file('renewed.key', key);
+    expect(openssl('pkey', '-in', 'renewed.key', '-pubout').out).toBe(openssl('x509', '-in', 'renewed.pem', '-noout', '-pubkey').out);
+    file('stored-old.pem', stored.certificatePem);
+    expect(openssl('x509', '-in', 'stored-old.pem', '-noout', '-pubkey').out).not.toBe(openssl('x509', '-in', 'renewed.pem', '-noout', '-pubkey').out);
+
+    const csrRenewed = (await api().get(`/api/v1/certificates/${csrNew}`).expect(200)).body.certificate;
+    file('csr-renewed.pem', csrRenewed.certificatePem);
+    expect(openssl('x509', '-in', 'csr-renewed.pem', '-noout', '-pubkey').out).toBe(openssl('pkey', '-in', 'auto-csr.key', '-pubout').out);
+
+    expect((await api().get(`/api/v1/certificates/${keyless.id}`)).body.certificate.supersededById).toBeNull();
+    const audit = (await api().get(`/api/v1/audit?eventType=certificate.renew&resourceId=${storedNew}`).expect(200)).body.events;
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'success', actor: expect.objectContaining({ type: 'system', name: 'renewal-sweep' }) })]);
+  });
+
+  it('needs the revoke permission, and answers a second revoke with 409 already_revoked', async () => {
+    const leaf = (await issue({ commonName: 'perm.example.test' })).certificate;
+    const member = await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [issuingId]: { read: true } } });
+    await request(http).post(`/api/v1/certificates/${leaf.id}/revoke`).set(bearer(member.key)).send({}).expect(403);
+    await api().post(`/api/v1/certificates/${leaf.id}/revoke`, {}).expect(200);
+    expect((await api().post(`/api/v1/certificates/${leaf.id}/revoke`, {}).expect(409)).body.code).toBe('already_revoked');
+  });
+});
