@@ -12,6 +12,7 @@ import { CertificatesController } from './certificates/certificates.controller';
 import { CertificatesService } from './certificates/certificates.service';
 import { SignerClient } from './signer-client/signer-client';
 import { PkiStore } from './pki/pki-store';
+import { IssuanceBatcher } from './signer-client/issuance-batcher';
 import { OcspStatusController } from './pki/ocsp-status.controller';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
@@ -38,7 +39,7 @@ export class AppModule {
         AccessModule,
       ],
       controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, CertificatesService, PkiStore],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, IssuanceBatcher, CertificatesService, PkiStore],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

@@ -21,6 +21,17 @@ export class GatewayConfig extends CommonConfig {
   @IsIntBetween('GATEWAY_WORKERS', 1, 64)
   GATEWAY_WORKERS = 1;
 
+  /**
+   * Issuance requests arriving within this many ms of each other travel to the signer as one job (0:
+   * only those arriving in the same event-loop turn). Trades a little latency for far fewer round trips.
+   */
+  @IsIntBetween('ISSUE_COALESCE_MS', 0, 50)
+  ISSUE_COALESCE_MS = 2;
+
+  /** At most this many requests in one coalesced job (it is sent at once when full). */
+  @IsIntBetween('ISSUE_COALESCE_MAX', 1, 256)
+  ISSUE_COALESCE_MAX = 64;
+
   @IsIntBetween('BODY_LIMIT_BYTES', 1024, 100 * 1024 * 1024)
   BODY_LIMIT_BYTES = 1024 * 1024;
 

@@ -15,6 +15,7 @@ export const SIGNER_JOBS = {
   createCa: 'ca.create',
   importCa: 'ca.import',
   issueCertificate: 'certificate.issue',
+  issueMany: 'certificate.issueMany',
   exportKey: 'certificate.key',
   revokeCertificate: 'certificate.revoke',
   revokeCa: 'ca.revoke',
@@ -201,6 +202,21 @@ export interface IssueCertificateResult {
   /** Managed mode: the private key sealed to the job's recipientKey (see sealed-box.ts). */
   sealedPrivateKey?: string;
 }
+
+/**
+ * Several issuances in one job: producers coalesce requests that arrive within a millisecond or two, so
+ * the queue round trip and the database transaction are paid once per group, not per certificate.
+ * Each item is validated, issued or refused on its own; `outcomes[i]` answers `items[i]`.
+ */
+export interface IssueManyJob {
+  items: IssueCertificateJob[];
+}
+
+export interface IssueManyResult {
+  outcomes: Array<IssueCertificateResult | { error: JobFailure }>;
+}
+
+export const MAX_ISSUE_MANY = 256;
 
 /**
  * A job's refusal, carried in BullMQ's failedReason as JSON so the producer can answer with the same

@@ -27,6 +27,10 @@ const MAX_CHAIN = 16;
 
 @Injectable()
 export class CasService {
+  /** CA id -> org id, and CA id -> chain PEMs: both immutable for a CA's whole life. */
+  private readonly orgOf = new Map<string, string>();
+  private readonly chains = new Map<string, string[]>();
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -99,11 +103,25 @@ export class CasService {
     return { cas: rows.map((ca) => caView(ca, this.config.PUBLIC_BASE_URL)) };
   }
 
+  /**
+   * The CA's id and org if this key may read it, from memory when the CA was seen before: a CA never
+   * changes org and is never deleted, so the hot issuance path needs no query for it. (Its status is the
+   * signer's to check, on the row, at signing time.)
+   */
+  async knownReadable(principal: OrgPrincipal, id: string): Promise<{ id: string; orgId: string }> {
+    const orgId = this.orgOf.get(id);
+    const readable = readableCaIds(principal);
+    if (orgId !== undefined && orgId === principal.orgId && (!readable || readable.includes(id))) return { id, orgId };
+    const ca = await this.readable(principal, id);
+    return { id: ca.id, orgId: ca.orgId };
+  }
+
   /** The CA if this key may read it; 404 otherwise (other org, or not granted). */
   async readable(principal: OrgPrincipal, id: string): Promise<CertificateAuthorityEntity> {
     const readable = readableCaIds(principal);
     const ca = readable && !readable.includes(id) ? null : await this.repo().findOneBy({ id, orgId: principal.orgId });
     if (!ca) throw ApiError.notFound('certificate authority');
+    this.orgOf.set(ca.id, ca.orgId);
     return ca;
   }
 
@@ -142,8 +160,18 @@ export class CasService {
     return crl;
   }
 
-  /** This CA's certificate and every issuer above it, up to the root (or an imported CA's external chain). */
+  /**
+   * This CA's certificate and every issuer above it, up to the root (or an imported CA's external
+   * chain). Certificates never change, so a chain is built once per CA and process.
+   */
   async chain(principal: OrgPrincipal, id: string) {
+    await this.knownReadable(principal, id);
+    let chain = this.chains.get(id);
+    if (!chain) this.chains.set(id, (chain = await this.buildChain(principal, id)));
+    return { caId: id, chainLength: chain.length, chain };
+  }
+
+  private async buildChain(principal: OrgPrincipal, id: string): Promise<string[]> {
     let ca: CertificateAuthorityEntity | null = await this.readable(principal, id);
     const chain: string[] = [];
     while (ca && chain.length < MAX_CHAIN) {
@@ -151,7 +179,7 @@ export class CasService {
       if (ca.externalChainPem) chain.push(...ca.externalChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []);
       ca = ca.parentCaId ? await this.repo().findOneBy({ id: ca.parentCaId, orgId: principal.orgId }) : null;
     }
-    return { caId: id, chainLength: chain.length, chain };
+    return chain;
   }
 
   private repo() {

@@ -7,7 +7,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
 import {
-  ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCertificateResult, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
+  ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
 } from '@signet/queue';
 import { ApiError, ErrorCode } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
@@ -20,6 +20,7 @@ import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { GatewayRequest, clientIp } from '../request-context';
 import { SignerClient } from '../signer-client/signer-client';
+import { IssuanceBatcher } from '../signer-client/issuance-batcher';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
@@ -44,6 +45,7 @@ export class CertificatesService {
     private readonly signer: SignerClient,
     private readonly cas: CasService,
     private readonly audit: AuditService,
+    private readonly batcher: IssuanceBatcher,
   ) {}
 
   /**
@@ -162,7 +164,7 @@ export class CertificatesService {
         throw isPkiError(error) ? apiErrorOf(error, 'csrPem') : error;
       });
     }
-    const ca = await this.cas.readable(principal, dto.caId);
+    const ca = await this.cas.knownReadable(principal, dto.caId);
     const recipient = dto.mode === 'managed' ? newRecipient() : null;
     const job: IssueCertificateJob = {
       issuanceKey: `issue-${certificateId}`,
@@ -188,9 +190,18 @@ export class CertificatesService {
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
-    const result = await this.signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
-    const response = await this.get(principal, result.certificateId);
-    return recipient && result.sealedPrivateKey ? { ...response, privateKey: open(result.sealedPrivateKey, recipient.privateKey) } : response;
+    const issued = await this.batcher.issue(job);
+    const chain = await this.cas.chain(principal, issued.row.caId);
+    const response = { certificate: { ...certificateView(issued.row), certificatePem: certificatePem(issued.row), chainPem: chain.chain.join('') } };
+    if (!recipient) return response;
+    if (issued.sealedPrivateKey) return { ...response, privateKey: open(issued.sealedPrivateKey, recipient.privateKey) };
+    // A retried job found this certificate committed by a signer that died before answering: the key it
+    // made left with it. A stored key can still be handed out; otherwise say so rather than answer
+    // 201 without a key.
+    if (issued.row.encryptedKey) return { ...response, privateKey: await this.storedKey(req, issued.row) };
+    throw new ApiError('conflict', 'the certificate was issued but its private key was lost when a signer stopped mid-request: revoke it and issue again', {
+      certificateId: issued.row.id,
+    });
   }
 
   /** API.md's list: every filter, sort and page; a member sees only certificates of CAs it may read. */

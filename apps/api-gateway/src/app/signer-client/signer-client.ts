@@ -4,7 +4,7 @@
  * the job carries on, and a retry with the same job id finds its result.
  */
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { SIGNER_QUEUE, decodeJobFailure, transportKeyRedisKey } from '@signet/queue';
+import { JobFailure, SIGNER_QUEUE, decodeJobFailure, transportKeyRedisKey } from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode, closeRedis, createRedis } from '@signet/service';
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
@@ -12,6 +12,12 @@ import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 
 export const SIGNER_DEADLINE_MS = 30_000;
+
+/** A signer's refusal as the API error it chose. */
+export function apiErrorOf(failure: JobFailure): ApiError {
+  const code = (failure.code in ERROR_STATUS ? failure.code : 'internal') as ErrorCode;
+  return new ApiError(code, failure.message, failure.details);
+}
 
 @Injectable()
 export class SignerClient implements OnApplicationShutdown {
@@ -68,10 +74,7 @@ export class SignerClient implements OnApplicationShutdown {
       return (await job.waitUntilFinished(events, deadlineMs)) as T;
     } catch (error) {
       const failure = decodeJobFailure((error as Error).message);
-      if (failure) {
-        const code = (failure.code in ERROR_STATUS ? failure.code : 'internal') as ErrorCode;
-        throw new ApiError(code, failure.message, failure.details);
-      }
+      if (failure) throw apiErrorOf(failure);
       if (/timed out|Job wait .* timed out/i.test((error as Error).message)) {
         throw new ApiError('service_unavailable', 'the signer did not answer in time; retry the request', { retryable: true });
       }

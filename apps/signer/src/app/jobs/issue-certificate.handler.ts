@@ -5,18 +5,21 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { AuditEventInput, CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
 import {
   DistinguishedName, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
   namesOutside, normalizeSubjectAltNames, parseCsr,
 } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, seal } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
 import { isIP } from 'node:net';
-import { DataSource, IsNull } from 'typeorm';
-import { refuse } from '../job-failure';
+import { UnrecoverableError } from 'bullmq';
+import { KeyObject } from 'node:crypto';
+import { DataSource, EntityManager, In, IsNull } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
+import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
-import { OcspSigner } from '../revocation/ocsp-signer';
+import { OcspSigner, SignedOcspResponse } from '../revocation/ocsp-signer';
 
 const DAY_MS = 86_400_000;
 const BACKDATE_MS = 60_000;
@@ -30,13 +33,76 @@ export class IssueCertificateHandler {
     private readonly ocsp: OcspSigner,
   ) {}
 
+  /** One issuance (renewals, the sweep, and single jobs). */
   async handle(job: IssueCertificateJob): Promise<IssueCertificateResult> {
-    const certificates = this.dataSource.getRepository(CertificateEntity);
-    const done = await certificates.findOne({ select: { id: true }, where: { issuanceKey: job.issuanceKey } });
-    if (done) return { certificateId: done.id };
+    const [outcome] = await this.handleMany([job]);
+    if ('error' in outcome) throw refuse(outcome.error.code, outcome.error.message, outcome.error.details);
+    return outcome;
+  }
 
-    const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneBy({ id: job.caId, orgId: job.orgId });
-    if (!ca) throw refuse('not_found', 'certificate authority not found');
+  /**
+   * Issue several requests together: one look-up of what is already issued, one read of the CAs, and
+   * one transaction with a multi-row INSERT each for the certificates, their OCSP responses and their
+   * audit events. Each item keeps its own outcome: a refusal answers that item only. Renewals (which
+   * must claim the old certificate's supersededById) and any item whose insert conflicts (a racing
+   * retry got there first) go through the one-by-one path, which settles them exactly.
+   */
+  async handleMany(jobs: IssueCertificateJob[]): Promise<IssueOutcome[]> {
+    const outcomes: IssueOutcome[] = new Array(jobs.length);
+    const done = await this.issuedFor(jobs.map((j) => j.issuanceKey));
+    const cas = await this.casFor(jobs);
+    const prepared: { index: number; item: PreparedIssuance }[] = [];
+    // Prepared side by side: key generation and signatures run on libuv's thread pool.
+    await Promise.all(jobs.map(async (job, index) => {
+      const existing = done.get(job.issuanceKey);
+      if (existing) {
+        outcomes[index] = { certificateId: existing };
+        return;
+      }
+      try {
+        prepared.push({ index, item: await this.prepare(job, cas.get(job.caId)) });
+      } catch (error) {
+        outcomes[index] = { error: refusalOf(error) };
+      }
+    }));
+    const bulk = prepared.filter((p) => !p.item.job.renewedFromId);
+    const single = prepared.filter((p) => p.item.job.renewedFromId);
+    if (bulk.length) {
+      try {
+        await this.dataSource.transaction((manager) => this.commit(manager, bulk.map((p) => p.item)));
+        for (const { index, item } of bulk) outcomes[index] = this.resultOf(item);
+      } catch (error) {
+        if ((error as { code?: string }).code !== '23505') throw error;
+        single.push(...bulk);
+      }
+    }
+    for (const { index, item } of single) {
+      try {
+        outcomes[index] = await this.commitOne(item);
+      } catch (error) {
+        outcomes[index] = { error: refusalOf(error) };
+      }
+    }
+    return outcomes;
+  }
+
+  private async issuedFor(keys: string[]): Promise<Map<string, string>> {
+    const rows: { id: string; issuance_key: string }[] = await this.dataSource.query(
+      `SELECT id, issuance_key FROM certificates WHERE issuance_key = ANY($1)`,
+      [keys],
+    );
+    return new Map(rows.map((r) => [r.issuance_key, r.id]));
+  }
+
+  private async casFor(jobs: IssueCertificateJob[]): Promise<Map<string, CertificateAuthorityEntity>> {
+    const ids = [...new Set(jobs.map((j) => j.caId))];
+    const rows = await this.dataSource.getRepository(CertificateAuthorityEntity).findBy({ id: In(ids) });
+    return new Map(rows.map((ca) => [ca.id, ca]));
+  }
+
+  /** Every check, the key pair or the CSR, the signed certificate and its OCSP answer; nothing stored yet. */
+  private async prepare(job: IssueCertificateJob, ca: CertificateAuthorityEntity | undefined): Promise<PreparedIssuance> {
+    if (!ca || ca.orgId !== job.orgId) throw refuse('not_found', 'certificate authority not found');
     const now = Date.now();
     if (ca.status === 'revoked') throw refuse('ca_unavailable', 'the certificate authority is revoked');
     if (ca.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the certificate authority has expired');
@@ -61,9 +127,10 @@ export class IssueCertificateHandler {
     const keys = csr ? null : await generateKeyPair(job.keyAlgorithm);
     const subject: DistinguishedName = { ...(job.subject ?? {}), commonName };
     const base = job.publicBaseUrl.replace(/\/$/, '');
+    const subjectFromCsr = csr && !job.commonName && !job.subject;
     const certificate = await buildCertificate({
       kind: 'leaf',
-      subject: csr && !job.commonName && !job.subject ? csr.subjectDer : encodeName(subject),
+      subject: subjectFromCsr ? csr.subjectDer : encodeName(subject),
       publicKey: csr ? csr.spkiDer : keys!.publicKey,
       publicKeyAlgorithm: csr?.keyAlgorithm,
       issuer,
@@ -79,38 +146,56 @@ export class IssueCertificateHandler {
     const encryptedKey = keys && job.storeKey ? await encryptPrivateKey(keys.privateKey, this.keyring.master) : null;
     // Its OCSP answer exists before the certificate does (RFC 5019: responses are signed ahead).
     const ocspGood = await this.ocsp.sign(ca, issuer, { serialNumber: certificate.serialNumber, certificateId: job.certificateId });
+    const row: QueryDeepPartialEntity<CertificateEntity> = {
+      id: job.certificateId,
+      orgId: job.orgId,
+      caId: ca.id,
+      serialNumber: certificate.serialNumber,
+      fingerprintSha256: certificate.fingerprintSha256,
+      commonName,
+      subject: subjectFromCsr ? { ...csr.subject } : subject,
+      sanDns: sans.dns,
+      sanIp: sans.ip,
+      sanEmail: sans.email,
+      sanUri: sans.uri,
+      keyAlgorithm,
+      usage: job.usage,
+      extendedKeyUsage: job.extendedKeyUsage,
+      mode: job.mode,
+      validFrom: certificate.notBefore,
+      validTo: certificate.notAfter,
+      status: 'active',
+      autoRenew: job.autoRenew,
+      renewalThresholdDays: job.renewalThresholdDays,
+      certificateDer: certificate.der,
+      csrDer: csr?.der ?? null,
+      encryptedKey,
+      notes: job.notes ?? null,
+      issuanceKey: job.issuanceKey,
+      renewedFromId: job.renewedFromId ?? null,
+    };
+    const audit: AuditEventInput = {
+      orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
+      ...auditActor(job.actor),
+      resourceType: 'certificate', resourceId: job.certificateId,
+      details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null },
+    };
+    return { job, row, ocsp: ocspGood, audit, privateKey: keys?.privateKey ?? null };
+  }
 
+  /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. */
+  private async commit(manager: EntityManager, items: PreparedIssuance[]): Promise<void> {
+    await manager.getRepository(CertificateEntity).insert(items.map((i) => i.row));
+    await this.ocsp.store(manager, items.map((i) => i.ocsp));
+    await insertAuditEvents(manager, items.map((i) => i.audit));
+  }
+
+  /** One issuance on its own: a renewal's claim on the old certificate, or a retry racing its twin. */
+  private async commitOne(item: PreparedIssuance): Promise<IssueCertificateResult> {
+    const { job } = item;
     try {
       await this.dataSource.transaction(async (manager) => {
-        await manager.getRepository(CertificateEntity).insert({
-          id: job.certificateId,
-          orgId: job.orgId,
-          caId: ca.id,
-          serialNumber: certificate.serialNumber,
-          fingerprintSha256: certificate.fingerprintSha256,
-          commonName,
-          subject: csr && !job.commonName && !job.subject ? { ...csr.subject } : subject,
-          sanDns: sans.dns,
-          sanIp: sans.ip,
-          sanEmail: sans.email,
-          sanUri: sans.uri,
-          keyAlgorithm,
-          usage: job.usage,
-          extendedKeyUsage: job.extendedKeyUsage,
-          mode: job.mode,
-          validFrom: certificate.notBefore,
-          validTo: certificate.notAfter,
-          status: 'active',
-          autoRenew: job.autoRenew,
-          renewalThresholdDays: job.renewalThresholdDays,
-          certificateDer: certificate.der,
-          csrDer: csr?.der ?? null,
-          encryptedKey,
-          notes: job.notes ?? null,
-          issuanceKey: job.issuanceKey,
-          renewedFromId: job.renewedFromId ?? null,
-        });
-        await this.ocsp.store(manager, [ocspGood]);
+        await this.commit(manager, [item]);
         if (job.renewedFromId) {
           const old = await manager.getRepository(CertificateEntity).update(
             { id: job.renewedFromId, orgId: job.orgId, supersededById: IsNull() },
@@ -118,23 +203,42 @@ export class IssueCertificateHandler {
           );
           if (!old.affected) throw refuse('conflict', 'the certificate was already renewed');
         }
-        await insertAuditEvents(manager, [{
-          orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
-          ...auditActor(job.actor),
-          resourceType: 'certificate', resourceId: job.certificateId,
-          details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null },
-        }]);
       });
     } catch (error) {
-      const again = (error as { code?: string }).code === '23505'
-        ? await certificates.findOne({ select: { id: true }, where: { issuanceKey: job.issuanceKey } })
-        : null;
-      if (again) return { certificateId: again.id };
+      const again = (error as { code?: string }).code === '23505' ? (await this.issuedFor([job.issuanceKey])).get(job.issuanceKey) : undefined;
+      if (again) return { certificateId: again };
       throw error;
     }
-    const sealedPrivateKey = keys && job.recipientKey ? seal(exportPrivateKeyPem(keys.privateKey), job.recipientKey) : undefined;
+    return this.resultOf(item);
+  }
+
+  private resultOf(item: PreparedIssuance): IssueCertificateResult {
+    const { job, privateKey } = item;
+    const sealedPrivateKey = privateKey && job.recipientKey ? seal(exportPrivateKeyPem(privateKey), job.recipientKey) : undefined;
     return { certificateId: job.certificateId, sealedPrivateKey };
   }
+}
+
+interface PreparedIssuance {
+  job: IssueCertificateJob;
+  row: QueryDeepPartialEntity<CertificateEntity>;
+  ocsp: SignedOcspResponse;
+  audit: AuditEventInput;
+  privateKey: KeyObject | null;
+}
+
+export type IssueOutcome = IssueCertificateResult | { error: JobFailure };
+
+/**
+ * A refusal (a signing-lib error or an UnrecoverableError carrying a JobFailure) becomes the item's
+ * error; anything else (the database went away) is rethrown, so BullMQ retries the whole job and the
+ * items already committed are found by their issuanceKey.
+ */
+function refusalOf(error: unknown): JobFailure {
+  const refusal = asJobError(error);
+  const failure = refusal instanceof UnrecoverableError ? decodeJobFailure(refusal.message) : null;
+  if (!failure) throw error;
+  return failure;
 }
 
 const hasSans = (s: IssueCertificateJob['sans']) => s.dns.length + s.ip.length + s.email.length + s.uri.length > 0;

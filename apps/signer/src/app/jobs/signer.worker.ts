@@ -5,7 +5,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
   transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
@@ -85,6 +85,8 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
           return await this.importCa.handle(this.payload(ImportCaJob, job));
         case SIGNER_JOBS.issueCertificate:
           return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
+        case SIGNER_JOBS.issueMany:
+          return await this.issueMany(job);
         case SIGNER_JOBS.exportKey:
           return await this.exportKey.handle(this.payload(ExportKeyJob, job));
         case SIGNER_JOBS.revokeCertificate:
@@ -103,6 +105,22 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     } catch (error) {
       throw asJobError(error);
     }
+  }
+
+  /** Items are validated one by one: a malformed item is refused alone, the others are issued. */
+  private async issueMany(job: Job): Promise<IssueManyResult> {
+    const items: unknown[] = Array.isArray(job.data?.items) ? job.data.items : [];
+    if (!items.length || items.length > MAX_ISSUE_MANY) throw refuse('validation_failed', `an ${SIGNER_JOBS.issueMany} job carries 1 to ${MAX_ISSUE_MANY} items`);
+    const outcomes: IssueManyResult['outcomes'] = new Array(items.length);
+    const valid: { index: number; job: IssueCertificateJob }[] = [];
+    for (const [index, item] of items.entries()) {
+      const result = validateJob(IssueCertificateJob, item);
+      if ('errors' in result) outcomes[index] = { error: { code: 'validation_failed', message: `malformed item: ${result.errors.join(', ')}` } };
+      else valid.push({ index, job: result.job });
+    }
+    const issued = await this.issueCertificate.handleMany(valid.map((v) => v.job));
+    valid.forEach((v, i) => (outcomes[v.index] = issued[i]));
+    return { outcomes };
   }
 
   private payload<T extends object>(cls: new () => T, job: Job): T {
