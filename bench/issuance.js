@@ -8,6 +8,7 @@
  *   npm run build && node bench/issuance.js [--seconds 15] [--connections 32] [--rate 500] [--csrs 256]
  *       [--gateway-workers 1] [--signer-concurrency 32] [--pool-size 10] [--open-sockets 64]
  *       [--no-peers] [--peers ../shared/peers] [--no-wrk] [--wrk-seconds 5] [--log-level warn]
+ *       [--coalesce-ms 2] [--coalesce-max 64]
  *   node bench/issuance.js --profile DIR [--seconds 10]    # V8 CPU profiles of gateway and signer, summarised
  *
  * Phases: warm-up, a closed loop (N connections, each sends its next request when the last answered:
@@ -592,6 +593,8 @@ async function main() {
     RATE_LIMIT_GENERAL: '10000000',
     RATE_LIMIT_ISSUE: '10000000',
     RATE_LIMIT_BATCH: '10000000',
+    ISSUE_COALESCE_MS: arg('coalesce-ms', '2'),
+    ISSUE_COALESCE_MAX: arg('coalesce-max', '64'),
   };
   const signerEnv = {
     ...shared,

@@ -5,7 +5,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
-import { PkiError, isPkiError, normalizeSubjectAltNames, parseCsr, parseRevocationReason, toPem } from '@signet/pki';
+import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import {
   ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
 } from '@signet/queue';
@@ -158,12 +158,7 @@ export class CertificatesService {
       if (isPkiError(error)) throw apiErrorOf(error, 'san');
       throw error;
     }
-    if (dto.csrPem) {
-      // Refuse a bad CSR here with the signing lib's words; the signer verifies it again before signing.
-      await parseCsr(dto.csrPem).catch((error) => {
-        throw isPkiError(error) ? apiErrorOf(error, 'csrPem') : error;
-      });
-    }
+    // The CSR is read and its signature verified once, by the signer, which names csrPem in its refusal.
     const ca = await this.cas.knownReadable(principal, dto.caId);
     const recipient = dto.mode === 'managed' ? newRecipient() : null;
     const job: IssueCertificateJob = {

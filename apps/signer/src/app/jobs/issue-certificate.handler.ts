@@ -5,7 +5,9 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { AuditEventInput, CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import {
+  AuditEventInput, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, insertAuditEvents, insertCertificates,
+} from '@signet/persistence';
 import {
   DistinguishedName, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
   namesOutside, normalizeSubjectAltNames, parseCsr,
@@ -15,7 +17,6 @@ import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
 import { KeyObject } from 'node:crypto';
 import { DataSource, EntityManager, In, IsNull } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
@@ -112,7 +113,7 @@ export class IssueCertificateHandler {
     }
     const issuer = await this.keyring.issuer(ca, job.caPassphrase);
 
-    const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '') : null;
+    const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
     const commonName = job.commonName ?? csr?.commonName;
     if (!commonName) throw refuse('validation_failed', 'commonName is required (in the request or the CSR)', { field: 'commonName' });
     const requested: Partial<SubjectAltNames> = hasSans(job.sans)
@@ -146,7 +147,7 @@ export class IssueCertificateHandler {
     const encryptedKey = keys && job.storeKey ? await encryptPrivateKey(keys.privateKey, this.keyring.master) : null;
     // Its OCSP answer exists before the certificate does (RFC 5019: responses are signed ahead).
     const ocspGood = await this.ocsp.sign(ca, issuer, { serialNumber: certificate.serialNumber, certificateId: job.certificateId });
-    const row: QueryDeepPartialEntity<CertificateEntity> = {
+    const row: CertificateInsert = {
       id: job.certificateId,
       orgId: job.orgId,
       caId: ca.id,
@@ -164,7 +165,6 @@ export class IssueCertificateHandler {
       mode: job.mode,
       validFrom: certificate.notBefore,
       validTo: certificate.notAfter,
-      status: 'active',
       autoRenew: job.autoRenew,
       renewalThresholdDays: job.renewalThresholdDays,
       certificateDer: certificate.der,
@@ -185,7 +185,7 @@ export class IssueCertificateHandler {
 
   /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. */
   private async commit(manager: EntityManager, items: PreparedIssuance[]): Promise<void> {
-    await manager.getRepository(CertificateEntity).insert(items.map((i) => i.row));
+    await insertCertificates(manager, items.map((i) => i.row));
     await this.ocsp.store(manager, items.map((i) => i.ocsp));
     await insertAuditEvents(manager, items.map((i) => i.audit));
   }
@@ -221,13 +221,21 @@ export class IssueCertificateHandler {
 
 interface PreparedIssuance {
   job: IssueCertificateJob;
-  row: QueryDeepPartialEntity<CertificateEntity>;
+  row: CertificateInsert;
   ocsp: SignedOcspResponse;
   audit: AuditEventInput;
   privateKey: KeyObject | null;
 }
 
 export type IssueOutcome = IssueCertificateResult | { error: JobFailure };
+
+/** A signing-lib refusal about one request field, with that field named as the API's validation errors name it. */
+function onField(error: unknown, field: string): unknown {
+  const refusal = asJobError(error);
+  const failure = refusal instanceof UnrecoverableError ? decodeJobFailure(refusal.message) : null;
+  if (!failure) return error;
+  return refuse(failure.code, failure.message, failure.code === 'validation_failed' ? { fields: [{ field, messages: [failure.message] }] } : { field });
+}
 
 /**
  * A refusal (a signing-lib error or an UnrecoverableError carrying a JobFailure) becomes the item's
