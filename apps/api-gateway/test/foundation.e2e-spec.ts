@@ -36,6 +36,11 @@ describe('gateway foundation (real PostgreSQL and Redis)', () => {
     expect(res.body.openapi).toMatch(/^3\./);
     expect(res.body.components.schemas.Error.properties.code.enum).toContain('validation_failed');
     expect(res.body.components.securitySchemes.apiKey.scheme).toBe('bearer');
+    // Every route of API.md is described, the hand-written public PKI ones included.
+    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining([
+      '/api/v1/cas/import', '/api/v1/cas/{id}/crl', '/api/v1/certificates/{id}/download', '/api/v1/ocsp/status/{serial}',
+      '/pki/ocsp', '/pki/ocsp/{request}', '/pki/cas/{caId}/crl', '/pki/cas/{caId}/ca.crt',
+    ]));
   });
 
   it('answers unknown routes with 404 in the error shape', async () => {
