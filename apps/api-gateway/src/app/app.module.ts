@@ -12,6 +12,8 @@ import { CertificatesController } from './certificates/certificates.controller';
 import { CertificatesService } from './certificates/certificates.service';
 import { SignerClient } from './signer-client/signer-client';
 import { PkiStore } from './pki/pki-store';
+import { EnrollmentPoliciesController } from './enrollment/enrollment-policies.controller';
+import { EnrollmentPoliciesService } from './enrollment/enrollment-policies.service';
 import { IssuanceBatcher } from './signer-client/issuance-batcher';
 import { OcspStatusController } from './pki/ocsp-status.controller';
 import { GATEWAY_CONFIG } from './gateway-config.token';
@@ -38,8 +40,8 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, IssuanceBatcher, CertificatesService, PkiStore],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, IssuanceBatcher, CertificatesService, PkiStore, EnrollmentPoliciesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

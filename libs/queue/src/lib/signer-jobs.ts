@@ -275,3 +275,6 @@ export function decodeOcspCacheEntry(value: Buffer): OcspCacheEntry | null {
     der: value.subarray(52),
   };
 }
+
+/** Redis pub/sub channel on which the gateway announces enrollment-policy changes to the enroll servers. */
+export const enrollmentPoliciesChannel = (queuePrefix: string): string => `${queuePrefix}:enroll:policies-changed`;

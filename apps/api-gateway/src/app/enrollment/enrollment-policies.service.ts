@@ -1,0 +1,95 @@
+/**
+ * Enrollment policies: which devices may enroll on 8443 (holders of certificates from `trustedCaIds`)
+ * and how they are issued. Every change is audited and announced on Redis, so the enroll servers reload
+ * their trust store within moments.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateAuthorityEntity, EnrollmentPolicyEntity } from '@signet/persistence';
+import { enrollmentPoliciesChannel } from '@signet/queue';
+import { ApiError, REDIS } from '@signet/service';
+import type Redis from 'ioredis';
+import { DataSource, In } from 'typeorm';
+import { OrgPrincipal } from '../access/principal';
+import { AuditService } from '../audit/audit.service';
+import { extendedKeyUsageFor } from '../certificates/usage';
+import { GATEWAY_CONFIG } from '../gateway-config.token';
+import type { GatewayConfig } from '../gateway.config';
+import { PageQueryDto, pageOf, skipOf } from '../paging';
+import { GatewayRequest } from '../request-context';
+import { CreateEnrollmentPolicyDto } from './enrollment-policy.dto';
+
+export const policyView = (p: EnrollmentPolicyEntity) => ({
+  id: p.id,
+  name: p.name,
+  trustedCaIds: p.trustedCaIds,
+  issuingCaId: p.issuingCaId,
+  validityDays: p.validityDays,
+  usage: p.usage,
+  allowedKeyAlgorithms: p.allowedKeyAlgorithms,
+  subjectRule: p.subjectRule,
+  createdAt: p.createdAt.toISOString(),
+});
+
+@Injectable()
+export class EnrollmentPoliciesService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    private readonly audit: AuditService,
+  ) {}
+
+  async create(req: GatewayRequest, dto: CreateEnrollmentPolicyDto) {
+    const principal = req.principal as OrgPrincipal;
+    try {
+      extendedKeyUsageFor(dto.usage, undefined);
+    } catch {
+      throw ApiError.validation([{ field: 'usage', messages: [`usage "${dto.usage}" is not a usage label a policy can issue (client, server, server-client, ...)`] }]);
+    }
+    const named = [...new Set([...dto.trustedCaIds, dto.issuingCaId])];
+    const found = await this.dataSource.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { id: In(named), orgId: principal.orgId } });
+    const missing = named.filter((id) => !found.some((ca) => ca.id === id));
+    if (missing.length) throw new ApiError('not_found', 'certificate authority not found', { caIds: missing });
+    const policy = await this.dataSource.transaction(async (manager) => {
+      const saved = await manager.getRepository(EnrollmentPolicyEntity).save(
+        manager.getRepository(EnrollmentPolicyEntity).create({
+          orgId: principal.orgId,
+          name: dto.name,
+          trustedCaIds: [...new Set(dto.trustedCaIds)],
+          issuingCaId: dto.issuingCaId,
+          validityDays: dto.validityDays,
+          usage: dto.usage,
+          allowedKeyAlgorithms: [...new Set(dto.allowedKeyAlgorithms)] as EnrollmentPolicyEntity['allowedKeyAlgorithms'],
+          subjectRule: dto.subjectRule,
+        }),
+      );
+      await this.audit.record(req, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId } }, manager);
+      return saved;
+    });
+    await this.announce();
+    return { policy: policyView(policy) };
+  }
+
+  async list(principal: OrgPrincipal, q: PageQueryDto) {
+    const [rows, total] = await this.dataSource.getRepository(EnrollmentPolicyEntity).findAndCount({
+      where: { orgId: principal.orgId }, order: { createdAt: 'ASC', id: 'ASC' }, skip: skipOf(q), take: q.pageSize,
+    });
+    return pageOf('policies', rows.map(policyView), total, q);
+  }
+
+  async remove(req: GatewayRequest, id: string) {
+    const principal = req.principal as OrgPrincipal;
+    await this.dataSource.transaction(async (manager) => {
+      const deleted = await manager.getRepository(EnrollmentPolicyEntity).delete({ id, orgId: principal.orgId });
+      if (!deleted.affected) throw ApiError.notFound('enrollment policy');
+      await this.audit.record(req, { eventType: 'enrollmentPolicy.delete', resourceType: 'enrollmentPolicy', resourceId: id }, manager);
+    });
+    await this.announce();
+  }
+
+  /** Best effort: the enroll servers also re-read the policies every few seconds. */
+  private async announce(): Promise<void> {
+    await this.redis.publish(enrollmentPoliciesChannel(this.config.QUEUE_PREFIX), String(Date.now())).catch(() => undefined);
+  }
+}

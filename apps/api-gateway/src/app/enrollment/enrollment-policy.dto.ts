@@ -1,0 +1,33 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
+import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+
+export const SUBJECT_RULES = ['match-client-cn', 'any'] as const;
+
+export class CreateEnrollmentPolicyDto {
+  @ApiProperty({ maxLength: 200 }) @IsString() @Length(1, 200) name: string;
+
+  @ApiProperty({ type: [String], description: 'CAs whose (unexpired, unrevoked) certificates may enroll' })
+  @IsArray() @ArrayMinSize(1) @ArrayMaxSize(50) @IsUUID('all', { each: true })
+  trustedCaIds: string[];
+
+  @ApiProperty({ format: 'uuid', description: 'the CA that issues the enrolled certificates' })
+  @IsUUID()
+  issuingCaId: string;
+
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 90 })
+  @IsOptional() @IsInt() @Min(1) @Max(397)
+  validityDays = 90;
+
+  @ApiPropertyOptional({ type: String, default: 'client', description: 'as for issuance: client, server, server-client, ...' })
+  @IsOptional() @IsString() @Length(1, 64)
+  usage = 'client';
+
+  @ApiPropertyOptional({ type: [String], enum: KEY_ALGORITHM_NAMES, description: 'empty or absent: every algorithm a CSR may use' })
+  @IsOptional() @IsArray() @ArrayMaxSize(6) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
+  allowedKeyAlgorithms: string[] = [];
+
+  @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's" })
+  @IsIn(SUBJECT_RULES as unknown as string[])
+  subjectRule: (typeof SUBJECT_RULES)[number];
+}
