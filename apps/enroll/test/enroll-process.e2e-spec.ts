@@ -18,7 +18,7 @@ describe('enroll configuration', () => {
 describe('enroll process', () => {
   it('serves health, readiness and metrics on ENROLL_HEALTH_PORT and stops cleanly on SIGTERM', async () => {
     const port = await freePort();
-    const enroll = spawnService('enroll', { ...testServiceEnv(), ENROLL_HEALTH_PORT: String(port) });
+    const enroll = spawnService('enroll', { ...testServiceEnv(), ENROLL_HEALTH_PORT: String(port), ENROLL_PORT: String(await freePort()) });
     try {
       await waitForHttp(`http://127.0.0.1:${port}/healthz`, enroll);
       await expectOpsEndpoints(`http://127.0.0.1:${port}`);

@@ -12,3 +12,5 @@ export * from './lib/logging';
 export * from './lib/http-app';
 export * from './lib/database.module';
 export * from './lib/cluster';
+export * from './lib/signer-client';
+export * from './lib/usage';

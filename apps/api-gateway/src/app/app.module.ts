@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { createDataSourceOptions } from '@signet/persistence';
-import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
+import { HealthModule, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
 import { AccessModule } from './access/access.module';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
@@ -10,7 +10,6 @@ import { CasController } from './cas/cas.controller';
 import { CasService } from './cas/cas.service';
 import { CertificatesController } from './certificates/certificates.controller';
 import { CertificatesService } from './certificates/certificates.service';
-import { SignerClient } from './signer-client/signer-client';
 import { PkiStore } from './pki/pki-store';
 import { EnrollmentPoliciesController } from './enrollment/enrollment-policies.controller';
 import { EnrollmentPoliciesService } from './enrollment/enrollment-policies.service';
@@ -41,7 +40,7 @@ export class AppModule {
         AccessModule,
       ],
       controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, SignerClient, IssuanceBatcher, CertificatesService, PkiStore, EnrollmentPoliciesService],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] }, IssuanceBatcher, CertificatesService, PkiStore, EnrollmentPoliciesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

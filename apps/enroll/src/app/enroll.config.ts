@@ -1,5 +1,5 @@
-import { IsOptional, IsString } from 'class-validator';
-import { CommonConfig, IsPort } from '@signet/service';
+import { IsOptional, IsString, Matches } from 'class-validator';
+import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
 
 /** The enrollment service's environment. Like the gateway it holds no CA key and no MASTER_KEY. */
 export class EnrollConfig extends CommonConfig {
@@ -9,7 +9,7 @@ export class EnrollConfig extends CommonConfig {
   @IsPort('ENROLL_HEALTH_PORT')
   ENROLL_HEALTH_PORT = 8081;
 
-  /** PEM files of the TLS server certificate and key; when unset one is issued at start. */
+  /** PEM files of the TLS server certificate and key; when unset one is issued at start (see below). */
   @IsOptional()
   @IsString()
   ENROLL_TLS_CERT?: string = undefined;
@@ -17,4 +17,41 @@ export class EnrollConfig extends CommonConfig {
   @IsOptional()
   @IsString()
   ENROLL_TLS_KEY?: string = undefined;
+
+  /**
+   * Without files: the CA that issues the server certificate at start (devices trust it through
+   * /pki/cas/<id>/ca.crt). Unset too: a self-signed certificate made at start (for trials only).
+   */
+  @IsOptional()
+  @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'ENROLL_TLS_CA_ID must be a CA id (UUID)' })
+  ENROLL_TLS_CA_ID?: string = undefined;
+
+  /** Names of the issued or self-signed server certificate, comma-separated (DNS names or IPs). */
+  @Matches(/^[A-Za-z0-9.:*-]+(,[A-Za-z0-9.:*-]+)*$/, { message: 'ENROLL_TLS_HOSTNAMES must be comma-separated DNS names or IPs' })
+  ENROLL_TLS_HOSTNAMES = 'localhost,127.0.0.1';
+
+  /** Base of the CRL, OCSP and caIssuers URLs in the certificates devices get. */
+  @Matches(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { message: 'PUBLIC_BASE_URL must be an http(s) URL' })
+  PUBLIC_BASE_URL = 'http://127.0.0.1:3000';
+
+  @IsIntBetween('ENROLL_BODY_LIMIT_BYTES', 1024, 1024 * 1024)
+  ENROLL_BODY_LIMIT_BYTES = 65536;
+
+  /** Enrollments per client certificate and minute. */
+  @IsIntBetween('ENROLL_RATE_LIMIT', 1, 1_000_000)
+  ENROLL_RATE_LIMIT = 300;
+
+  @IsIntBetween('ENROLL_HANDSHAKE_TIMEOUT_MS', 100, 120_000)
+  ENROLL_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+  /** A request (headers and body) must arrive within this: slow or stalled clients cannot pin the server. */
+  @IsIntBetween('ENROLL_REQUEST_TIMEOUT_MS', 100, 300_000)
+  ENROLL_REQUEST_TIMEOUT_MS = 15_000;
+
+  @IsIntBetween('ENROLL_MAX_CONNECTIONS', 1, 1_000_000)
+  ENROLL_MAX_CONNECTIONS = 4096;
+
+  /** How often the trust store is re-read even without a change announcement (Redis pub/sub). */
+  @IsIntBetween('ENROLL_TRUST_POLL_MS', 200, 600_000)
+  ENROLL_TRUST_POLL_MS = 5000;
 }

@@ -1,9 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { createDataSourceOptions } from '@signet/persistence';
-import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
+import { HealthModule, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { ENROLL_CONFIG } from './enroll-config.token';
+import { EnrollServer } from './enroll-server';
 import { EnrollConfig } from './enroll.config';
+import { EnrollmentService } from './enrollment.service';
+import { TrustStore } from './trust-store';
 
-export const ENROLL_CONFIG = 'ENROLL_CONFIG';
+export { ENROLL_CONFIG };
 
 @Module({})
 export class EnrollModule {
@@ -17,7 +21,13 @@ export class EnrollModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-enroll'),
         HealthModule,
       ],
-      providers: [{ provide: ENROLL_CONFIG, useValue: config }],
+      providers: [
+        { provide: ENROLL_CONFIG, useValue: config },
+        { provide: SignerClient, useFactory: (c: EnrollConfig) => new SignerClient(c), inject: [ENROLL_CONFIG] },
+        TrustStore,
+        EnrollmentService,
+        EnrollServer,
+      ],
       exports: [ENROLL_CONFIG],
     };
   }

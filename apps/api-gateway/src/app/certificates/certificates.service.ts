@@ -9,7 +9,7 @@ import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, 
 import {
   ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
 } from '@signet/queue';
-import { ApiError, ErrorCode } from '@signet/service';
+import { ApiError, ErrorCode, SignerClient, extendedKeyUsageFor } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -19,7 +19,6 @@ import { CasService } from '../cas/cas.service';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { GatewayRequest, clientIp } from '../request-context';
-import { SignerClient } from '../signer-client/signer-client';
 import { IssuanceBatcher } from '../signer-client/issuance-batcher';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
@@ -27,7 +26,6 @@ import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
-import { extendedKeyUsageFor } from './usage';
 import { zip } from './zip';
 
 /** Signing-lib refusals as API errors: bad names and CSRs are the caller's to fix. */

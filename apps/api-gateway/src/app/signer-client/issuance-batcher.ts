@@ -9,11 +9,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, IssueManyResult, SIGNER_JOBS } from '@signet/queue';
+import { SignerClient, apiErrorOf } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
-import { SignerClient, apiErrorOf } from './signer-client';
 
 export interface IssuedCertificate extends IssueCertificateResult {
   row: CertificateEntity;

@@ -2,7 +2,7 @@
  * API.md's `usage` labels and the extendedKeyUsage each implies. Any other label must come with an
  * explicit `extendedKeyUsage` (names or dotted OIDs).
  */
-import { ApiError } from '@signet/service';
+import { ApiError } from './errors';
 
 export const USAGE_EKU: Record<string, string[]> = {
   server: ['serverAuth'],

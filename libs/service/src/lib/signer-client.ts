@@ -1,15 +1,14 @@
 /**
- * The gateway's side of the signer queue: add a job, wait for its result with a deadline, and turn a
+ * A producer's side of the signer queue (the gateway's and the enroll server's): add a job, wait for its result with a deadline, and turn a
  * structured refusal back into the API error the signer chose. Past the deadline the caller gets 503;
  * the job carries on, and a retry with the same job id finds its result.
  */
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { OnApplicationShutdown } from '@nestjs/common';
 import { JobFailure, SIGNER_QUEUE, decodeJobFailure, transportKeyRedisKey } from '@signet/queue';
-import { ApiError, ERROR_STATUS, ErrorCode, closeRedis, createRedis } from '@signet/service';
+import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
+import { closeRedis, createRedis } from './redis.module';
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
-import { GATEWAY_CONFIG } from '../gateway-config.token';
-import type { GatewayConfig } from '../gateway.config';
 
 export const SIGNER_DEADLINE_MS = 30_000;
 
@@ -19,13 +18,13 @@ export function apiErrorOf(failure: JobFailure): ApiError {
   return new ApiError(code, failure.message, failure.details);
 }
 
-@Injectable()
+/** Provided by each app with its own config: `{ provide: SignerClient, useFactory: (c) => new SignerClient(c), inject: [...] }`. */
 export class SignerClient implements OnApplicationShutdown {
   private queue: Queue | null = null;
   private events: QueueEvents | null = null;
   private connections: Redis[] = [];
 
-  constructor(@Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig) {}
+  constructor(private readonly config: { REDIS_URL: string; QUEUE_PREFIX: string }) {}
 
   /** Connected on first use: a gateway that never enqueues (or starts while Redis is down) holds nothing open. */
   private ensureConnected(): { queue: Queue; events: QueueEvents } {

@@ -1,0 +1,1 @@
+export const ENROLL_CONFIG = 'ENROLL_CONFIG';

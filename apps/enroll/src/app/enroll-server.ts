@@ -1,0 +1,222 @@
+/**
+ * The device side, TLS on ENROLL_PORT (API.md section 3): TLS 1.2/1.3 only, a client certificate
+ * required. OpenSSL verifies it against the trust store; a connection whose certificate does not chain
+ * to a policy-named CA (or that sent none) is cut before any HTTP, and only an expired one is let through
+ * to be answered 403 client_certificate_expired, as API.md asks. The trust store follows policy changes
+ * with setSecureContext: new handshakes see it, open connections keep theirs.
+ *
+ *   POST /v1/enroll                      PEM, base64 DER (EST style) or JSON {csrPem}
+ *   GET  /.well-known/est/cacerts        base64 PKCS#7 certs-only
+ *   POST /.well-known/est/simpleenroll   base64 DER PKCS#10 -> base64 PKCS#7 certs-only
+ *   POST /.well-known/est/simplereenroll
+ */
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { certsOnlyPkcs7, fromPem, parseCertificate, toPem } from '@signet/pki';
+import { REDIS, SignerClient } from '@signet/service';
+import type Redis from 'ioredis';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Server, createServer } from 'node:https';
+import { randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { DataSource } from 'typeorm';
+import { ENROLL_CONFIG } from './enroll-config.token';
+import type { EnrollConfig } from './enroll.config';
+import { Device, EnrollError, Enrolled, EnrollmentService } from './enrollment.service';
+import { ServerIdentity, serverIdentity } from './server-identity';
+import { TrustStore } from './trust-store';
+
+const EST = '/.well-known/est/';
+
+@Injectable()
+export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(EnrollServer.name);
+  private server: Server | null = null;
+  private identity: ServerIdentity | null = null;
+
+  constructor(
+    @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly trust: TrustStore,
+    private readonly enrollment: EnrollmentService,
+    private readonly signer: SignerClient,
+  ) {}
+
+  get port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : this.config.ENROLL_PORT;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.identity = await serverIdentity(this.config, this.dataSource, this.signer, this.logger);
+    const server = createServer({
+      ...this.secureContextOptions(),
+      requestCert: true,
+      // Checked in 'secureConnection' below, so that an expired certificate can get its 403.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.3',
+      handshakeTimeout: this.config.ENROLL_HANDSHAKE_TIMEOUT_MS,
+      requestTimeout: this.config.ENROLL_REQUEST_TIMEOUT_MS,
+      headersTimeout: Math.min(this.config.ENROLL_REQUEST_TIMEOUT_MS, 10_000),
+      keepAliveTimeout: 5000,
+    }, (req, res) => void this.handle(req, res));
+    server.maxConnections = this.config.ENROLL_MAX_CONNECTIONS;
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.authorized) return;
+      if (String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED' && socket.getPeerCertificate()?.raw) return;
+      socket.destroy();
+    });
+    server.on('tlsClientError', () => undefined);
+    this.trust.onChange(() => server.setSecureContext(this.secureContextOptions()));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.ENROLL_PORT, '0.0.0.0', () => resolve());
+    });
+    this.logger.log({ port: this.port, certificate: this.identity.source }, 'enroll server listening (mTLS)');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+      setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, 5000).unref();
+    });
+  }
+
+  private secureContextOptions() {
+    const anchors = this.trust.anchorPems();
+    return {
+      cert: this.identity!.certPem,
+      key: this.identity!.keyPem,
+      // Never the system roots: an empty trust store trusts nobody (no policy yet).
+      ca: anchors.length ? anchors : [this.identity!.certPem.split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\n'],
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = typeof req.headers['x-request-id'] === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      const socket = req.socket as TLSSocket;
+      const raw = socket.getPeerCertificate()?.raw;
+      if (!raw) throw new EnrollError(401, 'unauthorized', 'a client certificate is required');
+      const device: Device = { certificate: parseCertificate(raw), ip: socket.remoteAddress?.replace(/^::ffff:/, '') ?? null };
+      if (req.method === 'GET' && path === `${EST}cacerts`) {
+        const chain = await this.enrollment.caCertificates(device, path);
+        return this.sendPkcs7(res, chain.map((pem) => fromPem(pem, ['CERTIFICATE']).der));
+      }
+      const enrollPath = path === '/v1/enroll' || path === `${EST}simpleenroll` || path === `${EST}simplereenroll`;
+      if (!enrollPath) throw new EnrollError(404, 'not_found', `no route ${req.method} ${path}`);
+      if (req.method !== 'POST') throw new EnrollError(405, 'bad_request', `${path} takes POST`);
+      await this.rateLimit(device);
+      const body = await this.readBody(req);
+      const est = path.startsWith(EST);
+      const csrPem = csrFromBody(req.headers['content-type'] ?? '', body, est);
+      const enrolled = await this.enrollment.enroll(device, csrPem, path, path.endsWith('simplereenroll') ? 'reenroll' : 'enroll');
+      if (est) return this.sendPkcs7(res, [enrolled.row.certificateDer], 200);
+      return this.sendEnrolled(req, res, enrolled);
+    } catch (error) {
+      const e = error instanceof EnrollError ? error : null;
+      if (!e) this.logger.error({ err: (error as Error).message, path }, 'enrollment failed');
+      const status = e?.status ?? 500;
+      res.writeHead(status, { 'Content-Type': 'application/json', ...(e?.headers ?? {}) });
+      res.end(JSON.stringify({ error: e?.message ?? 'internal error', code: e?.code ?? 'internal', status, details: {}, requestId }));
+    }
+  }
+
+  private sendEnrolled(req: IncomingMessage, res: ServerResponse, enrolled: Enrolled): void {
+    const certificatePem = toPem('CERTIFICATE', enrolled.row.certificateDer);
+    const chainPem = enrolled.chainPems.join('');
+    if (/application\/x-pem-file/.test(req.headers.accept ?? '')) {
+      res.writeHead(201, { 'Content-Type': 'application/x-pem-file' });
+      return void res.end(certificatePem + chainPem);
+    }
+    const row = enrolled.row;
+    const certificate = {
+      id: row.id, caId: row.caId, commonName: row.commonName, subject: row.subject, sanDns: row.sanDns, sanIp: row.sanIp, sanEmail: row.sanEmail,
+      sanUri: row.sanUri, keyAlgorithm: row.keyAlgorithm, serialNumber: row.serialNumber, fingerprintSha256: row.fingerprintSha256, usage: row.usage,
+      extendedKeyUsage: row.extendedKeyUsage, mode: row.mode, validFrom: row.validFrom.toISOString(), validTo: row.validTo.toISOString(), status: 'active',
+      createdAt: row.createdAt.toISOString(),
+    };
+    res.writeHead(201, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ certificate, certificatePem, chainPem }));
+  }
+
+  /** RFC 7030 4.1.3 / 4.2.3: application/pkcs7-mime, base64 of a certs-only SignedData. */
+  private sendPkcs7(res: ServerResponse, certificates: Buffer[], status = 200): void {
+    res.writeHead(status, { 'Content-Type': 'application/pkcs7-mime; smime-type=certs-only', 'Content-Transfer-Encoding': 'base64' });
+    res.end(certsOnlyPkcs7(certificates).toString('base64').replace(/.{64}/g, '$&\r\n') + '\r\n');
+  }
+
+  /** ENROLL_RATE_LIMIT enrollments per client certificate and minute, shared by every enroll replica. */
+  private async rateLimit(device: Device): Promise<void> {
+    const window = Math.floor(Date.now() / 60_000);
+    const key = `${this.config.QUEUE_PREFIX}:enroll:rate:${device.certificate.fingerprintSha256}:${window}`;
+    const [[, count]] = (await this.redis.multi().incr(key).expire(key, 120).exec()) as [[Error | null, number]];
+    if (count > this.config.ENROLL_RATE_LIMIT) {
+      const retryAfter = String((window + 1) * 60 - Math.floor(Date.now() / 1000));
+      throw new EnrollError(429, 'rate_limited', `more than ${this.config.ENROLL_RATE_LIMIT} enrollments a minute for this client certificate`, { 'Retry-After': retryAfter });
+    }
+  }
+
+  private readBody(req: IncomingMessage): Promise<Buffer> {
+    const limit = this.config.ENROLL_BODY_LIMIT_BYTES;
+    return new Promise((resolve, reject) => {
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (declared > limit) {
+        req.resume();
+        return reject(new EnrollError(413, 'payload_too_large', `the body is larger than ${limit} bytes`));
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          reject(new EnrollError(413, 'payload_too_large', `the body is larger than ${limit} bytes`));
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+  }
+}
+
+/**
+ * The CSR in each body form API.md names: PEM (application/x-pem-file or application/pkcs10), base64
+ * DER (application/pkcs10, as EST sends it) or JSON {csrPem}. Returned as PEM for the signing lib.
+ */
+export function csrFromBody(contentType: string, body: Buffer, est: boolean): string {
+  const type = contentType.split(';')[0].trim().toLowerCase();
+  const text = body.toString('utf8');
+  if (!body.length) throw new EnrollError(400, 'validation_failed', 'the body is empty: send a PKCS#10 CSR');
+  if (type === 'application/json' && !est) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new EnrollError(400, 'bad_request', 'the body is not valid JSON');
+    }
+    const csrPem = (parsed as { csrPem?: unknown })?.csrPem;
+    if (typeof csrPem !== 'string' || !csrPem) throw new EnrollError(400, 'validation_failed', 'csrPem must be a PEM string');
+    return csrPem;
+  }
+  if (type === 'application/pkcs10' || type === 'application/x-pem-file' || (est && type === '')) {
+    if (text.includes('-----BEGIN')) return text;
+    const base64 = text.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) throw new EnrollError(400, 'validation_failed', 'the body is neither PEM nor base64 DER');
+    return toPem('CERTIFICATE REQUEST', Buffer.from(base64, 'base64'));
+  }
+  throw new EnrollError(415, 'unsupported_media_type', `send application/pkcs10, application/x-pem-file${est ? '' : ' or application/json'}`);
+}

@@ -1,0 +1,141 @@
+/**
+ * One enrollment, after the TLS handshake: the client certificate must be current and unrevoked and
+ * come from a policy-named CA; the policy's subject rule and key algorithms hold; then the signer issues
+ * through the same queue as the gateway. Re-enrollment with a certificate from the policy's own issuing
+ * CA keeps the subject. Refusals are audit events with the device as actor (issuances are audited by the
+ * signer, in the issuing transaction).
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
+import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS } from '@signet/queue';
+import { ApiError, ErrorCode, SignerClient, USAGE_EKU } from '@signet/service';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { ENROLL_CONFIG } from './enroll-config.token';
+import type { EnrollConfig } from './enroll.config';
+import { TrustStore } from './trust-store';
+
+export interface Device {
+  certificate: ParsedCertificate;
+  ip: string | null;
+}
+
+export interface Enrolled {
+  row: CertificateEntity;
+  chainPems: string[];
+}
+
+const PKI_CODES: Partial<Record<string, ErrorCode>> = { weak_key: 'policy_violation', unsupported_key: 'policy_violation', unsupported_algorithm: 'policy_violation' };
+
+/** An answer of the enroll server: API.md's error shape, with its two enroll-only 403 codes. */
+export class EnrollError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+@Injectable()
+export class EnrollmentService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
+    private readonly trust: TrustStore,
+    private readonly signer: SignerClient,
+  ) {}
+
+  /** The policy-named CA that issued the device's certificate, once the certificate is known good. */
+  async admit(device: Device, path: string) {
+    const issuerCa = this.trust.issuerOf(device.certificate);
+    const refuse = (code: string, status: number, message: string) => this.refused(device, path, issuerCa?.orgId ?? null, code, status, message);
+    if (!issuerCa) throw await refuse('forbidden', 403, 'the client certificate was not issued by a CA of any enrollment policy');
+    const now = Date.now();
+    if (device.certificate.notAfter.getTime() <= now || device.certificate.notBefore.getTime() > now) {
+      throw await refuse('client_certificate_expired', 403, 'the client certificate has expired (or is not yet valid)');
+    }
+    const [row] = await this.dataSource.query(
+      `SELECT status FROM certificates WHERE fingerprint_sha256 = $1
+       UNION ALL SELECT status FROM cas WHERE fingerprint_sha256 = $1`,
+      [device.certificate.fingerprintSha256],
+    );
+    if (row?.status === 'revoked' || issuerCa.status === 'revoked') throw await refuse('client_certificate_revoked', 403, 'the client certificate is revoked');
+    const policy = this.trust.policyFor(issuerCa.id);
+    if (!policy) throw await refuse('forbidden', 403, 'no enrollment policy trusts the CA of this client certificate');
+    return { issuerCa, policy };
+  }
+
+  async enroll(device: Device, csrPem: string, path: string, mode: 'enroll' | 'reenroll'): Promise<Enrolled> {
+    const { issuerCa, policy } = await this.admit(device, path);
+    const refuse = (code: string, status: number, message: string) => this.refused(device, path, policy.orgId, code, status, message);
+    const reenroll = issuerCa.id === policy.issuingCaId;
+    if (mode === 'reenroll' && !reenroll) throw await refuse('forbidden', 403, 'simplereenroll needs a certificate issued by the policy itself; use simpleenroll');
+    let csr;
+    try {
+      csr = await parseCsr(csrPem);
+    } catch (error) {
+      if (!isPkiError(error)) throw error;
+      throw await refuse(PKI_CODES[error.code] ?? 'validation_failed', PKI_CODES[error.code] ? 422 : 400, error.message);
+    }
+    if (policy.allowedKeyAlgorithms.length && !policy.allowedKeyAlgorithms.includes(csr.keyAlgorithm)) {
+      throw await refuse('policy_violation', 422, `key algorithm ${csr.keyAlgorithm} is not allowed by this policy (${policy.allowedKeyAlgorithms.join(', ')})`);
+    }
+    const clientCn = device.certificate.subject.commonName;
+    if (!reenroll && policy.subjectRule === 'match-client-cn' && csr.commonName !== clientCn) {
+      throw await refuse('forbidden', 403, `the CSR's common name (${csr.commonName ?? 'none'}) must equal the client certificate's (${clientCn ?? 'none'})`);
+    }
+    const { commonName: _cn, serialNumber: _sn, emailAddress: _email, ...kept } = device.certificate.subject as Record<string, string | undefined>;
+    const certificateId = randomUUID();
+    const job: IssueCertificateJob = {
+      issuanceKey: `enroll-${certificateId}`,
+      certificateId,
+      orgId: policy.orgId,
+      caId: policy.issuingCaId,
+      mode: 'csr',
+      // Re-enrollment keeps the device's subject; a first enrollment takes the CSR's.
+      commonName: reenroll ? clientCn : undefined,
+      subject: reenroll && Object.values(kept).some(Boolean) ? (kept as IssueCertificateJob['subject']) : undefined,
+      sans: { dns: [], ip: [], email: [], uri: [] },
+      csrPem,
+      keyAlgorithm: csr.keyAlgorithm,
+      validityDays: policy.validityDays,
+      usage: policy.usage,
+      extendedKeyUsage: USAGE_EKU[policy.usage] ?? ['clientAuth'],
+      autoRenew: false,
+      renewalThresholdDays: 30,
+      storeKey: false,
+      actor: { type: 'device', id: device.certificate.serialNumber, name: clientCn ?? null, ip: device.ip },
+      publicBaseUrl: this.config.PUBLIC_BASE_URL,
+    };
+    let result: IssueCertificateResult;
+    try {
+      result = await this.signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
+    } catch (error) {
+      if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message);
+      if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message);
+      throw error;
+    }
+    const row = await this.dataSource.getRepository(CertificateEntity).findOneByOrFail({ id: result.certificateId });
+    return { row, chainPems: this.trust.chainPems(policy.issuingCaId) };
+  }
+
+  /** CA certificates for EST cacerts: the chain of the issuing CA of the device's policy. */
+  async caCertificates(device: Device, path: string): Promise<string[]> {
+    const { policy } = await this.admit(device, path);
+    return this.trust.chainPems(policy.issuingCaId);
+  }
+
+  private async refused(device: Device, path: string, orgId: string | null, code: string, status: number, message: string): Promise<EnrollError> {
+    await insertAuditEvents(this.dataSource.manager, [{
+      orgId, eventType: 'enroll.refused', outcome: 'failed',
+      actorType: 'device', actorId: device.certificate.serialNumber, actorName: device.certificate.subject.commonName ?? null, ip: device.ip,
+      resourceType: 'enrollment', details: { path, fingerprintSha256: device.certificate.fingerprintSha256 }, error: { code, message },
+    }]).catch(() => undefined);
+    return new EnrollError(status, code, message);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * What the enroll server trusts: every CA named by some enrollment policy (trustedCaIds, and the
+ * issuing CAs, whose certificates devices re-enroll with), with the certificates above them so that
+ * OpenSSL can build the chain to a root. Re-read on every policy-change announcement (Redis pub/sub)
+ * and every ENROLL_TRUST_POLL_MS; listeners (the TLS server) hear when the set changed.
+ */
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateAuthorityEntity, EnrollmentPolicyEntity } from '@signet/persistence';
+import { ParsedCertificate, certificateSignedBy, parseCertificate, pemBlocks, toPem } from '@signet/pki';
+import { enrollmentPoliciesChannel } from '@signet/queue';
+import { closeRedis, createRedis } from '@signet/service';
+import type Redis from 'ioredis';
+import { DataSource, In } from 'typeorm';
+import { ENROLL_CONFIG } from './enroll-config.token';
+import type { EnrollConfig } from './enroll.config';
+
+export interface TrustedCa {
+  id: string;
+  orgId: string;
+  parentCaId: string | null;
+  status: string;
+  certificate: ParsedCertificate;
+  pem: string;
+  /** Certificates above it that are not Signet CAs (an imported CA's external chain). */
+  externalChainPems: string[];
+}
+
+const MAX_DEPTH = 16;
+
+@Injectable()
+export class TrustStore implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(TrustStore.name);
+  private cas = new Map<string, TrustedCa>();
+  private policies: EnrollmentPolicyEntity[] = [];
+  private fingerprint = '';
+  private subscriber: Redis | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.reload();
+    this.timer = setInterval(() => void this.reload().catch((err: Error) => this.logger.warn({ err: err.message }, 'trust store reload failed')), this.config.ENROLL_TRUST_POLL_MS);
+    this.timer.unref();
+    this.subscriber = createRedis(this.config.REDIS_URL, 'signet-enroll-policies');
+    this.subscriber.subscribe(enrollmentPoliciesChannel(this.config.QUEUE_PREFIX)).catch(() => undefined);
+    this.subscriber.on('message', () => void this.reload().catch(() => undefined));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.subscriber) await closeRedis(this.subscriber);
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** PEMs for the TLS context's `ca`: the named CAs and everything above them. */
+  anchorPems(): string[] {
+    const pems = new Set<string>();
+    for (const ca of this.cas.values()) {
+      pems.add(ca.pem);
+      ca.externalChainPems.forEach((pem) => pems.add(pem));
+    }
+    return [...pems];
+  }
+
+  ca(id: string): TrustedCa | undefined {
+    return this.cas.get(id);
+  }
+
+  /** The policy-named CA that signed `cert` (its issuer name and signature both match), if any. */
+  issuerOf(cert: ParsedCertificate): TrustedCa | undefined {
+    for (const ca of this.cas.values()) {
+      if (ca.certificate.subjectDer.equals(cert.issuerDer) && certificateSignedBy(cert, ca.certificate.publicKey)) return ca;
+    }
+    return undefined;
+  }
+
+  /** The oldest policy that trusts this CA, or whose issuing CA it is (re-enrollment). */
+  policyFor(caId: string): EnrollmentPolicyEntity | undefined {
+    return this.policies.find((p) => p.trustedCaIds.includes(caId)) ?? this.policies.find((p) => p.issuingCaId === caId);
+  }
+
+  /** The chain above (and including) a CA, as PEMs: for answers that carry the chain. */
+  chainPems(caId: string): string[] {
+    const out: string[] = [];
+    let ca = this.cas.get(caId);
+    while (ca && out.length < MAX_DEPTH) {
+      out.push(ca.pem, ...ca.externalChainPems);
+      ca = ca.parentCaId ? this.cas.get(ca.parentCaId) : undefined;
+    }
+    return out;
+  }
+
+  async reload(): Promise<void> {
+    const policies = await this.dataSource.getRepository(EnrollmentPolicyEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const wanted = new Set(policies.flatMap((p) => [...p.trustedCaIds, p.issuingCaId]));
+    const cas = new Map<string, TrustedCa>();
+    let frontier = [...wanted];
+    for (let depth = 0; frontier.length && depth < MAX_DEPTH; depth++) {
+      const rows = await this.dataSource.getRepository(CertificateAuthorityEntity).find({
+        select: { id: true, orgId: true, parentCaId: true, status: true, certificateDer: true, externalChainPem: true },
+        where: { id: In(frontier) },
+      });
+      for (const row of rows) {
+        const external = row.externalChainPem ? pemBlocks(row.externalChainPem).filter((b) => b.label === 'CERTIFICATE').map((b) => toPem('CERTIFICATE', b.der)) : [];
+        cas.set(row.id, {
+          id: row.id, orgId: row.orgId, parentCaId: row.parentCaId, status: row.status,
+          certificate: parseCertificate(row.certificateDer), pem: toPem('CERTIFICATE', row.certificateDer), externalChainPems: external,
+        });
+      }
+      frontier = rows.map((r) => r.parentCaId).filter((id): id is string => !!id && !cas.has(id));
+    }
+    const fingerprint = JSON.stringify([[...cas.keys()].sort(), [...cas.values()].map((c) => c.status), policies.map((p) => [p.id, p.trustedCaIds, p.issuingCaId])]);
+    this.cas = cas;
+    this.policies = policies;
+    if (fingerprint !== this.fingerprint) {
+      this.fingerprint = fingerprint;
+      this.logger.log({ trustedCas: cas.size, policies: policies.length }, 'trust store loaded');
+      for (const listener of this.listeners) listener();
+    }
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * Device enrollment on the mTLS port, judged by real TLS clients (curl, openssl s_client) against the
+ * built enroll and signer processes, with the gateway's API (in this process) to set things up.
+ */
+import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, toPem } from '@signet/pki';
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const PLATFORM_ADMIN_KEY = `test-platform-admin-${randomBytes(16).toString('hex')}`;
+
+const dir = mkdtempSync(join(tmpdir(), 'signet-enroll-'));
+const run = (cmd: string, args: string[], input?: string | Buffer) => {
+  const r = spawnSync(cmd, args, { cwd: dir, input, encoding: 'utf8', timeout: 20000 });
+  return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
+};
+const openssl = (...args: string[]) => run('openssl', args);
+const file = (name: string, data: string | Buffer) => {
+  writeFileSync(join(dir, name), data);
+  return name;
+};
+const newCsr = (name: string, cn: string) => {
+  expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`).status).toBe(0);
+  return `${name}.csr`;
+};
+
+describe('enrollment over mutual TLS', () => {
+  let gateway: RunningService;
+  let signer: RunningService;
+  let enroll: RunningService;
+  let gatewayUrl: string;
+  let adminKey: string;
+  let url: string;
+  let bootstrapId: string;
+  let deviceCaId: string;
+  /** The gateway's API over HTTP (it runs as its own built process, like the signer and enroll). */
+  const call = async (method: string, path: string, body?: object, key = adminKey) => {
+    const res = await fetch(`${gatewayUrl}${path}`, {
+      method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const ok = async (pending: ReturnType<typeof call>, status: number) => {
+    const res = await pending;
+    if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
+    return res;
+  };
+  const api = {
+    post: (path: string, body: object) => call('POST', path, body),
+    get: (path: string) => call('GET', path),
+  };
+  /** curl with the device's client certificate; returns the HTTP status and body. */
+  const curl = (cert: string | null, path: string, args: string[] = []) => {
+    const r = run('curl', ['-sS', '--max-time', '15', '--cacert', 'server-ca.pem', ...(cert ? ['--cert', `${cert}.pem`, '--key', `${cert}.key`] : []),
+      '-w', '\n%{http_code}', ...args, `${url}${path}`]);
+    const lines = r.stdout.split('\n');
+    return { status: Number(lines.pop()), body: lines.join('\n'), exit: r.status, out: r.out };
+  };
+  /** A managed certificate for a device from `caId`, written to name.pem / name.key. */
+  const deviceCertificate = async (name: string, caId: string, commonName: string) => {
+    const res = await ok(api.post('/api/v1/certificates', { caId, commonName, usage: 'client' }), 201);
+    file(`${name}.pem`, res.body.certificate.certificatePem);
+    file(`${name}.key`, res.body.privateKey);
+    return res.body.certificate;
+  };
+
+  beforeAll(async () => {
+    const signerPort = await freePort();
+    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
+    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
+    const gatewayPort = await freePort();
+    gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}` });
+    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    const org = await ok(call('POST', '/api/v1/platform/orgs', { name: 'Devices org', slug: `devices-${randomBytes(4).toString('hex')}` }, PLATFORM_ADMIN_KEY), 201);
+    adminKey = org.body.adminKey;
+    const ca = async (body: object) => (await ok(api.post('/api/v1/cas', body), 201)).body.ca;
+    const serverCa = await ca({ name: 'Enroll server', subject: { commonName: 'Enroll Server CA' } });
+    file('server-ca.pem', serverCa.certificatePem);
+    const bootstrap = await ca({ name: 'Bootstrap', subject: { commonName: 'Factory Bootstrap CA' } });
+    bootstrapId = bootstrap.id;
+    file('bootstrap-ca.pem', bootstrap.certificatePem);
+    const deviceCa = await ca({ name: 'Devices', subject: { commonName: 'Device Issuing CA' } });
+    deviceCaId = deviceCa.id;
+    file('device-ca.pem', deviceCa.certificatePem);
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Sensors', trustedCaIds: [bootstrapId], issuingCaId: deviceCaId, subjectRule: 'match-client-cn', allowedKeyAlgorithms: ['ECDSA-P256', 'ECDSA-P384'] }), 201);
+
+    const healthPort = await freePort();
+    const port = await freePort();
+    enroll = spawnService('enroll', {
+      ...testServiceEnv(), ENROLL_PORT: String(port), ENROLL_HEALTH_PORT: String(healthPort), ENROLL_TLS_CA_ID: serverCa.id,
+      ENROLL_TLS_HOSTNAMES: 'localhost,127.0.0.1', ENROLL_TRUST_POLL_MS: '1000', ENROLL_BODY_LIMIT_BYTES: '8192',
+    });
+    await waitForHttp(`http://127.0.0.1:${healthPort}/healthz`, enroll);
+    url = `https://127.0.0.1:${port}`;
+    for (let i = 0; i < 100 && run('curl', ['-s', '-k', '--max-time', '1', url]).status === 7; i++) await sleep(100);
+  }, 60_000);
+  afterAll(async () => {
+    if (gateway) expect(await stopService(gateway)).toBe(0);
+    if (enroll) expect(await stopService(enroll)).toBe(0);
+    if (signer) expect(await stopService(signer)).toBe(0);
+  });
+
+  it('enrolls with curl --cert: the certificate verifies with openssl and carries the CSR subject; PEM answers too', async () => {
+    await deviceCertificate('sensor-1', bootstrapId, 'sensor-1');
+    newCsr('sensor-1-op', 'sensor-1');
+    const res = curl('sensor-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@sensor-1-op.csr']);
+    expect(res.status).toBe(201);
+    const body = JSON.parse(res.body);
+    expect(body.certificate).toMatchObject({ caId: deviceCaId, commonName: 'sensor-1', extendedKeyUsage: ['clientAuth'], mode: 'csr' });
+    file('sensor-1-op.pem', body.certificatePem);
+    file('sensor-1-chain.pem', body.chainPem);
+    expect(openssl('verify', '-CAfile', 'sensor-1-chain.pem', 'sensor-1-op.pem').out).toContain('sensor-1-op.pem: OK');
+    expect(openssl('x509', '-in', 'sensor-1-op.pem', '-noout', '-subject').out).toContain('CN = sensor-1');
+
+    // JSON {csrPem} in, PEM out.
+    const csrPem = readFileSync(join(dir, 'sensor-1-op.csr'), 'utf8');
+    file('json-body.json', JSON.stringify({ csrPem }));
+    const pem = curl('sensor-1', '/v1/enroll', ['-H', 'Content-Type: application/json', '-H', 'Accept: application/x-pem-file', '--data-binary', '@json-body.json']);
+    expect(pem.status).toBe(201);
+    expect(pem.body.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+
+    const audit = await ok(api.get(`/api/v1/audit?eventType=certificate.issue&resourceId=${body.certificate.id}`), 200);
+    expect(audit.body.events[0].actor).toMatchObject({ type: 'device', name: 'sensor-1' });
+  });
+
+  it('fails the handshake without a client certificate and with one from an untrusted CA', async () => {
+    const none = curl(null, '/v1/enroll', ['-d', 'x']);
+    expect(none.exit).not.toBe(0);
+    expect(none.status).toBe(0);
+    const sClient = run('openssl', ['s_client', '-connect', url.replace('https://', ''), '-CAfile', join(dir, 'server-ca.pem'), '-quiet'], 'GET /v1/enroll HTTP/1.0\r\n\r\n');
+    expect(sClient.stdout).not.toContain('HTTP/1.1');
+
+    expect(openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'rogue.key', '-out', 'rogue.pem', '-subj', '/CN=sensor-1', '-days', '30').status).toBe(0);
+    const rogue = curl('rogue', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@sensor-1-op.csr']);
+    expect(rogue.exit).not.toBe(0);
+    expect(rogue.status).toBe(0);
+    const rogueSClient = run('openssl', ['s_client', '-connect', url.replace('https://', ''), '-CAfile', join(dir, 'server-ca.pem'), '-cert', join(dir, 'rogue.pem'), '-key', join(dir, 'rogue.key'), '-quiet'], 'GET /v1/enroll HTTP/1.0\r\n\r\n');
+    expect(rogueSClient.stdout).not.toContain('HTTP/1.1');
+  });
+
+  it('answers 403 for a revoked bootstrap certificate, a CN mismatch and an expired certificate, each audited', async () => {
+    const revoked = await deviceCertificate('revoked', bootstrapId, 'sensor-r');
+    await ok(api.post(`/api/v1/certificates/${revoked.id}/revoke`, { reason: 'keyCompromise' }), 200);
+    newCsr('sensor-r', 'sensor-r');
+    const r1 = curl('revoked', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@sensor-r.csr']);
+    expect(r1.status).toBe(403);
+    expect(JSON.parse(r1.body)).toMatchObject({ code: 'client_certificate_revoked', status: 403, requestId: expect.any(String) });
+
+    await deviceCertificate('sensor-2', bootstrapId, 'sensor-2');
+    newCsr('impostor', 'sensor-99');
+    const r2 = curl('sensor-2', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@impostor.csr']);
+    expect(r2.status).toBe(403);
+    expect(JSON.parse(r2.body).code).toBe('forbidden');
+
+    // An expired certificate from a trusted (imported) CA: OpenSSL lets it through to get its 403.
+    const keys = await generateKeyPair('ECDSA-P256');
+    const now = Date.now();
+    const importedRoot = buildCertificateSync({ kind: 'root', subject: { commonName: 'Old Factory CA' }, publicKey: keys.publicKey, selfSignKey: keys.privateKey, notBefore: new Date(now - 400 * 86_400_000), notAfter: new Date(now + 3650 * 86_400_000) });
+    const imported = (await ok(api.post('/api/v1/cas/import', { name: 'Old factory', certificatePem: toPem('CERTIFICATE', importedRoot.der), privateKeyPem: exportPrivateKeyPem(keys.privateKey) }), 201)).body.ca;
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Old devices', trustedCaIds: [imported.id], issuingCaId: deviceCaId, subjectRule: 'any' }), 201);
+    const deviceKeys = await generateKeyPair('ECDSA-P256');
+    const expired = buildCertificateSync({ kind: 'leaf', subject: { commonName: 'old-device' }, publicKey: deviceKeys.publicKey, issuer: issuerOf(importedRoot.der, keys.privateKey), notBefore: new Date(now - 300 * 86_400_000), notAfter: new Date(now - 86_400_000), extendedKeyUsage: ['clientAuth'] });
+    file('old.pem', toPem('CERTIFICATE', expired.der));
+    file('old.key', exportPrivateKeyPem(deviceKeys.privateKey));
+    newCsr('old-op', 'old-device');
+    let r3 = curl('old', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@old-op.csr']);
+    for (let i = 0; i < 50 && r3.status !== 403; i++) {
+      await sleep(200);
+      r3 = curl('old', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@old-op.csr']);
+    }
+    expect(r3.status).toBe(403);
+    expect(JSON.parse(r3.body).code).toBe('client_certificate_expired');
+
+    const audit = await ok(api.get('/api/v1/audit?eventType=enroll.refused'), 200);
+    const codes = audit.body.events.map((e: { error: { code: string } }) => e.error.code);
+    expect(codes).toEqual(expect.arrayContaining(['client_certificate_revoked', 'forbidden', 'client_certificate_expired']));
+    expect(audit.body.events.every((e: { actor: { type: string } }) => e.actor.type === 'device')).toBe(true);
+  });
+
+  it('speaks EST: cacerts, simpleenroll and simplereenroll answer base64 PKCS#7 that openssl reads; re-enrollment keeps the subject', async () => {
+    await deviceCertificate('est', bootstrapId, 'est-device');
+    newCsr('est-csr', 'est-device');
+    const der = openssl('req', '-in', 'est-csr.csr', '-outform', 'DER', '-out', 'est.csr.der');
+    expect(der.status).toBe(0);
+    file('est.csr.b64', readFileSync(join(dir, 'est.csr.der')).toString('base64'));
+    const enrolled = curl('est', '/.well-known/est/simpleenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est.csr.b64', '-D', join(dir, 'est.headers')]);
+    expect(enrolled.status).toBe(200);
+    expect(readFileSync(join(dir, 'est.headers'), 'utf8')).toMatch(/content-type: application\/pkcs7-mime; smime-type=certs-only/i);
+    file('est.p7.b64', enrolled.body);
+    const printed = run('sh', ['-c', 'openssl base64 -d -in est.p7.b64 | openssl pkcs7 -inform DER -print_certs']);
+    expect(printed.out).toMatch(/subject=CN ?= ?est-device/);
+    const pems = printed.stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g)!;
+    file('est-op.pem', pems[0]);
+    expect(openssl('verify', '-CAfile', 'device-ca.pem', 'est-op.pem').out).toContain('est-op.pem: OK');
+
+    const cacerts = curl('est', '/.well-known/est/cacerts');
+    expect(cacerts.status).toBe(200);
+    file('cacerts.b64', cacerts.body);
+    expect(run('sh', ['-c', 'openssl base64 -d -in cacerts.b64 | openssl pkcs7 -inform DER -print_certs']).out).toContain('Device Issuing CA');
+
+    // Re-enroll with the operational certificate: the subject stays, whatever the CSR says.
+    writeFileSync(join(dir, 'est-op.key'), readFileSync(join(dir, 'est-csr.key')));
+    newCsr('est-again', 'something-else');
+    expect(openssl('req', '-in', 'est-again.csr', '-outform', 'DER', '-out', 'est-again.der').status).toBe(0);
+    file('est-again.b64', readFileSync(join(dir, 'est-again.der')).toString('base64'));
+    const again = curl('est-op', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est-again.b64']);
+    expect(again.status).toBe(200);
+    file('again.p7.b64', again.body);
+    expect(run('sh', ['-c', 'openssl base64 -d -in again.p7.b64 | openssl pkcs7 -inform DER -print_certs']).out).toMatch(/subject=CN ?= ?est-device/);
+    // simplereenroll with a bootstrap certificate is refused.
+    expect(curl('est', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est.csr.b64']).status).toBe(403);
+  });
+
+  it('honours a policy created while the server runs, within seconds, without a restart', async () => {
+    const newCa = (await ok(api.post('/api/v1/cas', { name: 'Late', subject: { commonName: 'Late Bootstrap CA' } }), 201)).body.ca;
+    await deviceCertificate('late', newCa.id, 'late-device');
+    newCsr('late-csr', 'late-device');
+    const attempt = () => curl('late', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@late-csr.csr']);
+    expect(attempt().status).toBe(0);
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Late', trustedCaIds: [newCa.id], issuingCaId: deviceCaId, subjectRule: 'match-client-cn' }), 201);
+    const started = Date.now();
+    let res = attempt();
+    while (res.status !== 201 && Date.now() - started < 10_000) {
+      await sleep(200);
+      res = attempt();
+    }
+    expect(res.status).toBe(201);
+  });
+
+  it('refuses garbage CSRs, wrong media types, disallowed keys and oversized bodies with clear errors', async () => {
+    await deviceCertificate('tester', bootstrapId, 'tester');
+    file('garbage.pem', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');
+    const garbage = curl('tester', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@garbage.pem']);
+    expect(garbage.status).toBe(400);
+    expect(JSON.parse(garbage.body)).toMatchObject({ code: 'validation_failed', error: expect.any(String) });
+    expect(curl('tester', '/v1/enroll', ['-H', 'Content-Type: text/plain', '--data-binary', '@garbage.pem']).status).toBe(415);
+    file('big.bin', Buffer.alloc(100_000, 0x41));
+    expect(curl('tester', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@big.bin']).status).toBe(413);
+    expect(openssl('req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rsa.key', '-out', 'rsa.csr', '-subj', '/CN=tester').status).toBe(0);
+    const rsa = curl('tester', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@rsa.csr']);
+    expect(rsa.status).toBe(422);
+    expect(JSON.parse(rsa.body).code).toBe('policy_violation');
+    expect(curl('tester', '/nowhere').status).toBe(404);
+  });
+});
