@@ -76,9 +76,10 @@ export class Sweeps {
         WHERE NOT ca.has_passphrase AND ca.valid_to > now()
           AND (c.ca_id IS NULL
                OR c.next_update < now() + make_interval(secs => $1)
-               OR EXISTS (SELECT 1 FROM certificates x WHERE x.ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update)
-               OR EXISTS (SELECT 1 FROM cas x WHERE x.parent_ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update))`,
-      [this.config.CRL_REFRESH_MARGIN_SECONDS],
+               OR EXISTS (SELECT 1 FROM certificates x WHERE x.ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update AND x.revoked_at < now() - make_interval(secs => $2))
+               OR EXISTS (SELECT 1 FROM cas x WHERE x.parent_ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update AND x.revoked_at < now() - make_interval(secs => $2)))`,
+      // A revocation is "missed" only once its own scheduled rebuild should long have run.
+      [this.config.CRL_REFRESH_MARGIN_SECONDS, (2 * this.config.CRL_REBUILD_DELAY_MS) / 1000 + 5],
     );
     for (const { id } of crls) await this.queue.buildCrlSoon(id);
     return { ocspRefreshed, crlsScheduled: crls.length };

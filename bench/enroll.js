@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+/**
+ * Enrollment on the mTLS port: enrollments/s with a full TLS handshake per enrollment (no session reuse,
+ * P-256 everywhere), with p50/p99; then handshakes alone with `openssl s_time -new` (three clients at
+ * once), against our enroll server and, in the same run, nginx with `ssl_verify_client on` and no session
+ * reuse (../shared/peers/start). Built gateway, signer and enroll processes, its own database and queue
+ * prefix, removed at the end.
+ *
+ *   npm run build && node bench/enroll.js [--seconds 10] [--connections 16] [--stime-seconds 10]
+ */
+'use strict';
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const fs = require('node:fs');
+const https = require('node:https');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const argv = process.argv.slice(2);
+const arg = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
+const SECONDS = Number(arg('seconds', '10'));
+const CONNECTIONS = Number(arg('connections', '16'));
+const STIME_SECONDS = arg('stime-seconds', '10');
+const PEERS = path.resolve(ROOT, arg('peers', '../shared/peers'));
+const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const suffix = randomBytes(4).toString('hex');
+const dbUrl = new URL(DATABASE_URL);
+dbUrl.pathname = `/signet_bench_enroll_${suffix}`;
+const QUEUE_PREFIX = `signet-bench-enroll-${suffix}`;
+const PLATFORM_ADMIN_KEY = `sgn_platform_${randomBytes(32).toString('base64url')}`;
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'signet-bench-enroll-'));
+const log = (line = '') => process.stdout.write(`${line}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const children = [];
+
+const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+function start(name, main, env) {
+  const out = fs.openSync(path.join(work, `${name}.log`), 'a');
+  const child = spawn(process.execPath, [path.join(ROOT, main)], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', out, out] });
+  child.exited = new Promise((resolve) => child.on('exit', resolve));
+  children.push(child);
+  return child;
+}
+async function healthy(url) {
+  for (let i = 0; i < 300; i++) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    await sleep(100);
+  }
+  throw new Error(`${url} did not answer`);
+}
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+async function main() {
+  log(`enroll bench, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()})`);
+  execFileSync(process.execPath, [path.join(ROOT, 'dist/libs/persistence/src/cli.js'), 'create-db'], { env: { ...process.env, DATABASE_URL: dbUrl.href } });
+  execFileSync(process.execPath, [path.join(ROOT, 'dist/libs/persistence/src/cli.js'), 'run'], { env: { ...process.env, DATABASE_URL: dbUrl.href } });
+  const shared = { DATABASE_URL: dbUrl.href, REDIS_URL, QUEUE_PREFIX, LOG_LEVEL: 'warn' };
+  const [gatewayPort, signerPort, enrollPort, enrollHealth] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  start('signer', 'dist/apps/signer/src/main.js', { ...shared, MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
+  start('gateway', 'dist/apps/api-gateway/src/main.js', { ...shared, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, RATE_LIMIT_GENERAL: '10000000', RATE_LIMIT_ISSUE: '10000000' });
+  await healthy(`http://127.0.0.1:${signerPort}/healthz`);
+  await healthy(`http://127.0.0.1:${gatewayPort}/healthz`);
+  const api = async (method, p, body, key) => {
+    const res = await fetch(`http://127.0.0.1:${gatewayPort}${p}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const { adminKey } = await api('POST', '/api/v1/platform/orgs', { name: 'Bench', slug: `bench-${suffix}` }, PLATFORM_ADMIN_KEY);
+  const ca = async (cn) => (await api('POST', '/api/v1/cas', { name: cn, subject: { commonName: cn } }, adminKey)).ca;
+  const serverCa = await ca('Enroll Server CA');
+  const bootstrap = await ca('Bootstrap CA');
+  const devices = await ca('Device CA');
+  await api('POST', '/api/v1/enrollment-policies', { name: 'bench', trustedCaIds: [bootstrap.id], issuingCaId: devices.id, subjectRule: 'any' }, adminKey);
+  const device = await api('POST', '/api/v1/certificates', { caId: bootstrap.id, commonName: 'bench-device', usage: 'client' }, adminKey);
+  fs.writeFileSync(path.join(work, 'device.pem'), device.certificate.certificatePem);
+  fs.writeFileSync(path.join(work, 'device.key'), device.privateKey);
+  fs.writeFileSync(path.join(work, 'server-ca.pem'), serverCa.certificatePem);
+  start('enroll', 'dist/apps/enroll/src/main.js', {
+    ...shared, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealth), ENROLL_TLS_CA_ID: serverCa.id, ENROLL_RATE_LIMIT: '100000000',
+  });
+  await healthy(`http://127.0.0.1:${enrollHealth}/healthz`);
+  for (let i = 0; i < 100 && spawnSync('curl', ['-sk', '--max-time', '1', `https://127.0.0.1:${enrollPort}`]).status === 7; i++) await sleep(100);
+
+  // A pool of P-256 CSRs made by openssl, reused round-robin (each enrollment gets a new serial anyway).
+  const csrs = [];
+  for (let i = 0; i < 64; i++) {
+    const r = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', `/CN=bench-${i}`], { encoding: 'utf8' });
+    csrs.push(r.stdout);
+  }
+  const cert = fs.readFileSync(path.join(work, 'device.pem'));
+  const key = fs.readFileSync(path.join(work, 'device.key'));
+  const caPem = fs.readFileSync(path.join(work, 'server-ca.pem'));
+  // A fresh agent per request with no session cache: every enrollment is a full handshake.
+  const enrollOnce = (i) => new Promise((resolve) => {
+    const started = performance.now();
+    const req = https.request({
+      host: '127.0.0.1', port: enrollPort, path: '/v1/enroll', method: 'POST', cert, key, ca: caPem, servername: 'localhost',
+      agent: new https.Agent({ keepAlive: false, maxCachedSessions: 0 }), headers: { 'Content-Type': 'application/pkcs10' },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ ok: res.statusCode === 201, ms: performance.now() - started, reused: req.socket?.isSessionReused?.() }));
+    });
+    req.on('error', () => resolve({ ok: false, ms: performance.now() - started }));
+    req.end(csrs[i % csrs.length]);
+  });
+  const load = async (seconds) => {
+    const latencies = [];
+    let errors = 0;
+    let reused = 0;
+    let n = 0;
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < until) {
+        const r = await enrollOnce(n++);
+        if (r.ok) latencies.push(r.ms); else errors++;
+        if (r.reused) reused++;
+      }
+    }));
+    latencies.sort((a, b) => a - b);
+    return { rate: latencies.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ok: latencies.length, errors, reused };
+  };
+  await load(2);
+  const result = await load(SECONDS);
+  log(`\nenrollments, ${CONNECTIONS} concurrent, full TLS 1.3 handshake each (session reuse: ${result.reused}), ${SECONDS} s`);
+  log(`  ${result.rate.toFixed(0)} /s   p50 ${result.p50.toFixed(1)} ms   p99 ${result.p99.toFixed(1)} ms   (ok ${result.ok}, errors ${result.errors})`);
+
+  // Handshakes alone: three `openssl s_time -new` clients at once, ours and nginx's (peers/start).
+  const stime = async (port, certFile, keyFile, caFile) => {
+    const runs = Array.from({ length: 3 }, () => new Promise((resolve) => {
+      const child = spawn('openssl', ['s_time', '-connect', `127.0.0.1:${port}`, '-new', '-cert', certFile, '-key', keyFile, '-CAfile', caFile, '-time', STIME_SECONDS], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout.on('data', (c) => (out += c));
+      child.on('close', () => resolve(out));
+    }));
+    const outs = await Promise.all(runs);
+    return outs.reduce((sum, out) => sum + Number((/(\d+) connections in [\d.]+s/.exec(out) ?? [0, 0])[1]), 0) / Number(STIME_SECONDS);
+  };
+  const ours = await stime(enrollPort, path.join(work, 'device.pem'), path.join(work, 'device.key'), path.join(work, 'server-ca.pem'));
+  log(`\nfull mTLS handshakes, 3 x openssl s_time -new, ${STIME_SECONDS} s`);
+  log(`  Signet enroll: ${ours.toFixed(0)} /s`);
+  let nginx = null;
+  if (fs.existsSync(path.join(PEERS, 'start'))) {
+    execFileSync('bash', [path.join(PEERS, 'start')], { stdio: 'ignore' });
+    const d = process.env.PEERS_DIR || path.join(os.tmpdir(), 'signet-peers');
+    nginx = await stime(9443, path.join(d, 'dev.pem'), path.join(d, 'dev-key.pem'), path.join(d, 'ca.pem'));
+    log(`  nginx, ssl_verify_client on, no session reuse: ${nginx.toFixed(0)} /s   (Signet / nginx = ${(ours / nginx).toFixed(2)}x)`);
+    execFileSync('bash', [path.join(PEERS, 'stop')], { stdio: 'ignore' });
+  }
+  log(`\nsummary: ${result.rate.toFixed(0)} enrollments/s (p99 ${result.p99.toFixed(1)} ms), target >= 300 /s: ${result.rate >= 300 ? 'met' : 'NOT met'}; handshakes ${ours.toFixed(0)} /s${nginx ? `, nginx ${nginx.toFixed(0)} /s` : ''}`);
+}
+
+async function cleanup() {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.race([Promise.all(children.map((c) => c.exited)), sleep(10000)]);
+  const admin = new URL(dbUrl.href);
+  admin.pathname = '/postgres';
+  spawnSync('psql', [admin.href, '-qc', `DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`]);
+  spawnSync('sh', ['-c', `redis-cli --scan --pattern '${QUEUE_PREFIX}*' | xargs -r redis-cli unlink > /dev/null`]);
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().then(cleanup, async (error) => {
+  log(`failed: ${error.stack ?? error}`);
+  for (const name of ['signer', 'gateway', 'enroll']) if (fs.existsSync(path.join(work, `${name}.log`))) log(`--- ${name}.log\n${fs.readFileSync(path.join(work, `${name}.log`), 'utf8').slice(-2000)}`);
+  await cleanup();
+  process.exitCode = 1;
+});
