@@ -14,3 +14,4 @@ export * from './lib/database.module';
 export * from './lib/cluster';
 export * from './lib/signer-client';
 export * from './lib/usage';
+export * from './lib/issuance-batcher';

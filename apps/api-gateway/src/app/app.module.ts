@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { createDataSourceOptions } from '@signet/persistence';
-import { HealthModule, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { certificatesById, createDataSourceOptions } from '@signet/persistence';
+import { HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { DataSource } from 'typeorm';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { AccessModule } from './access/access.module';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeysService } from './api-keys/api-keys.service';
@@ -13,7 +15,6 @@ import { CertificatesService } from './certificates/certificates.service';
 import { PkiStore } from './pki/pki-store';
 import { EnrollmentPoliciesController } from './enrollment/enrollment-policies.controller';
 import { EnrollmentPoliciesService } from './enrollment/enrollment-policies.service';
-import { IssuanceBatcher } from './signer-client/issuance-batcher';
 import { OcspStatusController } from './pki/ocsp-status.controller';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
@@ -40,7 +41,13 @@ export class AppModule {
         AccessModule,
       ],
       controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController],
-      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] }, IssuanceBatcher, CertificatesService, PkiStore, EnrollmentPoliciesService],
+      providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] }, {
+          provide: IssuanceBatcher,
+          useFactory: (signer: SignerClient, c: GatewayConfig, dataSource: DataSource) =>
+            new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
+          inject: [SignerClient, GATEWAY_CONFIG, getDataSourceToken()],
+        },
+        CertificatesService, PkiStore, EnrollmentPoliciesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

@@ -51,6 +51,13 @@ export class EnrollConfig extends CommonConfig {
   @IsIntBetween('ENROLL_MAX_CONNECTIONS', 1, 1_000_000)
   ENROLL_MAX_CONNECTIONS = 4096;
 
+  /** Enrollments arriving within this many ms of each other go to the signer as one job (as in the gateway). */
+  @IsIntBetween('ISSUE_COALESCE_MS', 0, 50)
+  ISSUE_COALESCE_MS = 2;
+
+  @IsIntBetween('ISSUE_COALESCE_MAX', 1, 256)
+  ISSUE_COALESCE_MAX = 64;
+
   /** How often the trust store is re-read even without a change announcement (Redis pub/sub). */
   @IsIntBetween('ENROLL_TRUST_POLL_MS', 200, 600_000)
   ENROLL_TRUST_POLL_MS = 5000;

@@ -1,6 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { createDataSourceOptions } from '@signet/persistence';
-import { HealthModule, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { certificatesById, createDataSourceOptions } from '@signet/persistence';
+import { HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import { EnrollServer } from './enroll-server';
 import { EnrollConfig } from './enroll.config';
@@ -24,6 +26,12 @@ export class EnrollModule {
       providers: [
         { provide: ENROLL_CONFIG, useValue: config },
         { provide: SignerClient, useFactory: (c: EnrollConfig) => new SignerClient(c), inject: [ENROLL_CONFIG] },
+        {
+          provide: IssuanceBatcher,
+          useFactory: (signer: SignerClient, c: EnrollConfig, dataSource: DataSource) =>
+            new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
+          inject: [SignerClient, ENROLL_CONFIG, getDataSourceToken()],
+        },
         TrustStore,
         EnrollmentService,
         EnrollServer,

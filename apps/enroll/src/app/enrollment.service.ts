@@ -9,8 +9,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS } from '@signet/queue';
-import { ApiError, ErrorCode, SignerClient, USAGE_EKU } from '@signet/service';
+import { IssueCertificateJob } from '@signet/queue';
+import { ApiError, ErrorCode, IssuanceBatcher, USAGE_EKU } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
@@ -47,7 +47,7 @@ export class EnrollmentService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
     private readonly trust: TrustStore,
-    private readonly signer: SignerClient,
+    private readonly batcher: IssuanceBatcher<CertificateEntity>,
   ) {}
 
   /** The policy-named CA that issued the device's certificate, once the certificate is known good. */
@@ -112,15 +112,14 @@ export class EnrollmentService {
       actor: { type: 'device', id: device.certificate.serialNumber, name: clientCn ?? null, ip: device.ip },
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
-    let result: IssueCertificateResult;
+    let row: CertificateEntity;
     try {
-      result = await this.signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
+      row = (await this.batcher.issue(job)).row;
     } catch (error) {
       if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message);
       if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message);
       throw error;
     }
-    const row = await this.dataSource.getRepository(CertificateEntity).findOneByOrFail({ id: result.certificateId });
     return { row, chainPems: this.trust.chainPems(policy.issuingCaId) };
   }
 

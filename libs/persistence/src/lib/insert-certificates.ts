@@ -1,5 +1,5 @@
-import type { EntityManager } from 'typeorm';
-import type { CertificateEntity } from './entities';
+import { EntityManager, In } from 'typeorm';
+import { CertificateEntity } from './entities';
 
 /** What an issuance stores; the rest of the row (timestamps, revocation, supersededById) takes its defaults. */
 export type CertificateInsert = Pick<
@@ -47,4 +47,10 @@ export async function insertCertificates(manager: EntityManager, rows: Certifica
   const params: unknown[] = [];
   const values = rows.map((row) => `(${COLUMNS.map(([, value]) => `$${params.push(value(row))}`).join(', ')})`);
   await manager.query(`INSERT INTO certificates (${COLUMNS.map(([name]) => name).join(', ')}) VALUES ${values.join(', ')}`, params);
+}
+
+/** Certificates by id, one query: what a producer reads back after a group of issuances. */
+export async function certificatesById(manager: EntityManager, ids: string[]): Promise<Map<string, CertificateEntity>> {
+  const rows = await manager.getRepository(CertificateEntity).findBy({ id: In(ids) });
+  return new Map(rows.map((row) => [row.id, row]));
 }

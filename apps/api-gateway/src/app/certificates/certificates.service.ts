@@ -9,7 +9,7 @@ import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, 
 import {
   ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
 } from '@signet/queue';
-import { ApiError, ErrorCode, SignerClient, extendedKeyUsageFor } from '@signet/service';
+import { ApiError, ErrorCode, IssuanceBatcher, SignerClient, extendedKeyUsageFor } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -19,7 +19,6 @@ import { CasService } from '../cas/cas.service';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { GatewayRequest, clientIp } from '../request-context';
-import { IssuanceBatcher } from '../signer-client/issuance-batcher';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
@@ -43,7 +42,7 @@ export class CertificatesService {
     private readonly signer: SignerClient,
     private readonly cas: CasService,
     private readonly audit: AuditService,
-    private readonly batcher: IssuanceBatcher,
+    private readonly batcher: IssuanceBatcher<CertificateEntity>,
   ) {}
 
   /**

@@ -5,42 +5,41 @@
  * one each per certificate. Each request still gets its own answer or its own refusal; crash safety and
  * idempotency stay per item (every item carries its issuanceKey, unique in the database).
  */
-import { Inject, Injectable } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity } from '@signet/persistence';
 import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, IssueManyResult, SIGNER_JOBS } from '@signet/queue';
-import { SignerClient, apiErrorOf } from '@signet/service';
 import { randomUUID } from 'node:crypto';
-import { DataSource, In } from 'typeorm';
-import { GATEWAY_CONFIG } from '../gateway-config.token';
-import type { GatewayConfig } from '../gateway.config';
+import { SignerClient, apiErrorOf } from './signer-client';
 
-export interface IssuedCertificate extends IssueCertificateResult {
-  row: CertificateEntity;
-}
+export type Issued<Row> = IssueCertificateResult & { row: Row };
 
-interface Waiting {
+interface Waiting<Row> {
   job: IssueCertificateJob;
-  resolve: (issued: IssuedCertificate) => void;
+  resolve: (issued: Issued<Row>) => void;
   reject: (error: unknown) => void;
 }
 
-@Injectable()
-export class IssuanceBatcher {
-  private waiting: Waiting[] = [];
+export interface CoalesceOptions {
+  /** How long the first request of a group waits for company (ms). */
+  ms: number;
+  /** A full group leaves at once. */
+  max: number;
+}
+
+/** Provided by each producer app with its loader of the new rows (one query per group). */
+export class IssuanceBatcher<Row> {
+  private waiting: Waiting<Row>[] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly signer: SignerClient,
-    @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+    private readonly options: CoalesceOptions,
+    private readonly load: (ids: string[]) => Promise<Map<string, Row>>,
   ) {}
 
-  issue(job: IssueCertificateJob): Promise<IssuedCertificate> {
+  issue(job: IssueCertificateJob): Promise<Issued<Row>> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ job, resolve, reject });
-      if (this.waiting.length >= this.config.ISSUE_COALESCE_MAX) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.config.ISSUE_COALESCE_MS);
+      if (this.waiting.length >= this.options.max) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.options.ms);
     });
   }
 
@@ -52,13 +51,12 @@ export class IssuanceBatcher {
     if (group.length) void this.send(group);
   }
 
-  private async send(group: Waiting[]): Promise<void> {
+  private async send(group: Waiting<Row>[]): Promise<void> {
     try {
       const data: IssueManyJob = { items: group.map((w) => w.job) };
       const { outcomes } = await this.signer.run<IssueManyResult>(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`);
       const ids = outcomes.flatMap((o) => ('certificateId' in o ? [o.certificateId] : []));
-      const rows = ids.length ? await this.dataSource.getRepository(CertificateEntity).findBy({ id: In(ids) }) : [];
-      const byId = new Map(rows.map((row) => [row.id, row]));
+      const byId = ids.length ? await this.load(ids) : new Map<string, Row>();
       group.forEach((w, i) => {
         const outcome = outcomes[i];
         if (!outcome) return w.reject(apiErrorOf({ code: 'internal', message: 'the signer returned no outcome for this request' }));
