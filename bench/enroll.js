@@ -80,7 +80,7 @@ async function main() {
   fs.writeFileSync(path.join(work, 'device.key'), device.privateKey);
   fs.writeFileSync(path.join(work, 'server-ca.pem'), serverCa.certificatePem);
   start('enroll', 'dist/apps/enroll/src/main.js', {
-    ...shared, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealth), ENROLL_TLS_CA_ID: serverCa.id, ENROLL_RATE_LIMIT: '100000000',
+    ...shared, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealth), ENROLL_TLS_CA_ID: serverCa.id, ENROLL_RATE_LIMIT: '1000000',
   });
   await healthy(`http://127.0.0.1:${enrollHealth}/healthz`);
   for (let i = 0; i < 100 && spawnSync('curl', ['-sk', '--max-time', '1', `https://127.0.0.1:${enrollPort}`]).status === 7; i++) await sleep(100);
