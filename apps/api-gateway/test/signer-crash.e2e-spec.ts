@@ -1,5 +1,6 @@
 /**
- * A signer process killed (SIGKILL) during a batch leaves every item issued once after a restart.
+ * A signer process killed (SIGKILL) during a batch leaves every item issued once after a restart; a
+ * revocation whose first attempt committed but never reached the gateways' cache is published by its retry.
  *
  * The gateway runs in-process; the signer is the built one, started with SIGNER_JOB_LOCK_MS=2000 so the
  * jobs a dead signer held are taken again within seconds. The batch mixes fast csr-mode items with slow
@@ -7,10 +8,10 @@
  * the signer still holds active jobs: those are the ones a crash could lose or issue twice.
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { SIGNER_QUEUE } from '@signet/queue';
+import { SIGNER_JOBS, SIGNER_QUEUE, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
-import { Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -263,4 +264,69 @@ describe('a signer killed during a batch', () => {
     // The gap: no key comes back for a managed item whose first run committed.
     expect(result.sealedPrivateKey).toBeUndefined();
   });
+
+  /*
+   * A revocation commits, then writes the revoked response to the Redis cache the gateways answer from.
+   * Had the signer died in between (or Redis refused the write), the cache would still say `good`. The
+   * state such a crash leaves is made here: a revoked row whose cache entry holds the old good response,
+   * and a revoke job whose first attempt failed. The next signer's attempt must publish the revoked answer
+   * and complete (not stop at already_revoked), without a second revocation or audit event.
+   */
+  it('a revoke job retried after its first attempt committed publishes the revoked OCSP answer and completes', async () => {
+    const leaf = (await request(http).post('/api/v1/certificates').set(bearer(adminKey))
+      .send({ caId, commonName: 'retried-revoke.example.test', keyAlgorithm: 'ECDSA-P256' }).expect(201)).body.certificate;
+    writeFileSync(join(dir, 'retry-leaf.pem'), leaf.certificatePem);
+    writeFileSync(join(dir, 'retry-chain.pem'), leaf.chainPem);
+    expect(openssl('ocsp', '-issuer', 'retry-chain.pem', '-cert', 'retry-leaf.pem', '-no_nonce', '-reqout', 'retry.req').ok).toBe(true);
+    const ocspAnswer = async () => {
+      const res = await request(http).post('/pki/ocsp').set('Content-Type', 'application/ocsp-request')
+        .send(readFileSync(join(dir, 'retry.req'))).buffer(true).parse((r, done) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () => done(null, Buffer.concat(chunks)));
+        });
+      writeFileSync(join(dir, 'retry.resp'), res.body as Buffer);
+      return openssl('ocsp', '-respin', 'retry.resp', '-issuer', 'retry-chain.pem', '-cert', 'retry-leaf.pem', '-CAfile', 'retry-chain.pem', '-no_nonce').out;
+    };
+    expect(await ocspAnswer()).toContain('retry-leaf.pem: good');
+    const good = (await db!.query('SELECT ca_id, der, this_update, next_update FROM ocsp_responses WHERE serial_number = $1', [leaf.serialNumber])).rows[0];
+
+    const revoked = await request(http).post(`/api/v1/certificates/${leaf.id}/revoke`).set(bearer(adminKey)).send({ reason: 'keyCompromise' }).expect(200);
+    const revokedAt = revoked.body.certificate.revokedAt;
+    expect(await ocspAnswer()).toMatch(/retry-leaf\.pem: revoked[\s\S]*Reason: keyCompromise/i);
+    // What a lost publish leaves: the cache answers the old `good` (and the gateway believes it).
+    await redis!.set(ocspCacheKey(process.env.QUEUE_PREFIX as string, leaf.serialNumber),
+      encodeOcspCacheEntry({ caId: good.ca_id, der: good.der, thisUpdate: good.this_update, nextUpdate: good.next_update }), 'PX', 600_000);
+    expect(await ocspAnswer()).toContain('retry-leaf.pem: good');
+    const auditBefore = (await db!.query(`SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND event_type = 'certificate.revoke'`, [orgId])).rows[0].n;
+
+    // The job's first attempt, taken while no signer runs, fails the way a dead signer's would.
+    for (const signer of signers.splice(0)) await stopService(signer, 5000);
+    const actor = { type: 'apiKey', id: '00000000-0000-4000-8000-000000000000', name: 'test' };
+    const job = await queue!.add(SIGNER_JOBS.revokeCertificate, { certificateId: leaf.id, orgId, reason: 'keyCompromise', actor },
+      { jobId: `retried-revoke-${leaf.id}`, attempts: 3, backoff: { type: 'fixed', delay: 1000 } });
+    let firstAttempt!: () => void;
+    const failedOnce = new Promise<void>((resolve) => (firstAttempt = resolve));
+    const impostorConnection = createRedis(process.env.REDIS_URL as string, 'signet-test-impostor');
+    const impostor = new Worker(SIGNER_QUEUE, async () => {
+      firstAttempt();
+      throw new Error('signer went away after the commit');
+    }, { connection: impostorConnection, prefix: process.env.QUEUE_PREFIX });
+    await failedOnce;
+    await impostor.close();
+    await closeRedis(impostorConnection);
+    await startSigner();
+
+    const deadline = Date.now() + 15_000;
+    let state = await job.getState();
+    while (state !== 'completed' && state !== 'failed' && Date.now() < deadline) {
+      await sleep(50);
+      state = await job.getState();
+    }
+    const finished = (await queue!.getJob(job.id!))!;
+    expect({ state, failedReason: finished.failedReason }).toEqual({ state: 'completed', failedReason: 'signer went away after the commit' });
+    expect(finished.returnvalue).toEqual({ revokedAt });
+    expect(await ocspAnswer()).toMatch(/retry-leaf\.pem: revoked[\s\S]*Reason: keyCompromise/i);
+    expect((await db!.query(`SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND event_type = 'certificate.revoke'`, [orgId])).rows[0].n).toBe(auditBefore);
+  }, 60_000);
 });

@@ -11,7 +11,8 @@ import { CertId, Issuer, OcspCertStatus, buildOcspResponse, issuerHashes } from 
 import { OCSP_CACHE_TTL_MS, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
 import { REDIS } from '@signet/service';
 import type Redis from 'ioredis';
-import type { EntityManager } from 'typeorm';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 import type { RevocationReasonName } from '@signet/persistence';
@@ -36,6 +37,9 @@ export interface SignedOcspResponse {
   nextUpdate: Date;
 }
 
+/** Tries of a revocation's cache write within one job attempt before the job itself fails. */
+const PUBLISH_ATTEMPTS = 3;
+
 @Injectable()
 export class OcspSigner {
   /** Issuer name and key hashes per CA: fixed for a CA's life, so computed once. */
@@ -44,6 +48,7 @@ export class OcspSigner {
   constructor(
     @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
     @Inject(REDIS) private readonly redis: Redis,
+    @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
   async sign(ca: CertificateAuthorityEntity, issuer: Issuer, subject: OcspSubject, now = new Date()): Promise<SignedOcspResponse> {
@@ -102,15 +107,42 @@ export class OcspSigner {
     return responses.filter((r) => kept.has(r.serialNumber));
   }
 
+  /** The stored responses for these serials, as they are now (a retried revocation publishes them). */
+  async storedFor(serialNumbers: string[]): Promise<SignedOcspResponse[]> {
+    const rows: { serial_number: string; ca_id: string; certificate_id: string | null; subject_ca_id: string | null; status: 'good' | 'revoked'; der: Buffer; this_update: Date; next_update: Date }[] =
+      await this.dataSource.query(
+        `SELECT serial_number, ca_id, certificate_id, subject_ca_id, status, der, this_update, next_update FROM ocsp_responses WHERE serial_number = ANY($1::text[])`,
+        [serialNumbers],
+      );
+    return rows.map((r) => ({
+      serialNumber: r.serial_number, caId: r.ca_id, certificateId: r.certificate_id, subjectCaId: r.subject_ca_id,
+      status: r.status, der: r.der, thisUpdate: r.this_update, nextUpdate: r.next_update,
+    }));
+  }
+
   /**
    * Write committed responses to the gateways' cache. `revocation` always writes (it must beat a
-   * gateway's concurrent fill of the older good answer, which uses SET NX); `refresh` only replaces
-   * entries that are cached (a refresh of a million responses must not fill Redis with them). Entries
-   * live at most CACHE_TTL_MS: the cache holds what is being asked for, PostgreSQL holds everything.
-   * Best effort: a gateway that misses the cache reads PostgreSQL, which already holds the response.
+   * gateway's concurrent fill of the older good answer, which uses SET NX) and must succeed: a failure
+   * is thrown after a few tries, so the revoke job fails and is retried rather than leave a cached
+   * `good` in place. `refresh` only replaces entries that are cached (a refresh of a million responses
+   * must not fill Redis with them) and is best effort: a gateway that misses the cache reads PostgreSQL,
+   * which already holds the response. Entries live at most CACHE_TTL_MS: the cache holds what is being
+   * asked for, PostgreSQL holds everything.
    */
   async publish(responses: SignedOcspResponse[], mode: 'revocation' | 'refresh'): Promise<void> {
     if (!responses.length) return;
+    if (mode === 'refresh') return this.write(responses, mode).catch(() => undefined);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.write(responses, mode);
+      } catch (error) {
+        if (attempt >= PUBLISH_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  private async write(responses: SignedOcspResponse[], mode: 'revocation' | 'refresh'): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const r of responses) {
       const ttl = Math.min(OCSP_CACHE_TTL_MS, r.nextUpdate.getTime() - Date.now());
@@ -119,6 +151,8 @@ export class OcspSigner {
       if (mode === 'revocation') pipeline.set(key, encodeOcspCacheEntry(r), 'PX', ttl);
       else pipeline.set(key, encodeOcspCacheEntry(r), 'PX', ttl, 'XX');
     }
-    await pipeline.exec().catch(() => undefined);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
   }
 }

@@ -6,6 +6,11 @@
  *
  * A passphrase-protected issuing CA signs only with its passphrase: such a CA's revocations need
  * caPassphrase, and its CRL is rebuilt right here (the passphrase never waits in Redis for a later job).
+ *
+ * Publishing is part of the job: if it fails (or the signer dies between the commit and the publish),
+ * the job fails and BullMQ runs it again. The new attempt finds the subject already revoked by the
+ * first, publishes the stored revoked response and completes as the first would have; without this the
+ * gateways could keep serving the cached `good` answer until its cache entry expired.
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -29,16 +34,19 @@ export class RevokeHandlers {
     private readonly queue: SignerQueue,
   ) {}
 
-  async revokeCertificate(job: RevokeCertificateJob): Promise<RevokeResult> {
+  /** `retried`: an earlier attempt of this very job started (and may have committed) the revocation. */
+  async revokeCertificate(job: RevokeCertificateJob, retried = false): Promise<RevokeResult> {
     const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
     if (!row) throw refuse('not_found', 'certificate not found');
     const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
     const issuer = await this.keyring.issuer(ca, job.caPassphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
+    let finishedEarlier: { revokedAt: Date | null } | null = null;
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
       if (locked!.status === 'revoked') {
+        if (retried) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
         throw refuse('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
       }
       await manager.getRepository(CertificateEntity).update(
@@ -52,12 +60,13 @@ export class RevokeHandlers {
         resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id },
       }]);
     });
+    if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, job.caPassphrase);
     await this.ocsp.publish(stored, 'revocation');
     await this.afterRevocation(ca, job.caPassphrase);
     return { revokedAt: revokedAt.toISOString() };
   }
 
-  async revokeCa(job: RevokeCaJob): Promise<RevokeResult> {
+  async revokeCa(job: RevokeCaJob, retried = false): Promise<RevokeResult> {
     const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
     const ca = await cas.findOneBy({ id: job.caId, orgId: job.orgId });
     if (!ca) throw refuse('not_found', 'certificate authority not found');
@@ -66,9 +75,13 @@ export class RevokeHandlers {
     const issuer = await this.keyring.issuer(parent, job.parentPassphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
+    let finishedEarlier: { revokedAt: Date | null } | null = null;
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id: ca.id }, lock: { mode: 'pessimistic_write' } });
-      if (locked!.status === 'revoked') throw refuse('already_revoked', 'certificate authority is already revoked');
+      if (locked!.status === 'revoked') {
+        if (retried) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
+        throw refuse('already_revoked', 'certificate authority is already revoked');
+      }
       await manager.getRepository(CertificateAuthorityEntity).update({ id: ca.id }, { status: 'revoked', revokedAt, revocationReason: job.reason });
       const response = await this.ocsp.sign(parent, issuer, { serialNumber: ca.serialNumber, subjectCaId: ca.id, revokedAt, reason: job.reason });
       stored = await this.ocsp.store(manager, [response]);
@@ -77,9 +90,17 @@ export class RevokeHandlers {
         resourceType: 'ca', resourceId: ca.id, details: { reason: job.reason, serialNumber: ca.serialNumber, parentCaId: parent.id },
       }]);
     });
+    if (finishedEarlier) return this.finishRetry(ca.serialNumber, finishedEarlier, parent, job.parentPassphrase);
     await this.ocsp.publish(stored, 'revocation');
     await this.afterRevocation(parent, job.parentPassphrase);
     return { revokedAt: revokedAt.toISOString() };
+  }
+
+  /** What an attempt that committed but did not finish left undone: publish what is stored, schedule the CRL. */
+  private async finishRetry(serialNumber: string, { revokedAt }: { revokedAt: Date | null }, issuingCa: CertificateAuthorityEntity, passphrase?: string): Promise<RevokeResult> {
+    await this.ocsp.publish(await this.ocsp.storedFor([serialNumber]), 'revocation');
+    await this.afterRevocation(issuingCa, passphrase);
+    return { revokedAt: (revokedAt ?? new Date()).toISOString() };
   }
 
   /** The issuing CA's CRL: a delayed, de-duplicated rebuild, or right now for a passphrase CA. */
