@@ -36,6 +36,17 @@ describe('CA hierarchies through the signer queue', () => {
   });
 
   const createCa = (body: Record<string, unknown>, key = adminKey) => request(http).post('/api/v1/cas').set(bearer(key)).send(body);
+  /** Every signer job Redis still holds (completed jobs stay an hour), as one string to search. */
+  const jobsInRedis = async (): Promise<string> => {
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    try {
+      const jobKeys = (await redis.keys(`${process.env.QUEUE_PREFIX}:signer:*`)).filter((k) => /:signer:[^:]+$/.test(k));
+      const jobs = await Promise.all(jobKeys.map(async (k) => ((await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : '')));
+      return jobs.join('');
+    } finally {
+      redis.disconnect();
+    }
+  };
 
   it('makes a three-level hierarchy whose chain openssl verifies, for several key algorithms', async () => {
     const root = await createCa({ name: 'Root', subject: { commonName: 'Test Root', organization: 'Signet', country: 'DE' }, keyAlgorithm: 'ECDSA-P384', pathLength: 2 }).expect(201);
@@ -68,7 +79,14 @@ describe('CA hierarchies through the signer queue', () => {
     const child = { name: 'Child', subject: { commonName: 'Child' }, parentCaId: root.body.ca.id };
     expectErrorShape((await createCa(child).expect(409)).body, 'ca_unavailable', 409);
     expectErrorShape((await createCa({ ...child, caPassphrase: 'wrong horse battery' }).expect(409)).body, 'ca_unavailable', 409);
-    await createCa({ ...child, caPassphrase: 'correct horse battery' }).expect(201);
+    const made = await createCa({ ...child, caPassphrase: 'correct horse battery' }).expect(201);
+    await request(http).post('/api/v1/certificates').set(bearer(adminKey))
+      .send({ caId: made.body.ca.parentCaId, commonName: 'locked.example.test', caPassphrase: 'correct horse battery' }).expect(201);
+    // Passphrases crossed Redis sealed to the signers' transport key: no job holds one in the clear.
+    const jobs = await jobsInRedis();
+    expect(jobs).toContain('sealedPassphrase');
+    expect(jobs).toContain('sealedCaPassphrase');
+    expect(jobs).not.toMatch(/horse battery/);
   });
 
   it('refuses what policy forbids, with clear errors and nothing stored', async () => {
@@ -120,17 +138,10 @@ describe('CA hierarchies through the signer queue', () => {
       expect(audit.body.events).toHaveLength(1);
       expect(JSON.stringify(audit.body)).not.toContain('PRIVATE KEY');
       // The key crossed Redis sealed: no job in the queue holds it in the clear.
-      const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-      try {
-        const keyBody = read('ext-int.key').split('\n')[1];
-        const jobKeys = (await redis.keys(`${process.env.QUEUE_PREFIX}:signer:*`)).filter((k) => /:signer:[^:]+$/.test(k));
-        const jobs = await Promise.all(jobKeys.map(async (k) => ((await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : '')));
-        expect(jobs.join('')).toContain('ca.import');
-        expect(jobs.join('')).not.toContain(keyBody);
-        expect(jobs.join('')).not.toContain('PRIVATE KEY');
-      } finally {
-        redis.disconnect();
-      }
+      const jobs = await jobsInRedis();
+      expect(jobs).toContain('ca.import');
+      expect(jobs).not.toContain(read('ext-int.key').split('\n')[1]);
+      expect(jobs).not.toContain('PRIVATE KEY');
     });
 
     it('imports a self-signed root under a passphrase', async () => {

@@ -25,6 +25,13 @@ export const SIGNER_JOBS = {
 } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
+/**
+ * CA passphrases travel sealed to the signers' transport key (sealed-box.ts), like an imported key:
+ * job payloads stay in Redis for an hour after the job (so a retry finds its result), and Redis must
+ * never hold a passphrase in the clear. A 1,024-character passphrase seals to about 1,500 characters.
+ */
+export const MAX_SEALED_PASSPHRASE = 2048;
+
 export const KEY_ALGORITHM_NAMES = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] as const;
 
 /** Who asked, for the audit event the signer writes with the change. */
@@ -66,10 +73,10 @@ export class CreateCaJob {
   @IsOptional() @IsUUID() parentCaId?: string;
   @IsOptional() @IsInt() @Min(0) @Max(32) pathLength?: number;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) permittedDnsDomains?: string[];
-  /** Protects the new CA's key (a scrypt layer over MASTER_KEY). Lives in Redis only while the job does. */
-  @IsOptional() @IsString() @Length(12, 1024) passphrase?: string;
-  /** Opens the parent's key when the parent has a passphrase. */
-  @IsOptional() @IsString() @Length(1, 1024) parentPassphrase?: string;
+  /** Protects the new CA's key (a scrypt layer over MASTER_KEY); sealed (MAX_SEALED_PASSPHRASE). */
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedPassphrase?: string;
+  /** Opens the parent's key when the parent has a passphrase; sealed likewise. */
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedParentPassphrase?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
   @IsString() publicBaseUrl: string;
 }
@@ -123,7 +130,7 @@ export class RevokeCertificateJob {
   @IsUUID() orgId: string;
   @IsIn(REVOCATION_REASON_NAMES as unknown as string[]) reason: (typeof REVOCATION_REASON_NAMES)[number];
   @IsOptional() @IsString() @Length(0, 2000) comments?: string;
-  @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedCaPassphrase?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
 }
 
@@ -132,7 +139,7 @@ export class RevokeCaJob {
   @IsUUID() caId: string;
   @IsUUID() orgId: string;
   @IsIn(REVOCATION_REASON_NAMES as unknown as string[]) reason: (typeof REVOCATION_REASON_NAMES)[number];
-  @IsOptional() @IsString() @Length(1, 1024) parentPassphrase?: string;
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedParentPassphrase?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
 }
 
@@ -185,7 +192,7 @@ export class IssueCertificateJob {
   @IsIn([true, false]) autoRenew: boolean;
   @IsInt() @Min(1) @Max(397) renewalThresholdDays: number;
   @IsIn([true, false]) storeKey: boolean;
-  @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedCaPassphrase?: string;
   /** A renewal: the certificate this one replaces (it gets supersededById in the same transaction). */
   @IsOptional() @IsUUID() renewedFromId?: string;
   /**

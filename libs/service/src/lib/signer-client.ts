@@ -4,7 +4,7 @@
  * the job carries on, and a retry with the same job id finds its result.
  */
 import { OnApplicationShutdown } from '@nestjs/common';
-import { JobFailure, SIGNER_QUEUE, decodeJobFailure, transportKeyRedisKey } from '@signet/queue';
+import { JobFailure, SIGNER_QUEUE, decodeJobFailure, seal, transportKeyRedisKey } from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
 import { closeRedis, createRedis } from './redis.module';
 import { Queue, QueueEvents } from 'bullmq';
@@ -59,13 +59,18 @@ export class SignerClient implements OnApplicationShutdown {
     return key;
   }
 
+  /** A secret (a CA passphrase) sealed to the signers' transport key; undefined stays undefined. */
+  async sealForSigners(secret: string | undefined): Promise<string | undefined> {
+    return secret === undefined ? undefined : seal(secret, await this.transportKey());
+  }
+
   async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {
     const { queue, events } = this.ensureConnected();
     const job = await queue.add(name, data, {
       jobId,
       attempts: 3,
       backoff: { type: 'exponential', delay: 500 },
-      // Payloads may hold passphrases: gone as soon as the job is.
+      // Kept an hour so a retry with the same id finds the result; secrets in payloads are sealed.
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 3600, count: 10_000 },
     });

@@ -60,8 +60,8 @@ export class CasService {
       parentCaId: dto.parentCaId,
       pathLength: dto.pathLength,
       permittedDnsDomains,
-      passphrase: dto.passphrase,
-      parentPassphrase: dto.caPassphrase,
+      sealedPassphrase: await this.signer.sealForSigners(dto.passphrase),
+      sealedParentPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
@@ -144,7 +144,7 @@ export class CasService {
       caId: id,
       orgId: principal.orgId,
       reason,
-      parentPassphrase: dto.caPassphrase,
+      sealedParentPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);

@@ -176,7 +176,7 @@ export class CertificatesService {
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
       storeKey: dto.storeKey,
-      caPassphrase: dto.caPassphrase,
+      sealedCaPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
       recipientKey: recipient?.publicKeyBase64,
       renewedFromId,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
@@ -279,7 +279,7 @@ export class CertificatesService {
       orgId: principal.orgId,
       reason,
       comments: dto.comments,
-      caPassphrase: dto.caPassphrase,
+      sealedCaPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);

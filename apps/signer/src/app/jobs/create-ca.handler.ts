@@ -32,8 +32,10 @@ export class CreateCaHandler {
 
   async handle(job: CreateCaJob): Promise<CreateCaResult> {
     const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
+    const passphrase = this.keyring.openPassphrase(job.sealedPassphrase);
+    if (passphrase !== undefined && passphrase.length < 12) throw refuse('validation_failed', 'passphrase must be at least 12 characters', { field: 'passphrase' });
     if (await cas.existsBy({ id: job.caId })) {
-      await this.crls.first(job.caId, job.passphrase);
+      await this.crls.first(job.caId, passphrase);
       return { caId: job.caId };
     }
 
@@ -67,7 +69,7 @@ export class CreateCaHandler {
     }
     notAfter = new Date(Math.floor(notAfter.getTime() / 1000) * 1000);
 
-    const parentIssuer = parent ? await this.keyring.issuer(parent, job.parentPassphrase) : null;
+    const parentIssuer = parent ? await this.keyring.issuer(parent, this.keyring.openPassphrase(job.sealedParentPassphrase)) : null;
     const keys = await generateKeyPair(job.keyAlgorithm);
     const base = job.publicBaseUrl.replace(/\/$/, '');
     const certificate = parent
@@ -81,7 +83,7 @@ export class CreateCaHandler {
           notBefore, notAfter, pathLength, permittedDnsDomains: permitted,
         });
     const parsed = parseCertificate(certificate.der);
-    const encryptedKey = await encryptPrivateKey(keys.privateKey, this.keyring.master, job.passphrase);
+    const encryptedKey = await encryptPrivateKey(keys.privateKey, this.keyring.master, passphrase);
     // An intermediate is answered for by its parent's OCSP, like any certificate the parent signed.
     const ocspGood = parent ? await this.ocsp.sign(parent, parentIssuer!, { serialNumber: certificate.serialNumber, subjectCaId: job.caId }) : null;
 
@@ -104,7 +106,7 @@ export class CreateCaHandler {
         certificateDer: certificate.der,
         externalChainPem: null,
         encryptedKey,
-        hasPassphrase: !!job.passphrase,
+        hasPassphrase: !!passphrase,
         imported: false,
         validFrom: parsed.notBefore,
         validTo: parsed.notAfter,
@@ -122,7 +124,7 @@ export class CreateCaHandler {
       if (error.code === '23505' && (await cas.existsBy({ id: job.caId }))) return;
       throw error;
     });
-    await this.crls.first(job.caId, job.passphrase);
+    await this.crls.first(job.caId, passphrase);
     return { caId: job.caId };
   }
 }

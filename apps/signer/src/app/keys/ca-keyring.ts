@@ -8,7 +8,7 @@ import { CertificateAuthorityEntity } from '@signet/persistence';
 import { Issuer, decryptPrivateKey, issuerOf } from '@signet/pki';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import { SignerConfig, masterKeyBytes } from '../signer.config';
-import { transportKeyFrom } from '@signet/queue';
+import { open, transportKeyFrom } from '@signet/queue';
 import { refuse } from '../job-failure';
 
 @Injectable()
@@ -25,6 +25,19 @@ export class CaKeyring {
 
   get master(): Buffer {
     return this.masterKey;
+  }
+
+  /**
+   * A passphrase a producer sealed to the transport key (MAX_SEALED_PASSPHRASE); undefined when none
+   * was sent. One that does not open was sealed under another MASTER_KEY's transport key.
+   */
+  openPassphrase(sealed: string | undefined): string | undefined {
+    if (sealed === undefined) return undefined;
+    try {
+      return open(sealed, this.transport.privateKey);
+    } catch {
+      throw refuse('ca_unavailable', 'the passphrase was sealed to another transport key: do the gateway and the signers share one Redis and MASTER_KEY?');
+    }
   }
 
   /** The CA as an Issuer, refusing (ca_unavailable) when its passphrase is missing or wrong. */

@@ -39,7 +39,8 @@ export class RevokeHandlers {
     const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
     if (!row) throw refuse('not_found', 'certificate not found');
     const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
-    const issuer = await this.keyring.issuer(ca, job.caPassphrase);
+    const passphrase = this.keyring.openPassphrase(job.sealedCaPassphrase);
+    const issuer = await this.keyring.issuer(ca, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
     let finishedEarlier: { revokedAt: Date | null } | null = null;
@@ -60,9 +61,9 @@ export class RevokeHandlers {
         resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id },
       }]);
     });
-    if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, job.caPassphrase);
+    if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase);
     await this.ocsp.publish(stored, 'revocation');
-    await this.afterRevocation(ca, job.caPassphrase);
+    await this.afterRevocation(ca, passphrase);
     return { revokedAt: revokedAt.toISOString() };
   }
 
@@ -72,7 +73,8 @@ export class RevokeHandlers {
     if (!ca) throw refuse('not_found', 'certificate authority not found');
     if (!ca.parentCaId) throw refuse('policy_violation', 'only an intermediate with a parent on this platform is revoked here: remove a root (or an imported CA) from the trust stores instead');
     const parent = await cas.findOneByOrFail({ id: ca.parentCaId });
-    const issuer = await this.keyring.issuer(parent, job.parentPassphrase);
+    const passphrase = this.keyring.openPassphrase(job.sealedParentPassphrase);
+    const issuer = await this.keyring.issuer(parent, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
     let finishedEarlier: { revokedAt: Date | null } | null = null;
@@ -90,9 +92,9 @@ export class RevokeHandlers {
         resourceType: 'ca', resourceId: ca.id, details: { reason: job.reason, serialNumber: ca.serialNumber, parentCaId: parent.id },
       }]);
     });
-    if (finishedEarlier) return this.finishRetry(ca.serialNumber, finishedEarlier, parent, job.parentPassphrase);
+    if (finishedEarlier) return this.finishRetry(ca.serialNumber, finishedEarlier, parent, passphrase);
     await this.ocsp.publish(stored, 'revocation');
-    await this.afterRevocation(parent, job.parentPassphrase);
+    await this.afterRevocation(parent, passphrase);
     return { revokedAt: revokedAt.toISOString() };
   }
 
