@@ -6,7 +6,7 @@ import { auditFailures } from './audit/audit-failures.middleware';
 import { AuditService } from './audit/audit.service';
 import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
-import { pkiEndpoints } from './pki/pki.middleware';
+import { installPkiEndpoints } from './pki/pki.middleware';
 import { PkiStore } from './pki/pki-store';
 
 /** The gateway as an app object: main.ts listens on it, tests drive it with supertest. */
@@ -14,7 +14,11 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
   return createHttpApp(AppModule.forRoot(config), {
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
-    earlyMiddleware: (app) => [pkiEndpoints(app.get(PkiStore)), auditFailures(app.get(AuditService)) as RequestHandler],
-    configure: setupOpenApi,
+    earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
+    configure: (app) => {
+      // /pki is answered by node:http ahead of Express (pki.middleware.ts); Express gets the rest.
+      installPkiEndpoints(app.getHttpServer(), app.get(PkiStore));
+      return setupOpenApi(app);
+    },
   });
 }

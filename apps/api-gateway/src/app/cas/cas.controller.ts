@@ -62,8 +62,11 @@ export class CasController {
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: "The CA's current CRL as pem, der, or info {caId, crlNumber, thisUpdate, nextUpdate, revokedCount}" })
   async crl(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
+    if (q.format === 'info') {
+      const info = await this.cas.crlInfo(req.principal as OrgPrincipal, id);
+      return { caId: id, crlNumber: Number(info.crlNumber), thisUpdate: info.thisUpdate.toISOString(), nextUpdate: info.nextUpdate.toISOString(), revokedCount: info.revokedCount };
+    }
     const crl = await this.cas.crl(req.principal as OrgPrincipal, id);
-    if (q.format === 'info') return { caId: id, crlNumber: Number(crl.crlNumber), thisUpdate: crl.thisUpdate.toISOString(), nextUpdate: crl.nextUpdate.toISOString(), revokedCount: crl.revokedCount };
     res.setHeader('Content-Disposition', `attachment; filename="${id}.crl${q.format === 'pem' ? '.pem' : ''}"`);
     if (q.format === 'pem') {
       res.type('application/x-pem-file');

@@ -19,7 +19,7 @@ import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { caView } from './ca.view';
 import { ListCasQueryDto } from './cas.dto';
-import { PkiStore, StoredCrl } from '../pki/pki-store';
+import { CrlInfo, PkiStore, StoredCrl } from '../pki/pki-store';
 
 /** Deeper than any sane hierarchy; stops a corrupt parent loop from spinning. */
 const MAX_CHAIN = 16;
@@ -154,9 +154,13 @@ export class CasService {
   /** The CA's current CRL (404 before its first build, which follows its creation within seconds). */
   async crl(principal: OrgPrincipal, id: string): Promise<StoredCrl> {
     await this.readable(principal, id);
-    const crl = await this.pki.crl(id);
-    if (!crl) throw ApiError.notFound('CRL (the first one is being built; retry in a few seconds)');
-    return crl;
+    return this.pki.crl(id).then(crlOr404);
+  }
+
+  /** Its numbers and times only: the DER (tens of MB for a big CA) is not read. */
+  async crlInfo(principal: OrgPrincipal, id: string): Promise<CrlInfo> {
+    await this.readable(principal, id);
+    return this.pki.crlInfo(id).then(crlOr404);
   }
 
   /**
@@ -186,3 +190,7 @@ export class CasService {
   }
 }
 
+function crlOr404<T>(crl: T | null): T {
+  if (!crl) throw ApiError.notFound('CRL (the first one is being built; retry in a few seconds)');
+  return crl;
+}

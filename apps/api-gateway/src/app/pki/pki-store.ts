@@ -2,50 +2,102 @@
  * What the public PKI endpoints serve, read for speed: pre-signed OCSP responses from the Redis cache
  * (filled from PostgreSQL on a miss), CRLs and CA certificates from PostgreSQL with an in-process copy
  * that is checked against the CRL number on every request. Nothing here signs: the gateway holds no key.
+ *
+ * OCSP asks Redis on every request (one GET, autopipelined), so a revocation published by any signer
+ * shows on every gateway process at once; what is kept in process is only what can be derived from the
+ * bytes Redis returned (the decoded entry, its ETag and header strings), reused while the bytes are equal.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
   CertId, OCSP_MALFORMED_REQUEST, OCSP_TRY_LATER, OCSP_UNAUTHORIZED, OcspHash, allIssuerHashes, isPkiError, parseOcspGetPath, parseOcspRequest,
 } from '@signet/pki';
 import { OCSP_CACHE_TTL_MS, OcspCacheEntry, decodeOcspCacheEntry, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
-import { REDIS } from '@signet/service';
+import { REDIS, closeRedis, loadConfig, metricsRegistry } from '@signet/service';
 import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
+import { Counter } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
+import { PkiConfig } from './pki.config';
+
+/** A signed OCSP response with what its RFC 5019 caching headers need, computed once per response. */
+export interface PreparedOcsp extends OcspCacheEntry {
+  nextUpdateMs: number;
+  etag: string;
+  lastModified: string;
+  expires: string;
+}
 
 export interface OcspAnswer {
   body: Buffer;
-  /** Set for a successful (signed) answer: its times, for the RFC 5019 caching headers. */
-  signed?: { thisUpdate: Date; nextUpdate: Date };
+  /** Set for a successful (signed) answer: its times and validators, for the RFC 5019 caching headers. */
+  signed?: PreparedOcsp;
 }
 
-export interface StoredCrl {
+export interface CrlInfo {
   caId: string;
   crlNumber: string;
   thisUpdate: Date;
   nextUpdate: Date;
   revokedCount: number;
+}
+
+export interface StoredCrl extends CrlInfo {
   der: Buffer;
+  etag: string;
+  lastModified: string;
+  expires: string;
+}
+
+export interface KnownCa {
+  der: Buffer;
+  hashes: IssuerHashes;
+  etag: string;
 }
 
 type IssuerHashes = Record<OcspHash, { issuerNameHash: Buffer; issuerKeyHash: Buffer }>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Prepared OCSP answers kept per process (about 1 KB each); the oldest goes first. */
+const OCSP_MEMO_ENTRIES = 10_000;
+
+const crlReads = new Counter({
+  name: 'signet_pki_crl_reads_total',
+  help: 'CRLs read in full from PostgreSQL by this gateway process (single-flight: at most one per CA and CRL number at a time)',
+  registers: [metricsRegistry],
+});
 
 @Injectable()
-export class PkiStore {
+export class PkiStore implements OnApplicationShutdown {
   /** Per CA: its certificate and issuer hashes. A CA certificate never changes, so these never go stale. */
-  private readonly cas = new Map<string, { der: Buffer; hashes: IssuerHashes }>();
+  private readonly cas = new Map<string, KnownCa>();
+  /** CRLs by CA id, least recently served first, holding at most `crlCacheMaxBytes` of DER. */
   private readonly crls = new Map<string, StoredCrl>();
+  private crlBytes = 0;
+  private readonly crlCacheMaxBytes: number;
+  /** Reads in flight, by `caId:crlNumber`: requests for the same new CRL wait for one read. */
+  private readonly crlLoads = new Map<string, Promise<StoredCrl | null>>();
+  /** By serial: the Redis value last seen (a private copy) and what was prepared from it. */
+  private readonly ocspMemo = new Map<string, { raw: Buffer; entry: PreparedOcsp }>();
+  /** OCSP lookups get their own connection with auto-pipelining: the GETs of one event-loop turn go in one write. */
+  private readonly ocspRedis: Redis;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) redis: Redis,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
-  ) {}
+  ) {
+    this.crlCacheMaxBytes = loadConfig(PkiConfig).CRL_CACHE_MAX_BYTES;
+    // A bounded retry: with Redis down a lookup fails over to PostgreSQL instead of queueing until it is back.
+    this.ocspRedis = redis.duplicate({ enableAutoPipelining: true, maxRetriesPerRequest: 1, connectionName: 'api-gateway-ocsp' });
+    this.ocspRedis.on('error', () => undefined);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await closeRedis(this.ocspRedis);
+  }
 
   /** The OCSP answer for a DER request (POST) or the GET path's last part. Never throws for bad input. */
   async ocsp(request: Buffer | string): Promise<OcspAnswer> {
@@ -58,21 +110,21 @@ export class PkiStore {
     }
     const entry = await this.ocspEntry(certId.serialNumber);
     if (!entry) return { body: OCSP_UNAUTHORIZED };
-    const ca = await this.ca(entry.caId);
+    const ca = this.cas.get(entry.caId) ?? (await this.ca(entry.caId));
     const expected = ca?.hashes[certId.hashAlgorithm];
     // The serial is only ours if the request names the CA that issued it.
     if (!expected || !expected.issuerNameHash.equals(certId.issuerNameHash) || !expected.issuerKeyHash.equals(certId.issuerKeyHash)) {
       return { body: OCSP_UNAUTHORIZED };
     }
-    if (entry.nextUpdate.getTime() <= Date.now()) return { body: OCSP_TRY_LATER };
-    return { body: entry.der, signed: { thisUpdate: entry.thisUpdate, nextUpdate: entry.nextUpdate } };
+    if (entry.nextUpdateMs <= Date.now()) return { body: OCSP_TRY_LATER };
+    return { body: entry.der, signed: entry };
   }
 
   /** Redis first; on a miss PostgreSQL, then SET NX so a fill never replaces what a signer wrote since. */
-  private async ocspEntry(serialNumber: string): Promise<OcspCacheEntry | null> {
+  private async ocspEntry(serialNumber: string): Promise<PreparedOcsp | null> {
     const key = ocspCacheKey(this.config.QUEUE_PREFIX, serialNumber);
-    const cached = await this.redis.getBuffer(key).catch(() => null);
-    if (cached) return decodeOcspCacheEntry(cached);
+    const cached = await this.ocspRedis.getBuffer(key).catch(() => null);
+    if (cached) return this.prepared(serialNumber, cached);
     const [row] = await this.dataSource.query(
       `SELECT ca_id, der, this_update, next_update FROM ocsp_responses WHERE serial_number = $1`,
       [serialNumber],
@@ -80,39 +132,123 @@ export class PkiStore {
     if (!row) return null;
     const entry: OcspCacheEntry = { caId: row.ca_id, der: row.der, thisUpdate: row.this_update, nextUpdate: row.next_update };
     const ttl = Math.min(OCSP_CACHE_TTL_MS, entry.nextUpdate.getTime() - Date.now());
-    if (ttl > 0) await this.redis.set(key, encodeOcspCacheEntry(entry), 'PX', ttl, 'NX').catch(() => undefined);
+    if (ttl > 0) await this.ocspRedis.set(key, encodeOcspCacheEntry(entry), 'PX', ttl, 'NX').catch(() => undefined);
+    return prepareOcsp(entry);
+  }
+
+  /** What was prepared from these very bytes before, else prepared now and remembered. */
+  private prepared(serialNumber: string, cached: Buffer): PreparedOcsp | null {
+    const known = this.ocspMemo.get(serialNumber);
+    if (known && known.raw.equals(cached)) return known.entry;
+    // A copy: ioredis hands out slices of its socket buffer, which a kept slice would pin.
+    const raw = Buffer.from(cached);
+    const decoded = decodeOcspCacheEntry(raw);
+    if (!decoded) return null;
+    const entry = prepareOcsp(decoded);
+    this.ocspMemo.delete(serialNumber);
+    if (this.ocspMemo.size >= OCSP_MEMO_ENTRIES) this.ocspMemo.delete(this.ocspMemo.keys().next().value as string);
+    this.ocspMemo.set(serialNumber, { raw, entry });
     return entry;
   }
 
-  /** A CA's certificate (DER) and issuer hashes; null for an unknown id. */
-  async ca(caId: string): Promise<{ der: Buffer; hashes: IssuerHashes } | null> {
+  /** A CA's certificate (DER), issuer hashes and ETag; null for an unknown id. */
+  async ca(caId: string): Promise<KnownCa | null> {
     const known = this.cas.get(caId);
     if (known) return known;
     if (!UUID.test(caId)) return null;
     const [row] = await this.dataSource.query(`SELECT certificate_der FROM cas WHERE id = $1`, [caId]);
     if (!row) return null;
-    const ca = { der: row.certificate_der as Buffer, hashes: allIssuerHashes(row.certificate_der) };
+    const der = row.certificate_der as Buffer;
+    const ca = { der, hashes: allIssuerHashes(der), etag: etagOf(der) };
     this.cas.set(caId, ca);
     return ca;
   }
 
-  /** The CA's current CRL; the bytes are re-read only when the CRL number moved. */
+  /** The current CRL's numbers and times, without its bytes (null before the CA's first CRL). */
+  async crlInfo(caId: string): Promise<CrlInfo | null> {
+    if (!UUID.test(caId)) return null;
+    const [row] = await this.dataSource.query(
+      `SELECT crl_number::text AS n, this_update, next_update, revoked_count FROM crls WHERE ca_id = $1`,
+      [caId],
+    );
+    return row ? { caId, crlNumber: row.n, thisUpdate: row.this_update, nextUpdate: row.next_update, revokedCount: row.revoked_count } : null;
+  }
+
+  /**
+   * The CA's current CRL. Every request asks PostgreSQL for the current CRL number (a one-row index
+   * read); the bytes are read only when it moved, once per process however many requests ask meanwhile.
+   */
   async crl(caId: string): Promise<StoredCrl | null> {
     if (!UUID.test(caId)) return null;
     const [head] = await this.dataSource.query(`SELECT crl_number::text AS n FROM crls WHERE ca_id = $1`, [caId]);
     if (!head) return null;
     const known = this.crls.get(caId);
-    if (known && known.crlNumber === head.n) return known;
+    if (known && known.crlNumber === head.n) {
+      this.crls.delete(caId);
+      this.crls.set(caId, known);
+      return known;
+    }
+    const flight = `${caId}:${head.n}`;
+    let load = this.crlLoads.get(flight);
+    if (!load) {
+      load = this.readCrl(caId).finally(() => this.crlLoads.delete(flight));
+      this.crlLoads.set(flight, load);
+    }
+    return load;
+  }
+
+  /** CRL sizes: the cache's bound and what it holds now. */
+  crlCacheUsage(): { maxBytes: number; bytes: number; entries: number } {
+    return { maxBytes: this.crlCacheMaxBytes, bytes: this.crlBytes, entries: this.crls.size };
+  }
+
+  /**
+   * One full read. node-pg returns bytea as a hex string (two characters a byte); base64 is a third
+   * smaller on the wire and in memory, and decodes faster (Buffer's decoder skips PostgreSQL's newlines).
+   */
+  private async readCrl(caId: string): Promise<StoredCrl | null> {
+    crlReads.inc();
     const [row] = await this.dataSource.query(
-      `SELECT crl_number::text AS n, this_update, next_update, revoked_count, der FROM crls WHERE ca_id = $1`,
+      `SELECT crl_number::text AS n, this_update, next_update, revoked_count, encode(der, 'base64') AS der FROM crls WHERE ca_id = $1`,
       [caId],
     );
     if (!row) return null;
-    const crl: StoredCrl = { caId, crlNumber: row.n, thisUpdate: row.this_update, nextUpdate: row.next_update, revokedCount: row.revoked_count, der: row.der };
-    this.crls.set(caId, crl);
+    const der = Buffer.from(row.der as string, 'base64');
+    const crl: StoredCrl = {
+      caId, crlNumber: row.n, thisUpdate: row.this_update, nextUpdate: row.next_update, revokedCount: row.revoked_count, der,
+      etag: `"crl-${row.n}"`, lastModified: row.this_update.toUTCString(), expires: row.next_update.toUTCString(),
+    };
+    this.keepCrl(crl);
     return crl;
+  }
+
+  private keepCrl(crl: StoredCrl): void {
+    const old = this.crls.get(crl.caId);
+    if (old && BigInt(old.crlNumber) > BigInt(crl.crlNumber)) return;
+    if (old) {
+      this.crls.delete(crl.caId);
+      this.crlBytes -= old.der.length;
+    }
+    if (crl.der.length > this.crlCacheMaxBytes) return;
+    for (const [caId, oldest] of this.crls) {
+      if (this.crlBytes + crl.der.length <= this.crlCacheMaxBytes) break;
+      this.crls.delete(caId);
+      this.crlBytes -= oldest.der.length;
+    }
+    this.crls.set(crl.caId, crl);
+    this.crlBytes += crl.der.length;
   }
 }
 
 /** A strong validator for bytes that are served as they are. */
 export const etagOf = (der: Buffer): string => `"${createHash('sha1').update(der).digest('base64url')}"`;
+
+function prepareOcsp(entry: OcspCacheEntry): PreparedOcsp {
+  return {
+    ...entry,
+    nextUpdateMs: entry.nextUpdate.getTime(),
+    etag: etagOf(entry.der),
+    lastModified: entry.thisUpdate.toUTCString(),
+    expires: entry.nextUpdate.toUTCString(),
+  };
+}

@@ -1,118 +1,195 @@
 /**
- * The public PKI endpoints (API.md section 2), served before Nest's router, authentication and rate
- * limits: relying parties hold no key, OCSP traffic scales with every TLS handshake of every client, and
- * the answers are public bytes signed elsewhere. Caching follows RFC 5019 6.2: Last-Modified is
- * thisUpdate, Expires is nextUpdate, max-age runs until nextUpdate, ETag is a hash of the bytes.
+ * The public PKI endpoints (API.md section 2), answered by node:http before Express sees the request:
+ * relying parties hold no key, OCSP traffic scales with every TLS handshake of every client, the answers
+ * are public bytes signed elsewhere, and Express's per-request work cost more CPU than everything else on
+ * this path (docs/BENCHMARKS.md). Caching follows RFC 5019 6.2: Last-Modified is thisUpdate, Expires is
+ * nextUpdate, max-age runs until nextUpdate, ETag is a hash of the bytes (the CRL number for a CRL).
  *
  *   GET  /pki/ocsp/<url-encoded base64 of the DER request>
  *   POST /pki/ocsp                 body: application/ocsp-request (DER)
  *   GET  /pki/cas/:caId/crl        DER CRL (the CRL distribution point)
  *   GET  /pki/cas/:caId/ca.crt     DER CA certificate (the AIA caIssuers URL)
+ *
+ * Anything else, other methods on these paths included, goes to Express as before. Each answer carries
+ * X-Request-Id and is counted in the same request metrics as Express's (route labels as above).
  */
-import { MAX_OCSP_REQUEST_BYTES, OCSP_MALFORMED_REQUEST, OCSP_INTERNAL_ERROR } from '@signet/pki';
 import { Logger } from '@nestjs/common';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { OcspAnswer, PkiStore, etagOf } from './pki-store';
+import { MAX_OCSP_REQUEST_BYTES, OCSP_INTERNAL_ERROR, OCSP_MALFORMED_REQUEST } from '@signet/pki';
+import { httpRequestDuration, httpRequestsTotal, requestIdFor } from '@signet/service';
+import type { IncomingMessage, OutgoingHttpHeader, Server, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { OcspAnswer, PkiStore } from './pki-store';
 
 const logger = new Logger('PkiEndpoints');
 const CRL_PATH = /^\/pki\/cas\/([^/]+)\/(crl|ca\.crt)$/;
+const OCSP_TYPE = 'application/ocsp-response';
+const CACHE_TAIL = ', public, no-transform, must-revalidate';
 
-export function pkiEndpoints(store: PkiStore): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const path = req.path;
-    if (!path.startsWith('/pki/')) return next();
-    let work: Promise<void> | null = null;
-    if (path === '/pki/ocsp' && req.method === 'POST') work = ocspPost(store, req, res);
-    else if (path.startsWith('/pki/ocsp/') && (req.method === 'GET' || req.method === 'HEAD')) {
-      // The raw path: base64 may hold '/', and Express's req.path is already decoded once.
-      const raw = req.originalUrl.split('?')[0].slice('/pki/ocsp/'.length);
-      work = store.ocsp(raw).then((answer) => sendOcsp(req, res, answer));
-    } else {
-      const match = CRL_PATH.exec(path);
-      if (match && (req.method === 'GET' || req.method === 'HEAD')) work = match[2] === 'crl' ? sendCrl(store, req, res, match[1]) : sendCaCertificate(store, req, res, match[1]);
-    }
-    if (!work) return next();
-    work.catch((error) => {
-      if (path.startsWith('/pki/ocsp')) {
-        logger.error({ err: (error as Error).message }, 'OCSP lookup failed');
-        if (!res.headersSent) res.status(200).type('application/ocsp-response').set('Cache-Control', 'no-store').end(OCSP_INTERNAL_ERROR);
-        return;
-      }
-      next(error);
-    });
-  };
-}
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type Route = '/pki/ocsp' | '/pki/ocsp/:request' | '/pki/cas/:caId/crl' | '/pki/cas/:caId/ca.crt';
 
-/** The body, read here (the JSON parser ignores it), bounded like the signing lib bounds requests. */
-function ocspPost(store: PkiStore, req: Request, res: Response): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_OCSP_REQUEST_BYTES) {
-        if (!refused) sendOcsp(req, res, { body: OCSP_MALFORMED_REQUEST });
-        refused = true;
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (refused) return resolve();
-      store.ocsp(Buffer.concat(chunks)).then((answer) => resolve(sendOcsp(req, res, answer)), reject);
-    });
-    req.on('error', reject);
+/**
+ * Puts the /pki endpoints in front of the server's request listeners (Express's): those run only for
+ * requests the endpoints do not answer. Call once, before or after listen.
+ */
+export function installPkiEndpoints(server: Server, store: PkiStore): void {
+  const others = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (servePki(store, req, res)) return;
+    for (const listener of others) listener.call(server, req, res);
   });
 }
 
-function sendOcsp(req: Request, res: Response, answer: OcspAnswer): void {
-  res.status(200).type('application/ocsp-response');
-  if (answer.signed) {
-    const maxAge = Math.max(0, Math.floor((answer.signed.nextUpdate.getTime() - Date.now()) / 1000));
-    res.set({
-      'Cache-Control': `max-age=${maxAge}, public, no-transform, must-revalidate`,
-      'Last-Modified': answer.signed.thisUpdate.toUTCString(),
-      Expires: answer.signed.nextUpdate.toUTCString(),
-      ETag: etagOf(answer.body),
-    });
-    if (req.method !== 'POST' && req.headers['if-none-match'] === res.get('ETag')) {
-      res.status(304).end();
+/** True when this request is one of the endpoints' (and is answered, now or later). */
+export function servePki(store: PkiStore, req: IncomingMessage, res: ServerResponse): boolean {
+  const path = pathOf(req.url ?? '');
+  if (!path.startsWith('/pki/')) return false;
+  const method = req.method;
+  const read = method === 'GET' || method === 'HEAD';
+  if (path === '/pki/ocsp') {
+    if (method !== 'POST') return false;
+    const started = performance.now();
+    ocspPost(store, req, res, started);
+    return true;
+  }
+  if (path.startsWith('/pki/ocsp/')) {
+    if (!read) return false;
+    const started = performance.now();
+    // The raw path: base64 may hold '/', and parseOcspGetPath URL-decodes it once itself.
+    store.ocsp(path.slice('/pki/ocsp/'.length))
+      .then((answer) => sendOcsp(req, res, answer, '/pki/ocsp/:request', started))
+      .catch((error) => ocspFailed(req, res, error, '/pki/ocsp/:request', started));
+    return true;
+  }
+  const match = CRL_PATH.exec(path);
+  if (!match || !read) return false;
+  const started = performance.now();
+  const route = match[2] === 'crl' ? '/pki/cas/:caId/crl' : '/pki/cas/:caId/ca.crt';
+  (match[2] === 'crl' ? sendCrl(store, req, res, match[1], started) : sendCaCertificate(store, req, res, match[1], started)).catch((error) => {
+    logger.error({ err: (error as Error).message, path }, 'PKI endpoint failed');
+    if (res.headersSent) res.destroy();
+    else sendError(req, res, 500, 'internal', 'internal server error', route, started);
+  });
+  return true;
+}
+
+/** The path without query, also of an absolute-form target (`GET http://host/pki/...`). */
+function pathOf(url: string): string {
+  let path = url;
+  if (path.charCodeAt(0) !== 47 /* '/' */) {
+    const slash = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(path);
+    if (!slash) return path;
+    path = path.slice(slash[0].length) || '/';
+  }
+  const query = path.indexOf('?');
+  return query === -1 ? path : path.slice(0, query);
+}
+
+/** The body, bounded like the signing lib bounds requests. */
+function ocspPost(store: PkiStore, req: IncomingMessage, res: ServerResponse, started: number): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let refused = false;
+  req.on('data', (chunk: Buffer) => {
+    if (refused) return;
+    size += chunk.length;
+    if (size > MAX_OCSP_REQUEST_BYTES) {
+      refused = true;
+      chunks.length = 0;
+      sendOcsp(req, res, { body: OCSP_MALFORMED_REQUEST }, '/pki/ocsp', started);
       return;
     }
-  } else {
-    // Errors and unauthorized are not worth caching: the answer may change once the serial exists.
-    res.set('Cache-Control', 'no-store');
-  }
-  res.end(req.method === 'HEAD' ? undefined : answer.body);
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (refused) return;
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    store.ocsp(body)
+      .then((answer) => sendOcsp(req, res, answer, '/pki/ocsp', started))
+      .catch((error) => ocspFailed(req, res, error, '/pki/ocsp', started));
+  });
+  req.on('error', () => res.destroy());
 }
 
-async function sendCrl(store: PkiStore, req: Request, res: Response, caId: string): Promise<void> {
+function sendOcsp(req: IncomingMessage, res: ServerResponse, answer: OcspAnswer, route: Route, started: number): void {
+  const signed = answer.signed;
+  if (!signed) {
+    // Errors and unauthorized are not worth caching: the answer may change once the serial exists.
+    return send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], answer.body, route, started);
+  }
+  const maxAge = Math.max(0, Math.floor((signed.nextUpdateMs - Date.now()) / 1000));
+  const headers = [
+    'Content-Type', OCSP_TYPE,
+    'Cache-Control', `max-age=${maxAge}${CACHE_TAIL}`,
+    'Last-Modified', signed.lastModified,
+    'Expires', signed.expires,
+    'ETag', signed.etag,
+  ];
+  if (req.method !== 'POST' && req.headers['if-none-match'] === signed.etag) return send(req, res, 304, headers, undefined, route, started);
+  send(req, res, 200, headers, answer.body, route, started);
+}
+
+function ocspFailed(req: IncomingMessage, res: ServerResponse, error: unknown, route: Route, started: number): void {
+  logger.error({ err: (error as Error)?.message }, 'OCSP lookup failed');
+  if (res.headersSent) return void res.destroy();
+  send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], OCSP_INTERNAL_ERROR, route, started);
+}
+
+async function sendCrl(store: PkiStore, req: IncomingMessage, res: ServerResponse, caId: string, started: number): Promise<void> {
+  const route = '/pki/cas/:caId/crl';
   const crl = await store.crl(caId);
-  if (!crl) return notFound(res, 'CRL');
+  if (!crl) return sendError(req, res, 404, 'not_found', 'CRL not found', route, started);
   const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - Date.now()) / 1000));
   // The ETag is the CRL number: it changes exactly when the CRL does, and costs no hashing of 40 MB.
-  res.set({
-    'Content-Type': 'application/pkix-crl',
-    'Cache-Control': `max-age=${maxAge}, public, no-transform, must-revalidate`,
-    'Last-Modified': crl.thisUpdate.toUTCString(),
-    Expires: crl.nextUpdate.toUTCString(),
-    ETag: `"crl-${crl.crlNumber}"`,
-  });
-  if (req.headers['if-none-match'] === `"crl-${crl.crlNumber}"`) {
-    res.status(304).end();
-    return;
-  }
-  res.status(200).end(req.method === 'HEAD' ? undefined : crl.der);
+  const headers = [
+    'Content-Type', 'application/pkix-crl',
+    'Cache-Control', `max-age=${maxAge}${CACHE_TAIL}`,
+    'Last-Modified', crl.lastModified,
+    'Expires', crl.expires,
+    'ETag', crl.etag,
+  ];
+  if (req.headers['if-none-match'] === crl.etag) return send(req, res, 304, headers, undefined, route, started);
+  send(req, res, 200, headers, crl.der, route, started);
 }
 
-async function sendCaCertificate(store: PkiStore, req: Request, res: Response, caId: string): Promise<void> {
+async function sendCaCertificate(store: PkiStore, req: IncomingMessage, res: ServerResponse, caId: string, started: number): Promise<void> {
+  const route = '/pki/cas/:caId/ca.crt';
   const ca = await store.ca(caId);
-  if (!ca) return notFound(res, 'certificate authority');
-  res.set({ 'Content-Type': 'application/pkix-cert', 'Cache-Control': 'max-age=86400, public', ETag: etagOf(ca.der) });
-  res.status(200).end(req.method === 'HEAD' ? undefined : ca.der);
+  if (!ca) return sendError(req, res, 404, 'not_found', 'certificate authority not found', route, started);
+  send(req, res, 200, ['Content-Type', 'application/pkix-cert', 'Cache-Control', 'max-age=86400, public', 'ETag', ca.etag], ca.der, route, started);
 }
 
-function notFound(res: Response, what: string): void {
-  res.status(404).json({ error: `${what} not found`, code: 'not_found', status: 404, details: {}, requestId: res.get('X-Request-Id') });
+/** The API's error shape (API.md conventions). */
+function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: string, error: string, route: Route, started: number): void {
+  const requestId = res.getHeader('X-Request-Id') ?? requestIdFor(req, res);
+  const body = Buffer.from(JSON.stringify({ error, code, status, details: {}, requestId }));
+  send(req, res, status, ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store'], body, route, started);
+}
+
+/** One writev of headers and body; Node leaves the body out for HEAD and 304 itself. */
+function send(req: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeader[], body: Buffer | undefined, route: Route, started: number): void {
+  if (res.headersSent || res.destroyed) return;
+  if (!res.hasHeader('X-Request-Id')) requestIdFor(req, res);
+  if (body && status !== 304) headers.push('Content-Length', body.length);
+  res.writeHead(status, headers);
+  res.end(body);
+  countRequest(req.method ?? 'GET', route, status, started);
+}
+
+/** Children of the shared request metrics, one per label set seen, so a request costs two updates. */
+const metricChildren = new Map<string, { observe: (seconds: number) => void; inc: () => void }>();
+
+function countRequest(method: string, route: Route, status: number, started: number): void {
+  const key = `${method} ${route} ${status}`;
+  let child = metricChildren.get(key);
+  if (!child) {
+    const labels = { method, route, status: String(status) };
+    const histogram = httpRequestDuration.labels(labels);
+    const counter = httpRequestsTotal.labels(labels);
+    child = { observe: (seconds) => histogram.observe(seconds), inc: () => counter.inc() };
+    metricChildren.set(key, child);
+  }
+  child.observe((performance.now() - started) / 1000);
+  child.inc();
 }
