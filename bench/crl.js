@@ -13,19 +13,21 @@
  * serials of 16-20 bytes (positive, first byte 0x40-0x7F as the product makes them; uppercase hex),
  * unique fingerprints, revoked_at within the 30 days before the first CRL (so the revocation sweep sees
  * nothing "missed"), reasons cycling through the RFC 5280 names, valid_to in the future, a 2-byte
- * certificate_der; all of the table's indexes in place. ANALYZE, then each build is a `crl.build` job
+ * certificate_der; all of the table's indexes in place. VACUUM ANALYZE (what autovacuum does to an insert-heavy table
+ * soon after, and what lets the CRL pages be index-only scans), then each build is a `crl.build` job
  * added from here (the signer's own job name and payload) and waited for.
  *
- * Reported: seeding and ANALYZE time; per build: the job's work (finishedOn - processedOn, BullMQ's
+ * Reported: seeding and VACUUM ANALYZE time; per build: the job's work (finishedOn - processedOn, BullMQ's
  * timestamps), the wall time from add to completion, the signer's RSS before (VmRSS, VmHWM) and its
  * peak (VmHWM after, and the highest VmRSS sampled every 50 ms); the CRL's size and revokedCount
  * (GET /api/v1/cas/:id/crl?format=info), `openssl crl -CAfile` verification, the entries counted in the
  * DER (and by `openssl crl -text`), and serving: curl's time to first byte and total time of
  * GET /pki/cas/:caId/crl, first request and second (the gateway keeps the bytes in memory), with the
  * gateway's RSS. Then one more build and N concurrent first requests (the gateway reads the bytes once
- * per request in flight), the build's parts timed from here (the same keyset pages; the same upsert, rolled
- * back), the 47 MiB bytea stored under three column storage settings, and the revocation sweep's CRL
- * query (EXPLAIN ANALYZE) on this table, as a signer runs it every REVOCATION_SWEEP_INTERVAL_MS.
+ * for all of them: its signet_pki_crl_reads_total is reported), the build's parts timed from here (the
+ * same keyset pages; the same upsert, rolled back), the 47 MiB bytea stored under three column storage
+ * settings, and the revocation sweep's CRL query (EXPLAIN ANALYZE) on this table, as a signer runs it
+ * every REVOCATION_SWEEP_INTERVAL_MS.
  *
  * Drops the database and deletes the Redis keys at the end, also on failure or Ctrl-C. About 3 minutes
  * (seeding is about 110 s of it).
@@ -239,6 +241,13 @@ async function cleanup() {
 const REASONS = ['unspecified', 'keyCompromise', 'caCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
 
 /** GET with curl: status, time to first byte, total time, size (the body saved to `file`). */
+/** The gateway's count of full CRL reads from PostgreSQL (its /metrics). */
+async function crlReads(base) {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('signet_pki_crl_reads_total'));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
 function curl(url, file) {
   const r = spawnSync('curl', ['-s', '-o', file, '-w', '%{http_code} %{time_starttransfer} %{time_total} %{size_download}', url], { encoding: 'utf8' });
   const [status, ttfb, total, size] = r.stdout.trim().split(' ');
@@ -324,7 +333,7 @@ async function main() {
     );
     const insertMs = performance.now() - t0;
     const t1 = performance.now();
-    await db.query('ANALYZE certificates');
+    await db.query('VACUUM (ANALYZE) certificates');
     const analyzeMs = performance.now() - t1;
     const { rows } = await db.query(
       `SELECT pg_size_pretty(pg_total_relation_size('certificates')) AS total, pg_size_pretty(pg_relation_size('certificates')) AS heap,
@@ -334,7 +343,7 @@ async function main() {
     );
     return { rows: inserted.rowCount, insertMs, analyzeMs, ...rows[0] };
   });
-  log(`  seeded ${fmt(seed.rows)} revoked certificates (serials of ${seed.serial_bytes} bytes) with one INSERT ... SELECT generate_series: ${(seed.insertMs / 1000).toFixed(1)} s, ANALYZE ${(seed.analyzeMs / 1000).toFixed(1)} s; table ${seed.heap}, with its ${seed.indexes} indexes ${seed.total}`);
+  log(`  seeded ${fmt(seed.rows)} revoked certificates (serials of ${seed.serial_bytes} bytes) with one INSERT ... SELECT generate_series: ${(seed.insertMs / 1000).toFixed(1)} s, VACUUM ANALYZE ${(seed.analyzeMs / 1000).toFixed(1)} s; table ${seed.heap}, with its ${seed.indexes} indexes ${seed.total}`);
 
   // ---- builds
   queueRedis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -398,6 +407,7 @@ async function main() {
   if (CONCURRENT > 0) {
     const b = await build(BUILDS + 1);
     const gwBefore = memory(gateway.pid);
+    const readsBefore = await crlReads(base);
     const stopSampling = sampleRss(gateway.pid);
     const t0 = performance.now();
     const results = await Promise.all(
@@ -407,18 +417,20 @@ async function main() {
     const wall = performance.now() - t0;
     const sampled = stopSampling();
     const gwAfter = memory(gateway.pid);
+    const reads = (await crlReads(base)) - readsBefore;
     const { rows } = await withDb((db) => db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()`));
-    herd = { build: b, results, wall, gwBefore, gwAfter, sampled };
+    const identical = results.every((r, i) => fs.readFileSync(path.join(work, `herd-${i}.der`)).equals(fs.readFileSync(path.join(work, 'herd-0.der'))));
+    herd = { build: b, results, wall, gwBefore, gwAfter, sampled, reads, identical };
     const ttfb = results.map((r) => r.ttfb * 1000).sort((x, y) => x - y);
-    log(`  ${CONCURRENT} concurrent GET /pki/cas/:caId/crl right after it: all ${results.every((r) => r.status === 200 && r.size === results[0].size) ? '200 with the same size' : `NOT all 200: ${results.map((r) => r.status).join(',')}`}; TTFB ${ttfb[0].toFixed(0)}-${ttfb[ttfb.length - 1].toFixed(0)} ms, all done in ${wall.toFixed(0)} ms; gateway VmRSS ${mib(gwBefore.rss)} -> ${mib(gwAfter.rss)}, VmHWM ${mib(gwBefore.hwm)} -> ${mib(gwAfter.hwm)} (highest sampled ${mib(sampled)}); connections to the database now ${rows[0].n}`);
+    log(`  ${CONCURRENT} concurrent GET /pki/cas/:caId/crl right after it: all ${results.every((r) => r.status === 200 && r.size === results[0].size) ? '200 with the same size' : `NOT all 200: ${results.map((r) => r.status).join(',')}`}; TTFB ${ttfb[0].toFixed(0)}-${ttfb[ttfb.length - 1].toFixed(0)} ms, all done in ${wall.toFixed(0)} ms; ${identical ? 'byte-identical' : 'NOT IDENTICAL'}; CRL reads from PostgreSQL ${reads} (signet_pki_crl_reads_total); gateway VmRSS ${mib(gwBefore.rss)} -> ${mib(gwAfter.rss)}, VmHWM ${mib(gwBefore.hwm)} -> ${mib(gwAfter.hwm)} (highest sampled ${mib(sampled)}); connections to the database now ${rows[0].n}`);
   }
 
   // ---- storing 47 MiB in a bytea column: the crls table's default storage (EXTENDED, pglz) against others
   const storage = await withDb(async (db) => {
     const out = [];
     for (const [label, alter] of [
-      ['EXTENDED + pglz (as crls.der)', null],
-      ['EXTERNAL (no compression)', 'ALTER TABLE bench_store ALTER COLUMN der SET STORAGE EXTERNAL'],
+      ['EXTENDED + pglz (bytea default; crls.der before migration 1764400000000)', null],
+      ['EXTERNAL (no compression; crls.der now)', 'ALTER TABLE bench_store ALTER COLUMN der SET STORAGE EXTERNAL'],
       ['EXTENDED + lz4', 'ALTER TABLE bench_store ALTER COLUMN der SET COMPRESSION lz4'],
     ]) {
       await db.query('DROP TABLE IF EXISTS bench_store');
@@ -481,7 +493,8 @@ async function main() {
     );
     const storeMs = performance.now() - t1;
     await db.query('ROLLBACK');
-    return { readMs, rows, pages, pageServerMs, scan: `${scan['Node Type']}${scan['Index Name'] ? ` on ${scan['Index Name']}` : ''}`, storeMs };
+    const heapFetches = scan['Heap Fetches'] === undefined ? '' : `, heap fetches ${scan['Heap Fetches']}`;
+    return { readMs, rows, pages, pageServerMs, scan: `${scan['Node Type']}${scan['Index Name'] ? ` on ${scan['Index Name']}` : ''}${heapFetches}`, storeMs };
   });
   log(`
 parts of a build, timed from this script: reading the ${fmt(parts.rows)} rows in ${parts.pages} keyset pages of 20,000 (node-pg, same SQL) ${(parts.readMs / 1000).toFixed(2)} s; one page in PostgreSQL ${parts.pageServerMs.toFixed(0)} ms (EXPLAIN ANALYZE, ${parts.scan}); storing the ${mib(der.length)} CRL (the same upsert, rolled back) ${(parts.storeMs / 1000).toFixed(2)} s`);
@@ -498,15 +511,21 @@ parts of a build, timed from this script: reading the ${fmt(parts.rows)} rows in
                OR EXISTS (SELECT 1 FROM cas x WHERE x.parent_ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update AND x.revoked_at < now() - make_interval(secs => $2)))`,
       [21600, 15],
     );
-    return rows[0]['QUERY PLAN'][0]['Execution Time'];
+    const indexes = new Set();
+    const walk = (node) => {
+      if (node['Index Name']) indexes.add(`${node['Node Type']} on ${node['Index Name']}`);
+      for (const child of node.Plans ?? []) walk(child);
+    };
+    walk(rows[0]['QUERY PLAN'][0].Plan);
+    return { ms: rows[0]['QUERY PLAN'][0]['Execution Time'], indexes: [...indexes].join(', ') || 'no index' };
   });
   const sweeps = (await queue.getJobs(['completed', 'failed'], 0, 50)).filter((j) => j.name === 'revocation.sweep' && j.processedOn);
   const overlapping = sweeps.filter((j) => builds.some((b) => j.finishedOn >= b.start && j.processedOn <= b.end));
-  log(`\nrevocation sweep: its CRL query takes ${sweep.toFixed(0)} ms on this table (EXPLAIN ANALYZE); sweeps run so far ${sweeps.length}: ${sweeps.map((j) => `${j.finishedOn - j.processedOn} ms`).join(', ') || '-'}; during a build: ${overlapping.length}`);
+  log(`\nrevocation sweep: its CRL query takes ${sweep.ms.toFixed(1)} ms on this table (EXPLAIN ANALYZE; ${sweep.indexes}); sweeps run so far ${sweeps.length}: ${sweeps.map((j) => `${j.finishedOn - j.processedOn} ms`).join(', ') || '-'}; during a build: ${overlapping.length}`);
 
   // ---- summary
   log('\nsummary');
-  log(`  seeding ${fmt(seed.rows)} rows: ${(seed.insertMs / 1000).toFixed(1)} s + ANALYZE ${(seed.analyzeMs / 1000).toFixed(1)} s`);
+  log(`  seeding ${fmt(seed.rows)} rows: ${(seed.insertMs / 1000).toFixed(1)} s + VACUUM ANALYZE ${(seed.analyzeMs / 1000).toFixed(1)} s`);
   for (const b of builds) {
     const okTime = b.workMs <= TARGET_SECONDS * 1000;
     const okMem = b.after.hwm <= TARGET_MIB * 1024 * 1024;
@@ -515,8 +534,9 @@ parts of a build, timed from this script: reading the ${fmt(parts.rows)} rows in
   }
   if (herd) {
     const ttfb = herd.results.map((r) => r.ttfb * 1000).sort((x, y) => x - y);
-    log(`  build ${herd.build.n}: ${(herd.build.workMs / 1000).toFixed(2)} s, signer VmHWM ${mib(herd.build.after.hwm)}; then ${CONCURRENT} concurrent first GETs: TTFB ${ttfb[0].toFixed(0)}-${ttfb[ttfb.length - 1].toFixed(0)} ms, gateway VmHWM ${mib(herd.gwBefore.hwm)} -> ${mib(herd.gwAfter.hwm)}`);
+    log(`  build ${herd.build.n}: ${(herd.build.workMs / 1000).toFixed(2)} s, signer VmHWM ${mib(herd.build.after.hwm)}; then ${CONCURRENT} concurrent first GETs: TTFB ${ttfb[0].toFixed(0)}-${ttfb[ttfb.length - 1].toFixed(0)} ms, gateway VmHWM ${mib(herd.gwBefore.hwm)} -> ${mib(herd.gwAfter.hwm)}, ${herd.reads} read(s) from PostgreSQL`);
   }
+  log(`  revocation sweep's CRL query: ${sweep.ms.toFixed(1)} ms`);
 }
 
 process.stdout.on('error', () => undefined);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
+import { PkiStore } from '../src/app/pki/pki-store';
 import { bearer, createKey, createOrg, sleep, startGateway } from './support';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-revocation-'));
@@ -157,6 +158,78 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(await ocspCheck('issuing.pem', 'stranger.pem')).toMatch(/unauthorized/i);
   });
 
+  it('answers /pki ahead of Express: garbage never a 500, HEAD, 304, X-Request-Id, metrics, internalError when the lookup fails', async () => {
+    const leaf = (await issue({ commonName: 'fast.example.test' })).certificate;
+    file('fast.pem', leaf.certificatePem);
+    expect(openssl('ocsp', '-issuer', 'issuing.pem', '-cert', 'fast.pem', '-no_nonce', '-reqout', 'fast.req').ok).toBe(true);
+    const der = readFileSync(join(dir, 'fast.req'));
+    const getPath = `/pki/ocsp/${encodeURIComponent(der.toString('base64'))}`;
+    const judge = async (response: Response, name: string) => {
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/ocsp-response');
+      file(name, Buffer.from(await response.arrayBuffer()));
+      return openssl('ocsp', '-respin', name, '-issuer', 'issuing.pem', '-cert', 'fast.pem', '-CAfile', 'root.pem', '-no_nonce', '-resp_text').out;
+    };
+    const errorAnswer = async (response: Response) => {
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      return judge(response, 'fast-error.resp');
+    };
+    const post = (body: Buffer | string, headers: Record<string, string> = {}) =>
+      fetch(`${base}/pki/ocsp`, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', ...headers }, body });
+
+    // Good answers, over a query string, with the caller's request id echoed.
+    const ok = await post(der, { 'X-Request-Id': 'fast-path-1' });
+    expect(ok.headers.get('x-request-id')).toBe('fast-path-1');
+    const okLength = Number(ok.headers.get('content-length'));
+    const okJudged = await judge(ok, 'fast.resp');
+    expect(okJudged).toContain('Response verify OK');
+    expect(okJudged).toContain('fast.pem: good');
+    expect(readFileSync(join(dir, 'fast.resp')).length).toBe(okLength);
+    expect(await judge(await fetch(`${base}/pki/ocsp?via=query`, { method: 'POST', body: der }), 'fast-q.resp')).toContain('fast.pem: good');
+    expect((await fetch(`${base}${getPath}`)).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    // Garbage: empty, oversized (sent in many chunks), not base64, not URL-encoding, a request for no certificate.
+    expect(await errorAnswer(await post(Buffer.alloc(0)))).toMatch(/malformedrequest/i);
+    expect(await errorAnswer(await post(Buffer.alloc(2 * 1024 * 1024, 0x30)))).toMatch(/malformedrequest/i);
+    expect(await errorAnswer(await post(Buffer.concat([der, Buffer.alloc(4096)])))).toMatch(/malformedrequest/i);
+    expect(await errorAnswer(await fetch(`${base}/pki/ocsp/%E0%A4%A`))).toMatch(/malformedrequest/i);
+    expect(await errorAnswer(await fetch(`${base}/pki/ocsp/${'A'.repeat(8000)}`))).toMatch(/malformedrequest/i);
+    expect(await errorAnswer(await fetch(`${base}/pki/ocsp/MAA%3D`))).toMatch(/malformedrequest/i);
+    // Methods the endpoints do not answer go on to Express: a 404 in the API's error shape, never a 500.
+    for (const [method, path] of [['PUT', '/pki/ocsp'], ['GET', '/pki/ocsp'], ['DELETE', getPath], ['POST', `/pki/cas/${issuingId}/crl`], ['GET', '/pki/nothing']]) {
+      const res = await fetch(`${base}${path}`, { method });
+      expect([method, path, res.status]).toEqual([method, path, 404]);
+      expect(((await res.json()) as { code: string }).code).toBe('not_found');
+    }
+
+    // HEAD: the GET's headers, no body. 304 for a matching If-None-Match (GET only; POST is not cacheable).
+    const head = await fetch(`${base}${getPath}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('etag')).toBe(ok.headers.get('etag'));
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
+    const etag = ok.headers.get('etag')!;
+    const notModified = await fetch(`${base}${getPath}`, { headers: { 'If-None-Match': etag } });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.get('etag')).toBe(etag);
+    expect(notModified.headers.get('cache-control')).toMatch(/^max-age=\d+, public/);
+    expect((await fetch(`${base}${getPath}`, { headers: { 'If-None-Match': '"other"' } })).status).toBe(200);
+    expect((await post(der, { 'If-None-Match': etag })).status).toBe(200);
+
+    // The lookup failing (Redis and PostgreSQL both) is an internalError answer, not a dropped request.
+    const store = gateway.get(PkiStore);
+    const spy = jest.spyOn(store as unknown as { ocspEntry: () => Promise<unknown> }, 'ocspEntry').mockRejectedValueOnce(new Error('store down'));
+    try {
+      expect(await errorAnswer(await post(der))).toMatch(/internalerror/i);
+    } finally {
+      spy.mockRestore();
+    }
+
+    // Counted in the shared request metrics under the route patterns.
+    const metrics = (await request(http).get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(/signet_http_requests_total\{[^}]*method="POST",route="\/pki\/ocsp",status="200"[^}]*\} \d+/);
+    expect(metrics).toMatch(/signet_http_requests_total\{[^}]*method="GET",route="\/pki\/ocsp\/:request",status="304"[^}]*\} \d+/);
+  });
+
   it('publishes CRLs at the distribution point; a revoked leaf fails openssl verify -crl_check once rebuilt; the number grows', async () => {
     const first = await until('the first CRL', async () => (await api().get(`/api/v1/cas/${issuingId}/crl?format=info`)).status === 200 && crlInfo(issuingId));
     const leaf = (await issue({ commonName: 'crl.example.test' })).certificate;
@@ -199,6 +272,50 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     );
     expect((await fetch(`${base}/pki/cas/00000000-0000-4000-8000-000000000000/crl`)).status).toBe(404);
     expect((await fetch(`${base}/pki/cas/not-a-uuid/ca.crt`)).status).toBe(404);
+  });
+
+  it('reads a new CRL once for all concurrent requests, serves byte-identical copies, 304s them, and answers format=info without it', async () => {
+    const reads = async () => Number(/signet_pki_crl_reads_total\{[^}]*\} (\d+)/.exec((await request(http).get('/metrics').expect(200)).text)?.[1]);
+    const crlNumberNow = async () => (await db.query(`SELECT crl_number::text AS n FROM crls WHERE ca_id = $1`, [issuingId])).rows[0].n as string;
+    await fetch(`${base}/pki/cas/${issuingId}/crl`);
+    const before = await crlNumberNow();
+    const queue = new Queue('signer', { connection: { url: process.env.REDIS_URL }, prefix: QUEUE_PREFIX });
+    try {
+      await queue.add('crl.build', { caId: issuingId }, { jobId: `test-crl-single-${randomBytes(4).toString('hex')}`, removeOnComplete: true });
+    } finally {
+      await queue.close();
+    }
+    await until('a rebuilt CRL', async () => BigInt(await crlNumberNow()) > BigInt(before));
+
+    // format=info reads the numbers only: it never goes through the DER cache.
+    const readsBefore = await reads();
+    const info = (await api().get(`/api/v1/cas/${issuingId}/crl?format=info`).expect(200)).body;
+    const [row] = (await db.query(`SELECT crl_number::int AS n, revoked_count, this_update, next_update FROM crls WHERE ca_id = $1`, [issuingId])).rows;
+    expect(info).toEqual({ caId: issuingId, crlNumber: row.n, revokedCount: row.revoked_count, thisUpdate: row.this_update.toISOString(), nextUpdate: row.next_update.toISOString() });
+    expect(await reads()).toBe(readsBefore);
+
+    const responses = await Promise.all(Array.from({ length: 12 }, async () => {
+      const res = await fetch(`${base}/pki/cas/${issuingId}/crl`);
+      expect(res.status).toBe(200);
+      return { etag: res.headers.get('etag')!, bytes: Buffer.from(await res.arrayBuffer()) };
+    }));
+    const etags = new Set(responses.map((r) => r.etag));
+    // One read per CRL number served (a sweep may have rebuilt it once more meanwhile), never one per request.
+    expect(await reads()).toBe(readsBefore + etags.size);
+    for (const etag of etags) {
+      const copies = responses.filter((r) => r.etag === etag);
+      expect(copies.every((r) => r.bytes.equals(copies[0].bytes))).toBe(true);
+      file('single.crl', copies[0].bytes);
+      const text = openssl('crl', '-inform', 'DER', '-in', 'single.crl', '-CAfile', 'issuing.pem', '-noout', '-crlnumber').out;
+      expect(text).toContain('verify OK');
+      expect(`"crl-${BigInt(/crlNumber=(0x[0-9A-F]+)/i.exec(text)![1])}"`).toBe(etag);
+    }
+    const etag = responses[responses.length - 1].etag;
+    const cached = await fetch(`${base}/pki/cas/${issuingId}/crl`, { headers: { 'If-None-Match': etag } });
+    if (cached.headers.get('etag') === etag) expect(cached.status).toBe(304);
+    const head = await fetch(`${base}/pki/cas/${issuingId}/crl`, { method: 'HEAD' });
+    expect(head.headers.get('content-type')).toBe('application/pkix-crl');
+    expect((await head.arrayBuffer()).byteLength).toBe(0);
   });
 
   it('makes one or a few CRL builds of a burst of 500 revocations, not 500', async () => {

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { randomBytes } from 'node:crypto';
-import { dropDatabase, ensureDatabaseExists, revertAllMigrations, runMigrations } from '../index';
+import { dropDatabase, ensureDatabaseExists, revertAllMigrations, revertLastMigration, runMigrations } from '../index';
 import { MIGRATIONS } from './migrations';
 
 const EXPECTED_TABLES = [
@@ -75,6 +75,44 @@ describe('migrations on a fresh database', () => {
         'ocsp_responses_next_update_idx',
       ]),
     );
+  });
+
+  it('serves CRL pages index-only and the sweep from an index, stores CRLs uncompressed; and reverts that', async () => {
+    const revocationState = async () => ({
+      indexes: Object.fromEntries(
+        (await query<{ indexname: string; indexdef: string }>(url, `SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'certificates' AND indexname LIKE 'certificates_revoked%'`))
+          .map((r) => [r.indexname, r.indexdef.replace(/^.* USING btree /, '')]),
+      ),
+      derStorage: (await query<{ s: string }>(url, `SELECT attstorage AS s FROM pg_attribute WHERE attrelid = 'crls'::regclass AND attname = 'der'`))[0].s,
+    });
+    expect(await revocationState()).toEqual({
+      indexes: {
+        certificates_revoked_idx: "(ca_id, serial_number) INCLUDE (revoked_at, revocation_reason, valid_to) WHERE (status = 'revoked'::text)",
+        certificates_revoked_at_idx: "(ca_id, revoked_at) WHERE (status = 'revoked'::text)",
+      },
+      derStorage: 'e',
+    });
+    // The CRL builder's page query as crl-builder.ts sends it: an index-only scan even when the planner may not scan the table.
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`SET enable_seqscan = off; SET enable_bitmapscan = off`);
+      const plan = await client.query(
+        `EXPLAIN SELECT serial_number AS s, revoked_at AS at, revocation_reason AS r FROM certificates
+          WHERE ca_id = $1 AND status = 'revoked' AND serial_number > $2 AND valid_to > $3 ORDER BY serial_number LIMIT 20000`,
+        ['00000000-0000-4000-8000-000000000000', '', new Date()],
+      );
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Only Scan using certificates_revoked_idx/);
+    } finally {
+      await client.end();
+    }
+
+    expect(await revertLastMigration(url)).toBe(true);
+    expect(await revocationState()).toEqual({
+      indexes: { certificates_revoked_idx: "(ca_id, serial_number) WHERE (status = 'revoked'::text)" },
+      derStorage: 'x',
+    });
+    expect(await runMigrations(url)).toEqual(['CrlStorageAndRevocationIndexes1764400000000']);
   });
 
   it('refuses to update, delete or truncate audit events', async () => {
