@@ -455,9 +455,10 @@ async function cleanup() {
 /**
  * References with no framework: a node:http server (1 or N processes) answering the pre-signed bytes,
  * either straight away ('plain') or after one ioredis GET of the gateway's own cache key per request
- * ('redis', as the gateway does; 'redis-autopipeline': the same with ioredis' enableAutoPipelining, which
- * sends the commands of one event-loop turn in one write; 'express-redis': the same GET inside a bare
- * Express app, one app.use middleware, answered with res.status().type().end() as the gateway does).
+ * ('redis'; 'redis-autopipeline': the same with ioredis' enableAutoPipelining, which sends the commands of
+ * one event-loop turn in one write, as the gateway does since it answers /pki ahead of Express;
+ * 'express-redis': the same GET inside a bare Express app, one app.use middleware, answered with
+ * res.status().type().end() as the gateway did while /pki was an Express middleware).
  * They separate what Node, Redis, Express and the rest of the gateway each cost on this machine.
  */
 const CEILING_SERVER = `
@@ -473,7 +474,7 @@ if (cluster.isPrimary && Number(workers) > 1) {
   const redis = mode === 'plain' ? null : new Redis(redisUrl, { enableAutoPipelining: mode === 'redis-autopipeline' });
   const express = mode === 'express-redis' ? require(${JSON.stringify(require.resolve('express'))})() : null;
   const answer = (res) => {
-    if (express) return res.status(200).type('application/ocsp-response').end(der); // Express's helpers, as the gateway uses them
+    if (express) return res.status(200).type('application/ocsp-response').end(der); // Express's helpers, as the gateway used them
     res.writeHead(200, { 'Content-Type': 'application/ocsp-response', 'Content-Length': der.length });
     res.end(der);
   };
@@ -592,7 +593,7 @@ async function main() {
       gateway = startService(`gateway-${workers}`, path.join(ROOT, 'dist/apps/api-gateway/src/main.js'), gatewayEnv(port, workers));
       await waitForHealth(`gateway-${workers}`, gateway, port);
     }
-    log(`\nSignet gateway, GATEWAY_WORKERS=${workers} (OCSP answers from the Redis cache; one signer idle)`);
+    log(`\nSignet gateway, GATEWAY_WORKERS=${workers} (OCSP answered by node:http ahead of Express, from the Redis cache; one signer idle)`);
     // Warm-up: JIT, the CA's issuer hashes, every worker's first look-up.
     spawnSync('wrk', ['-t1', '-c8', '-d2s', `${base}/pki/ocsp/${getPath}`], { stdio: 'ignore' });
     for (const t of targets(base)) await load(`${t.name}, ${workers} proc.`, t, verified);

@@ -162,15 +162,25 @@ async function sendCaCertificate(store: PkiStore, req: IncomingMessage, res: Ser
 
 /** The API's error shape (API.md conventions). */
 function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: string, error: string, route: Route, started: number): void {
-  const requestId = res.getHeader('X-Request-Id') ?? requestIdFor(req, res);
+  const requestId = requestIdFor(req, headerSink);
   const body = Buffer.from(JSON.stringify({ error, code, status, details: {}, requestId }));
-  send(req, res, status, ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store'], body, route, started);
+  send(req, res, status, ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store'], body, route, started, requestId);
 }
 
+/**
+ * requestIdFor picks the id (the caller's if sane, else a new one) and sets it on the response it is
+ * given; given this, it only picks, and the id goes in the header list below: writeHead's fast path
+ * takes a list only while no header was set on the response.
+ */
+const headerSink = { setHeader: () => undefined } as unknown as ServerResponse;
+
 /** One writev of headers and body; Node leaves the body out for HEAD and 304 itself. */
-function send(req: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeader[], body: Buffer | undefined, route: Route, started: number): void {
+function send(
+  req: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeader[], body: Buffer | undefined, route: Route, started: number,
+  requestId = requestIdFor(req, headerSink),
+): void {
   if (res.headersSent || res.destroyed) return;
-  if (!res.hasHeader('X-Request-Id')) requestIdFor(req, res);
+  headers.push('X-Request-Id', requestId);
   if (body && status !== 304) headers.push('Content-Length', body.length);
   res.writeHead(status, headers);
   res.end(body);
