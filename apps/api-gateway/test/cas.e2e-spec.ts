@@ -97,6 +97,10 @@ describe('CA hierarchies through the signer queue', () => {
     const bad = await createCa({ name: '', subject: {}, keyAlgorithm: 'DSA-1024', validityDays: -1, passphrase: 'short', permittedDnsDomains: ['a..b'] }).expect(400);
     expect(bad.body.code).toBe('validation_failed');
     expect(bad.body.details.fields.map((f: { field: string }) => f.field)).toEqual(expect.arrayContaining(['name', 'subject.commonName', 'keyAlgorithm', 'validityDays', 'passphrase']));
+    for (const subject of [undefined, [], 'CN=x']) {
+      const refused = await createCa({ name: 'No subject', subject }).expect(400);
+      expect(refused.body.details.fields.map((f: { field: string }) => f.field)).toContain('subject');
+    }
     await createCa({ name: 'x', subject: { commonName: 'x' }, permittedDnsDomains: ['bad..name'] }).expect(400);
     await createCa({ name: 'x', subject: { commonName: 'x' }, parentCaId: '00000000-0000-4000-8000-000000000000' }).expect(404);
     expect((await request(http).get('/api/v1/cas').set(bearer(adminKey))).body.cas.length).toBe(before);

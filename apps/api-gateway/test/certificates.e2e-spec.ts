@@ -114,12 +114,24 @@ describe('certificate issuance through the signer', () => {
       [{ caId: issuingId, mode: 'csr' }, 400, 'validation_failed'],
       [{ caId: issuingId }, 400, 'validation_failed'],
       [{ caId: 'not-a-uuid', commonName: 'x' }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', sanIp: ['10.0.0.300'] }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: '1.2.3' }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', subject: [] }, 400, 'validation_failed'],
     ];
     for (const [body, status, code] of checks) {
       const res = await issue(body);
       expect({ body: Object.keys(body), status: res.status, code: res.body.code }).toEqual({ body: Object.keys(body), status, code });
       expectErrorShape(res.body, code, status);
+      // validation_failed always lists its fields, whether the gateway or the signer refused.
+      if (code === 'validation_failed') expect(res.body.details.fields.length).toBeGreaterThan(0);
     }
+    const fieldsOf = async (body: Record<string, unknown>) => (await issue(body)).body.details.fields.map((f: { field: string }) => f.field);
+    expect(await fieldsOf({ caId: issuingId, commonName: 'x.example.test', sanIp: ['10.0.0.300'] })).toEqual(['sanIp']);
+    expect(await fieldsOf({ caId: issuingId, commonName: '1.2.3' })).toEqual(['commonName']);
+    // Bodies are JSON: another type is 415 before anything is read.
+    const typed = await request(http).post('/api/v1/certificates').set(bearer(adminKey)).set('Content-Type', 'text/plain')
+      .send(JSON.stringify({ caId: issuingId, commonName: 'typed.example.test' }));
+    expectErrorShape(typed.body, 'unsupported_media_type', 415);
     const big = await request(http).post('/api/v1/certificates').set(bearer(adminKey)).set('Content-Type', 'application/json').send(`{"caId":"${issuingId}","notes":"${'x'.repeat(10 * 1024 * 1024)}"}`);
     expect(big.status).toBe(413);
     expect(await stored()).toBe(before);
@@ -130,7 +142,12 @@ describe('certificate issuance through the signer', () => {
     expectErrorShape((await issue({ caId: short, commonName: 'a.example.test', validityDays: 30 }).expect(422)).body, 'policy_violation', 422);
     const locked = (await request(http).post('/api/v1/cas').set(bearer(adminKey)).send({ name: 'Locked', subject: { commonName: 'Locked' }, passphrase: 'twelve chars or more' }).expect(201)).body.ca.id;
     expectErrorShape((await issue({ caId: locked, commonName: 'a.example.test' }).expect(409)).body, 'ca_unavailable', 409);
-    await issue({ caId: locked, commonName: 'a.example.test', caPassphrase: 'twelve chars or more' }).expect(201);
+    const underLock = await issue({ caId: locked, commonName: 'a.example.test', caPassphrase: 'twelve chars or more' }).expect(201);
+    // Renewing with revokeOld under a passphrase CA revokes the old one with the same passphrase.
+    const renewed = await request(http).post(`/api/v1/certificates/${underLock.body.certificate.id}/renew`).set(bearer(adminKey))
+      .send({ revokeOld: true, caPassphrase: 'twelve chars or more' }).expect(201);
+    const old = await request(http).get(`/api/v1/certificates/${underLock.body.certificate.id}`).set(bearer(adminKey)).expect(200);
+    expect(old.body.certificate).toMatchObject({ status: 'revoked', revocationReason: 'superseded', supersededById: renewed.body.certificate.id });
     const reader = await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [issuingId]: { read: true } } });
     expectErrorShape((await issue({ caId: issuingId, commonName: 'a.example.test' }, reader.key).expect(403)).body, 'forbidden', 403);
     await issue({ caId: openRootId, commonName: 'a.example.test' }, reader.key).expect(404);
@@ -143,6 +160,11 @@ describe('certificate issuance through the signer', () => {
   it('lists with search, status, CA filter, sort and pages; a member sees only its CAs', async () => {
     const list = (query: string, key = adminKey) => request(http).get(`/api/v1/certificates${query}`).set(bearer(key)).expect(200);
     const all = await list('?pageSize=1000');
+    // Empty parameters are no filter (API.md writes `?caId=&search=`); a page past any list is refused, not a 500.
+    const unfiltered = (await list('?pageSize=1000&caId=&search=&usage=')).body;
+    expect(unfiltered.certificates.map((c: { id: string }) => c.id)).toEqual(all.body.certificates.map((c: { id: string }) => c.id));
+    expectErrorShape((await request(http).get('/api/v1/certificates?page=99999999999999999999').set(bearer(adminKey)).expect(400)).body, 'validation_failed', 400);
+    expectErrorShape((await request(http).get('/api/v1/certificates/not-a-uuid').set(bearer(adminKey)).expect(404)).body, 'not_found', 404);
     expect(all.body.total).toBeGreaterThanOrEqual(15);
     expect(all.body).toMatchObject({ page: 1, pageSize: 1000, totalPages: 1 });
     const byName = await list('?search=WWW.EXAMPLE&pageSize=100');
@@ -155,9 +177,10 @@ describe('certificate issuance through the signer', () => {
     expect((await list(`?search=${one.fingerprintSha256}`)).body.certificates.map((c: { id: string }) => c.id)).toEqual([one.id]);
     const issuingOnly = await list(`?caId=${issuingId}&pageSize=1000`);
     expect(issuingOnly.body.certificates.every((c: { caId: string }) => c.caId === issuingId)).toBe(true);
-    expect((await list('?status=expiring&expiringInDays=100')).body.total).toBe(all.body.total);
+    // One revoked so far: the certificate renewed with revokeOld in the test above.
+    expect((await list('?status=revoked')).body.total).toBe(1);
+    expect((await list('?status=expiring&expiringInDays=100')).body.total).toBe(all.body.total - 1);
     expect((await list('?status=expiring&expiringInDays=30')).body.total).toBe(0);
-    expect((await list('?status=revoked')).body.total).toBe(0);
     const sorted = (await list('?sortBy=commonName&sortOrder=asc&pageSize=1000')).body.certificates.map((c: { commonName: string }) => c.commonName.toLowerCase());
     expect(sorted).toEqual([...sorted].sort());
     const page2 = await list('?pageSize=2&page=2');

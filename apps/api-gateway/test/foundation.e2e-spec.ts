@@ -43,6 +43,22 @@ describe('gateway foundation (real PostgreSQL and Redis)', () => {
     ]));
   });
 
+  it('describes Idempotency-Key once, as optional, and a created CA as {ca}', async () => {
+    const res = await request(app.getHttpServer()).get('/api/v1/openapi.json').expect(200);
+    const issue = res.body.paths['/api/v1/certificates'].post;
+    const headers = issue.parameters.filter((p: { in: string; name: string }) => p.in === 'header' && /^idempotency-key$/i.test(p.name));
+    expect(headers).toEqual([expect.objectContaining({ name: 'Idempotency-Key', required: false })]);
+    const created = res.body.paths['/api/v1/cas'].post.responses['201'].content['application/json'].schema.$ref;
+    expect(res.body.components.schemas[created.split('/').pop()].properties.ca).toBeDefined();
+  });
+
+  it('refuses bodies that are not JSON (415) and bodies it cannot decode (400), never 500', async () => {
+    const http = app.getHttpServer();
+    expectErrorShape((await request(http).post('/api/v1/cas').set('Content-Type', 'application/x-www-form-urlencoded').send('name=x').expect(415)).body, 'unsupported_media_type', 415);
+    const corrupt = await request(http).post('/api/v1/cas').set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send(Buffer.from('not gzip at all'));
+    expectErrorShape(corrupt.body, 'bad_request', 400);
+  });
+
   it('answers unknown routes with 404 in the error shape', async () => {
     const res = await request(app.getHttpServer()).get('/api/v1/no-such-thing').expect(404);
     expectErrorShape(res.body, 'not_found', 404);

@@ -51,6 +51,13 @@ export function toApiError(exception: unknown): ApiError | null {
   if (bodyParser && typeof bodyParser.type === 'string' && BODY_PARSER_ERRORS[bodyParser.type]) {
     return BODY_PARSER_ERRORS[bodyParser.type](bodyParser);
   }
+  // Other client errors from reading the body (a corrupt gzip/br body: zlib's error with status 400 and
+  // expose set by body-parser) keep their status; their text is the decoder's, so a fixed one is sent.
+  if (bodyParser?.expose === true && typeof bodyParser.status === 'number' && bodyParser.status >= 400 && bodyParser.status < 500) {
+    const error = new ApiError(codeForStatus(bodyParser.status), 'the request body could not be read');
+    (error as { status: number }).status = bodyParser.status;
+    return error;
+  }
   return null;
 }
 

@@ -8,6 +8,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Logger } from 'nestjs-pino';
+import { ApiError } from './errors';
 import { ApiExceptionFilter, toApiError } from './exception.filter';
 import { requestIdFor } from './logging';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
@@ -41,6 +42,23 @@ function assignRequestId(req: Request, res: Response, next: NextFunction) {
   next();
 }
 
+/** A JSON media type: application/json or any structured-syntax `+json` type. */
+const isJsonType = (contentType: string | undefined): boolean => {
+  const media = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  return media === 'application/json' || media.endsWith('+json');
+};
+
+/**
+ * Every API body is JSON (API.md): a body of another type, or of none, is refused with 415 before it is
+ * read. Without this, body-parser skips the body and the request fails later as if fields were missing.
+ * A request without a body (a POST with no content) passes whatever its Content-Type.
+ */
+function jsonBodiesOnly(req: Request, _res: Response, next: NextFunction) {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!hasBody || isJsonType(req.headers['content-type'])) return next();
+  next(new ApiError('unsupported_media_type', `request bodies are JSON: send Content-Type: application/json (got ${JSON.stringify((req.headers['content-type'] ?? 'none').slice(0, 100))})`));
+}
+
 /**
  * body-parser's failures become ApiErrors right here: left alone, Nest would map its SyntaxError to a
  * BadRequestException carrying JSON.parse's message instead of ours.
@@ -56,7 +74,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
-  app.use(json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
+  app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
   app.useGlobalFilters(new ApiExceptionFilter());
   app.useGlobalPipes(createValidationPipe());
   await options.configure?.(app);

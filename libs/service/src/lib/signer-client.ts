@@ -12,10 +12,18 @@ import type Redis from 'ioredis';
 
 export const SIGNER_DEADLINE_MS = 30_000;
 
-/** A signer's refusal as the API error it chose. */
+/**
+ * A signer's refusal as the API error it chose. A validation_failed always lists its fields (API.md):
+ * a refusal that names one field, or none, becomes a one-entry list.
+ */
 export function apiErrorOf(failure: JobFailure): ApiError {
   const code = (failure.code in ERROR_STATUS ? failure.code : 'internal') as ErrorCode;
-  return new ApiError(code, failure.message, failure.details);
+  const details = failure.details ?? undefined;
+  if (code === 'validation_failed' && !Array.isArray(details?.fields)) {
+    const field = typeof details?.field === 'string' ? details.field : 'request';
+    return new ApiError(code, failure.message, { ...details, fields: [{ field, messages: [failure.message] }] });
+  }
+  return new ApiError(code, failure.message, details);
 }
 
 /** Provided by each app with its own config: `{ provide: SignerClient, useFactory: (c) => new SignerClient(c), inject: [...] }`. */

@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { RESOURCE_ID } from '../resource-id.pipe';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
@@ -43,7 +44,7 @@ export class ApiKeysController {
   @Audited('apiKey.revoke', 'apiKey')
   @ApiOperation({ summary: 'Revoke an API key, at once on every gateway replica' })
   @ApiNoContentResponse()
-  revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.keys.revoke(req, orgOf(req), id);
   }
 }

@@ -28,6 +28,11 @@ export class CaView {
   @ApiPropertyOptional({ description: 'only when a single CA is fetched' }) certificatePem?: string;
 }
 
+/** `{ca: {...}}`: how one CA is answered (create, import, get). */
+export class CaEnvelopeView {
+  @ApiProperty({ type: () => CaView }) ca: CaView;
+}
+
 export function caStatus(ca: Pick<CertificateAuthorityEntity, 'status' | 'validTo'>, now = Date.now()): 'active' | 'revoked' | 'expired' {
   if (ca.status === 'revoked') return 'revoked';
   return ca.validTo.getTime() <= now ? 'expired' : 'active';

@@ -1,9 +1,10 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { RESOURCE_ID } from '../resource-id.pipe';
 import { toPem } from '@signet/pki';
 import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Audited } from '../audit/audited.decorator';
-import { CaView } from './ca.view';
+import { CaEnvelopeView } from './ca.view';
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
@@ -21,7 +22,7 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.create', 'ca')
   @ApiOperation({ summary: 'Create a root CA, or an intermediate under parentCaId; the key is made and kept by the signer' })
-  @ApiCreatedResponse({ type: CaView })
+  @ApiCreatedResponse({ type: CaEnvelopeView })
   create(@Req() req: GatewayRequest, @Body() dto: CreateCaDto) {
     return this.cas.create(req, dto);
   }
@@ -30,7 +31,7 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.import', 'ca')
   @ApiOperation({ summary: 'Import an externally signed CA (certificate, its key, optional chain); the key is sealed to the signer and kept encrypted there' })
-  @ApiCreatedResponse({ type: CaView })
+  @ApiCreatedResponse({ type: CaEnvelopeView })
   import(@Req() req: GatewayRequest, @Body() dto: ImportCaDto) {
     return this.cas.import(req, dto);
   }
@@ -45,7 +46,7 @@ export class CasController {
   @Get(':id')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: 'One CA, with its certificate PEM' })
-  get(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.cas.get(req.principal as OrgPrincipal, id);
   }
 
@@ -54,14 +55,14 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.revoke', 'ca')
   @ApiOperation({ summary: 'Revoke an intermediate CA: issuing from it stops (ca_unavailable)' })
-  revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCaDto) {
+  revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCaDto) {
     return this.cas.revoke(req, id, dto);
   }
 
   @Get(':id/crl')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: "The CA's current CRL as pem, der, or info {caId, crlNumber, thisUpdate, nextUpdate, revokedCount}" })
-  async crl(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
+  async crl(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
     if (q.format === 'info') {
       const info = await this.cas.crlInfo(req.principal as OrgPrincipal, id);
       return { caId: id, crlNumber: Number(info.crlNumber), thisUpdate: info.thisUpdate.toISOString(), nextUpdate: info.nextUpdate.toISOString(), revokedCount: info.revokedCount };
@@ -79,7 +80,7 @@ export class CasController {
   @Get(':id/chain')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: 'The CA and its issuers up to the root, as PEM' })
-  chain(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  chain(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.cas.chain(req.principal as OrgPrincipal, id);
   }
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
 
@@ -17,7 +17,7 @@ export class SubjectDto {
 export class CreateCaDto {
   @ApiProperty({ maxLength: 200 }) @IsString() @Length(1, 200) name: string;
 
-  @ApiProperty({ type: SubjectDto }) @ValidateNested() @Type(() => SubjectDto) subject: SubjectDto;
+  @ApiProperty({ type: SubjectDto }) @IsDefined() @IsObject() @ValidateNested() @Type(() => SubjectDto) subject: SubjectDto;
 
   @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
   @IsOptional()

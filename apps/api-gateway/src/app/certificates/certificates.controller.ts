@@ -1,4 +1,5 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
+import { RESOURCE_ID } from '../resource-id.pipe';
 import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BatchIssueDto, BatchResultView, batchItems } from './batch';
@@ -25,8 +26,10 @@ export class CertificatesController {
   @Audited('certificate.issue', 'certificate')
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'csr mode: same key + same body within 24 h -> the same certificate' })
-  issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Headers('idempotency-key') idempotencyKey?: string) {
-    return this.certificates.issue(req, dto, idempotencyKey);
+  issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto) {
+    // Read from the request, not with @Headers(): Swagger would list that as a second, required header.
+    const idempotencyKey = req.headers['idempotency-key'];
+    return this.certificates.issue(req, dto, Array.isArray(idempotencyKey) ? idempotencyKey[0] : idempotencyKey);
   }
 
   @Post('batch')
@@ -60,7 +63,7 @@ export class CertificatesController {
     summary: 'Download as pem, der, chain, fullchain, key, csr, json or zip',
     description: '`key` (a stored managed key) needs the issue permission on the CA; `json` and `zip` include the key when one is stored and the caller may issue.',
   })
-  async download(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
+  async download(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
     const file = await this.certificates.download(req, id, q.format);
     res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
     if (file.contentType === 'application/json') return res.json(file.body);
@@ -71,7 +74,7 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.update', 'certificate')
   @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes' })
-  async patch(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: PatchCertificateDto) {
+  async patch(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
     await this.requireOnCertificate(req, id, 'issue');
     return this.certificates.patch(req, id, dto);
   }
@@ -81,7 +84,7 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.revoke', 'certificate')
   @ApiOperation({ summary: 'Revoke with an RFC 5280 reason; 409 already_revoked the second time' })
-  async revoke(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RevokeCertificateDto) {
+  async revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCertificateDto) {
     await this.requireOnCertificate(req, id, 'revoke');
     return this.certificates.revoke(req, id, dto);
   }
@@ -91,7 +94,7 @@ export class CertificatesController {
   @RateLimit('issue')
   @Audited('certificate.renew', 'certificate')
   @ApiOperation({ summary: 'Renew: same subject, SANs, usage and CA; a new serial (managed: a new key; csr: a new csrPem)' })
-  async renew(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string, @Body() dto: RenewCertificateDto) {
+  async renew(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
     await this.requireOnCertificate(req, id, 'issue');
     if (dto.revokeOld) await this.requireOnCertificate(req, id, 'revoke');
     return this.certificates.renew(req, id, dto);
@@ -108,7 +111,7 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.get', 'certificate')
   @ApiOperation({ summary: 'One certificate with its PEM and chain' })
-  get(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.certificates.get(req.principal as OrgPrincipal, id);
   }
 }

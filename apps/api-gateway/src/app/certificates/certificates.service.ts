@@ -2,7 +2,7 @@
  * Certificate issuance and reads. The gateway validates and checks what it can cheaply (syntax, the
  * CSR's self-signature, names), then the signer does the issuing; CA keys never come here.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
@@ -34,8 +34,31 @@ function apiErrorOf(error: PkiError, field: string): ApiError {
   return ApiError.validation([{ field, messages: [error.message] }]);
 }
 
+const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
+
+/** The request's SANs, normalised; a refusal names the list (sanDns, sanIp, ...) that holds the bad name. */
+function subjectAltNamesOf(dto: IssueCertificateDto) {
+  const lists = { dns: dto.sanDns, ip: dto.sanIp, email: dto.sanEmail, uri: dto.sanUri };
+  try {
+    return normalizeSubjectAltNames(lists);
+  } catch (error) {
+    if (!isPkiError(error)) throw error;
+    const culprit = (Object.keys(SAN_FIELDS) as (keyof typeof SAN_FIELDS)[]).find((kind) => {
+      try {
+        normalizeSubjectAltNames({ [kind]: lists[kind] });
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw apiErrorOf(error, culprit ? SAN_FIELDS[culprit] : 'sanDns');
+  }
+}
+
 @Injectable()
 export class CertificatesService {
+  private readonly logger = new Logger(CertificatesService.name);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
@@ -90,8 +113,11 @@ export class CertificatesService {
           const issued = await this.issueOnce(req, dto, randomUUID());
           certificates.push({ index, ...issued });
         } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          errors.push({ index, error: error.message, code: error.code });
+          // An unexpected failure sinks its item only: the items issued before it keep their answers
+          // (and managed items their keys, which exist nowhere else).
+          if (!(error instanceof ApiError)) this.logger.error({ err: (error as Error).message, index }, 'batch item failed');
+          const refusal = error instanceof ApiError ? error : new ApiError('internal', 'internal error: this item may or may not have been issued; list certificates to see');
+          errors.push({ index, error: refusal.message, code: refusal.code });
         }
       }
     };
@@ -135,7 +161,7 @@ export class CertificatesService {
     });
     const renewed = await this.issueOnce(req, issue, randomUUID(), old.id);
     if (dto.revokeOld) {
-      await this.revoke(req, old.id, { reason: 'superseded' }).catch((error) => {
+      await this.revoke(req, old.id, { reason: 'superseded', caPassphrase: dto.caPassphrase }).catch((error) => {
         if (!(error instanceof ApiError && error.code === 'already_revoked')) throw error;
       });
     }
@@ -148,13 +174,7 @@ export class CertificatesService {
     if (dto.mode === 'managed' && !dto.commonName) throw ApiError.validation([{ field: 'commonName', messages: ['commonName is required in managed mode'] }]);
     if (dto.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem is required in csr mode'] }]);
     if (dto.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem belongs to csr mode'] }]);
-    let sans;
-    try {
-      sans = normalizeSubjectAltNames({ dns: dto.sanDns, ip: dto.sanIp, email: dto.sanEmail, uri: dto.sanUri });
-    } catch (error) {
-      if (isPkiError(error)) throw apiErrorOf(error, 'san');
-      throw error;
-    }
+    const sans = subjectAltNamesOf(dto);
     // The CSR is read and its signature verified once, by the signer, which names csrPem in its refusal.
     const ca = await this.cas.knownReadable(principal, dto.caId);
     const recipient = dto.mode === 'managed' ? newRecipient() : null;

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
 
@@ -61,7 +61,7 @@ export class IssueCertificateDto {
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })
   extendedKeyUsage?: string[];
 
-  @ApiPropertyOptional({ type: LeafSubjectDto }) @IsOptional() @ValidateNested() @Type(() => LeafSubjectDto) subject?: LeafSubjectDto;
+  @ApiPropertyOptional({ type: LeafSubjectDto }) @IsOptional() @IsObject() @ValidateNested() @Type(() => LeafSubjectDto) subject?: LeafSubjectDto;
   @ApiPropertyOptional({ maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
   @ApiPropertyOptional({ type: Boolean, default: false }) @IsOptional() @IsBoolean() autoRenew = false;
   @ApiPropertyOptional({ type: Number, default: 30 }) @IsOptional() @IsInt() @Min(1) @Max(397) renewalThresholdDays = 30;

@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { RESOURCE_ID } from '../resource-id.pipe';
 import { ApiBearerAuth, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
@@ -33,7 +34,7 @@ export class EnrollmentPoliciesController {
   @Audited('enrollmentPolicy.delete', 'enrollmentPolicy')
   @ApiOperation({ summary: 'Delete a policy; the enroll servers drop its trust within seconds' })
   @ApiNoContentResponse()
-  async remove(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  async remove(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     await this.policies.remove(req, id);
   }
 }

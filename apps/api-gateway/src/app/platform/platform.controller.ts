@@ -1,4 +1,5 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { RESOURCE_ID } from '../resource-id.pipe';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import { CreatePlatformKeyDto, CreatedApiKeyView } from '../api-keys/api-key.dto';
@@ -37,7 +38,7 @@ export class PlatformController {
   @Get('orgs/:id')
   @Audited('org.get', 'org')
   @ApiOperation({ summary: 'Get one org' })
-  getOrg(@Param('id', new ParseUUIDPipe()) id: string) {
+  getOrg(@Param('id', RESOURCE_ID) id: string) {
     return this.orgs.get(id);
   }
 
@@ -66,7 +67,7 @@ export class PlatformController {
   @Audited('platformKey.revoke', 'apiKey')
   @ApiOperation({ summary: 'Revoke a platform key' })
   @ApiNoContentResponse()
-  revokeKey(@Req() req: GatewayRequest, @Param('id', new ParseUUIDPipe()) id: string) {
+  revokeKey(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.keys.revoke(req, null, id);
   }
 }

@@ -119,7 +119,14 @@ export class IssueCertificateHandler {
     const requested: Partial<SubjectAltNames> = hasSans(job.sans)
       ? job.sans
       : { dns: csr?.sanDns ?? [], ip: csr?.sanIp ?? [], email: csr?.sanEmail ?? [], uri: csr?.sanUri ?? [] };
-    const sans = withCommonName(requested, commonName);
+    const sans = (() => {
+      try {
+        return withCommonName(requested, commonName);
+      } catch (error) {
+        // The request's own SAN lists were checked by the producer: what fails is the common name or the CSR.
+        throw onField(error, job.commonName ? 'commonName' : 'csrPem');
+      }
+    })();
     const outside = namesOutside(sans.dns, ca.permittedDnsDomains);
     if (outside.length) {
       throw refuse('policy_violation', `${outside.join(', ')} outside the CA's permitted domains (${ca.permittedDnsDomains.join(', ')})`, { field: 'sanDns' });
