@@ -4,7 +4,7 @@
  */
 import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, toPem } from '@signet/pki';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -94,7 +94,7 @@ describe('enrollment over mutual TLS', () => {
     const port = await freePort();
     enroll = spawnService('enroll', {
       ...testServiceEnv(), ENROLL_PORT: String(port), ENROLL_HEALTH_PORT: String(healthPort), ENROLL_TLS_CA_ID: serverCa.id,
-      ENROLL_TLS_HOSTNAMES: 'localhost,127.0.0.1', ENROLL_TRUST_POLL_MS: '1000', ENROLL_BODY_LIMIT_BYTES: '8192',
+      ENROLL_TLS_HOSTNAMES: 'localhost,127.0.0.1', ENROLL_TRUST_POLL_MS: '1000', ENROLL_BODY_LIMIT_BYTES: '8192', ENROLL_RATE_LIMIT: '6',
     });
     await waitForHttp(`http://127.0.0.1:${healthPort}/healthz`, enroll);
     url = `https://127.0.0.1:${port}`;
@@ -181,6 +181,40 @@ describe('enrollment over mutual TLS', () => {
     const codes = audit.body.events.map((e: { error: { code: string } }) => e.error.code);
     expect(codes).toEqual(expect.arrayContaining(['client_certificate_revoked', 'forbidden', 'client_certificate_expired']));
     expect(audit.body.events.every((e: { actor: { type: string } }) => e.actor.type === 'device')).toBe(true);
+  });
+
+  it('refuses a bootstrap certificate right after its revoke call returns, though it enrolled a moment before', async () => {
+    const device = await deviceCertificate('flipped', bootstrapId, 'sensor-f');
+    newCsr('sensor-f', 'sensor-f');
+    const enroll = () => curl('flipped', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@sensor-f.csr']);
+    // Twice, so whatever the server keeps about this certificate (parsed form, issuing CA) is warm.
+    expect(enroll().status).toBe(201);
+    expect(enroll().status).toBe(201);
+    await ok(api.post(`/api/v1/certificates/${device.id}/revoke`, { reason: 'keyCompromise' }), 200);
+    const refused = enroll();
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'client_certificate_revoked', status: 403 });
+    const audit = await ok(api.get('/api/v1/audit?eventType=enroll.refused'), 200);
+    expect(audit.body.events).toEqual(expect.arrayContaining([
+      expect.objectContaining({ actor: expect.objectContaining({ type: 'device', name: 'sensor-f' }), error: expect.objectContaining({ code: 'client_certificate_revoked' }) }),
+    ]));
+  });
+
+  it('counts enrollments per client certificate and minute, concurrent ones included', async () => {
+    // ENROLL_RATE_LIMIT is 6 for this server: of 8 enrollments sent at once, 6 pass and 2 get 429.
+    await deviceCertificate('busy', bootstrapId, 'busy-device');
+    newCsr('busy-csr', 'busy-device');
+    // The counter is per minute: keep the burst away from a minute's end.
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 5000) await sleep(left + 200);
+    const statuses = await Promise.all(Array.from({ length: 8 }, () => new Promise<number>((resolve) => {
+      const child = spawn('curl', ['-sS', '--max-time', '15', '--cacert', 'server-ca.pem', '--cert', 'busy.pem', '--key', 'busy.key', '-o', '/dev/null', '-w', '%{http_code}',
+        '-H', 'Content-Type: application/pkcs10', '--data-binary', '@busy-csr.csr', `${url}/v1/enroll`], { cwd: dir });
+      let out = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      child.on('close', () => resolve(Number(out)));
+    })));
+    expect(statuses.sort()).toEqual([201, 201, 201, 201, 201, 201, 429, 429]);
   });
 
   it('speaks EST: cacerts, simpleenroll and simplereenroll answer base64 PKCS#7 that openssl reads; re-enrollment keeps the subject', async () => {

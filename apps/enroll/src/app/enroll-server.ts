@@ -12,7 +12,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { certsOnlyPkcs7, fromPem, parseCertificate, toPem } from '@signet/pki';
+import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
 import { REDIS, SignerClient } from '@signet/service';
 import type Redis from 'ioredis';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,15 +24,19 @@ import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
 import { Device, EnrollError, Enrolled, EnrollmentService } from './enrollment.service';
 import { ServerIdentity, serverIdentity } from './server-identity';
+import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
 
 const EST = '/.well-known/est/';
+/** Parsed client certificates kept (the oldest goes first). */
+const PARSED_CACHE_SIZE = 10_000;
 
 @Injectable()
 export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(EnrollServer.name);
   private server: Server | null = null;
   private identity: ServerIdentity | null = null;
+  private readonly parsed = new Map<string, ParsedCertificate>();
 
   constructor(
     @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
@@ -107,9 +111,9 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     const path = (req.url ?? '/').split('?')[0];
     try {
       const socket = req.socket as TLSSocket;
-      const raw = socket.getPeerCertificate()?.raw;
+      const raw = socket.getPeerX509Certificate()?.raw;
       if (!raw) throw new EnrollError(401, 'unauthorized', 'a client certificate is required');
-      const device: Device = { certificate: parseCertificate(raw), ip: socket.remoteAddress?.replace(/^::ffff:/, '') ?? null };
+      const device: Device = { certificate: this.clientCertificate(raw), ip: socket.remoteAddress?.replace(/^::ffff:/, '') ?? null };
       if (req.method === 'GET' && path === `${EST}cacerts`) {
         const chain = await this.enrollment.caCertificates(device, path);
         return this.sendPkcs7(res, chain.map((pem) => fromPem(pem, ['CERTIFICATE']).der));
@@ -157,11 +161,50 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     res.end(certsOnlyPkcs7(certificates).toString('base64').replace(/.{64}/g, '$&\r\n') + '\r\n');
   }
 
-  /** ENROLL_RATE_LIMIT enrollments per client certificate and minute, shared by every enroll replica. */
+  /**
+   * The parsed client certificate, by its DER: a device enrolling again (or a fleet behind one bootstrap
+   * certificate) is parsed once. Parsing is a pure function of the bytes; the checks that can change
+   * (expiry, revocation, trust) are made on every request.
+   */
+  private clientCertificate(raw: Buffer): ParsedCertificate {
+    const fingerprint = fingerprintSha256(raw);
+    let certificate = this.parsed.get(fingerprint);
+    if (!certificate) {
+      certificate = parseCertificate(raw);
+      if (this.parsed.size >= PARSED_CACHE_SIZE) this.parsed.delete(this.parsed.keys().next().value as string);
+      this.parsed.set(fingerprint, certificate);
+    }
+    return certificate;
+  }
+
+  /**
+   * ENROLL_RATE_LIMIT enrollments per client certificate and minute, shared by every enroll replica: one
+   * Redis pipeline for the enrollments that arrive while the previous one is out (see RoundTrips).
+   */
+  private readonly counters = new RoundTrips<string, number>(async (keys) => {
+    const repeats = new Map<string, number>();
+    for (const key of keys) repeats.set(key, (repeats.get(key) ?? 0) + 1);
+    const pipeline = this.redis.pipeline();
+    for (const [key, n] of repeats) pipeline.incrby(key, n).expire(key, 120);
+    const results = (await pipeline.exec()) ?? [];
+    const totals = new Map([...repeats.keys()].map((key, i) => {
+      const [error, total] = results[2 * i] ?? [new Error('no answer from Redis')];
+      if (error) throw error;
+      return [key, Number(total)];
+    }));
+    // Each request gets its own count, as if it had incremented alone (in arrival order).
+    const seen = new Map<string, number>();
+    return keys.map((key) => {
+      const before = seen.get(key) ?? 0;
+      seen.set(key, before + 1);
+      return totals.get(key)! - repeats.get(key)! + before + 1;
+    });
+  });
+
   private async rateLimit(device: Device): Promise<void> {
     const window = Math.floor(Date.now() / 60_000);
     const key = `${this.config.QUEUE_PREFIX}:enroll:rate:${device.certificate.fingerprintSha256}:${window}`;
-    const [[, count]] = (await this.redis.multi().incr(key).expire(key, 120).exec()) as [[Error | null, number]];
+    const count = await this.counters.get(key);
     if (count > this.config.ENROLL_RATE_LIMIT) {
       const retryAfter = String((window + 1) * 60 - Math.floor(Date.now() / 1000));
       throw new EnrollError(429, 'rate_limited', `more than ${this.config.ENROLL_RATE_LIMIT} enrollments a minute for this client certificate`, { 'Retry-After': retryAfter });

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
+import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
 
 export interface Device {
@@ -50,6 +51,23 @@ export class EnrollmentService {
     private readonly batcher: IssuanceBatcher<CertificateEntity>,
   ) {}
 
+  /**
+   * The client certificates' status in the database (a certificate, or a CA's own certificate), read
+   * for every enrollment (never cached, so a revocation holds from the moment the revoke call returns),
+   * one query for all the enrollments that arrive while the previous one is out.
+   */
+  private readonly statuses = new RoundTrips<string, string | undefined>(async (fingerprints) => {
+    const rows: { fingerprint_sha256: string; status: string }[] = await this.dataSource.query(
+      `SELECT fingerprint_sha256, status FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
+       UNION ALL SELECT fingerprint_sha256, status FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
+      [[...new Set(fingerprints)]],
+    );
+    const byFingerprint = new Map<string, string>();
+    // A revoked row wins over an active one with the same fingerprint (a CA re-imported as a leaf, say).
+    for (const row of rows) if (byFingerprint.get(row.fingerprint_sha256) !== 'revoked') byFingerprint.set(row.fingerprint_sha256, row.status);
+    return fingerprints.map((f) => byFingerprint.get(f));
+  });
+
   /** The policy-named CA that issued the device's certificate, once the certificate is known good. */
   async admit(device: Device, path: string) {
     const issuerCa = this.trust.issuerOf(device.certificate);
@@ -59,12 +77,8 @@ export class EnrollmentService {
     if (device.certificate.notAfter.getTime() <= now || device.certificate.notBefore.getTime() > now) {
       throw await refuse('client_certificate_expired', 403, 'the client certificate has expired (or is not yet valid)');
     }
-    const [row] = await this.dataSource.query(
-      `SELECT status FROM certificates WHERE fingerprint_sha256 = $1
-       UNION ALL SELECT status FROM cas WHERE fingerprint_sha256 = $1`,
-      [device.certificate.fingerprintSha256],
-    );
-    if (row?.status === 'revoked' || issuerCa.status === 'revoked') throw await refuse('client_certificate_revoked', 403, 'the client certificate is revoked');
+    const status = await this.statuses.get(device.certificate.fingerprintSha256);
+    if (status === 'revoked' || issuerCa.status === 'revoked') throw await refuse('client_certificate_revoked', 403, 'the client certificate is revoked');
     const policy = this.trust.policyFor(issuerCa.id);
     if (!policy) throw await refuse('forbidden', 403, 'no enrollment policy trusts the CA of this client certificate');
     return { issuerCa, policy };

@@ -27,11 +27,15 @@ export interface TrustedCa {
 }
 
 const MAX_DEPTH = 16;
+/** Client certificates whose issuing CA is remembered (the oldest goes first). */
+const ISSUER_MEMO_SIZE = 10_000;
 
 @Injectable()
 export class TrustStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(TrustStore.name);
   private cas = new Map<string, TrustedCa>();
+  /** Client certificate fingerprint -> id of the CA that signed it, for the current set of CAs. */
+  private issuers = new Map<string, string>();
   private policies: EnrollmentPolicyEntity[] = [];
   private fingerprint = '';
   private subscriber: Redis | null = null;
@@ -75,10 +79,20 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     return this.cas.get(id);
   }
 
-  /** The policy-named CA that signed `cert` (its issuer name and signature both match), if any. */
+  /**
+   * The policy-named CA that signed `cert` (its issuer name and signature both match), if any. Found
+   * once per certificate while the set of CAs stays the same: a signature check gives the same answer
+   * for the same bytes and key, and the memo is dropped whenever the set (or a status in it) changes.
+   */
   issuerOf(cert: ParsedCertificate): TrustedCa | undefined {
+    const known = this.issuers.get(cert.fingerprintSha256);
+    if (known) return this.cas.get(known);
     for (const ca of this.cas.values()) {
-      if (ca.certificate.subjectDer.equals(cert.issuerDer) && certificateSignedBy(cert, ca.certificate.publicKey)) return ca;
+      if (ca.certificate.subjectDer.equals(cert.issuerDer) && certificateSignedBy(cert, ca.certificate.publicKey)) {
+        if (this.issuers.size >= ISSUER_MEMO_SIZE) this.issuers.delete(this.issuers.keys().next().value as string);
+        this.issuers.set(cert.fingerprintSha256, ca.id);
+        return ca;
+      }
     }
     return undefined;
   }
@@ -119,6 +133,7 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
       frontier = rows.map((r) => r.parentCaId).filter((id): id is string => !!id && !cas.has(id));
     }
     const fingerprint = JSON.stringify([[...cas.keys()].sort(), [...cas.values()].map((c) => c.status), policies.map((p) => [p.id, p.trustedCaIds, p.issuingCaId])]);
+    if (fingerprint !== this.fingerprint) this.issuers = new Map();
     this.cas = cas;
     this.policies = policies;
     if (fingerprint !== this.fingerprint) {
