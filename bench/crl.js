@@ -259,7 +259,8 @@ function curlAsync(url, file) {
     const child = spawn('curl', ['-s', '-o', file, '-w', '%{http_code} %{time_starttransfer} %{time_total} %{size_download}', url]);
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    child.on('exit', () => {
+    // 'close', not 'exit': curl's -w line may still be in the pipe when the process has exited.
+    child.on('close', () => {
       const [status, ttfb, total, size] = out.trim().split(' ');
       resolve({ status: Number(status), ttfb: Number(ttfb), total: Number(total), size: Number(size) });
     });
