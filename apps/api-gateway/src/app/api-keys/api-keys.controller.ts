@@ -1,12 +1,14 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import { Audited } from '../audit/audited.decorator';
 import { PageQueryDto } from '../paging';
 import type { GatewayRequest } from '../request-context';
 import { CreateApiKeyDto, CreatedApiKeyView } from './api-key.dto';
+import { ApiKeyPageView } from './api-key.view';
 import { ApiKeysService } from './api-keys.service';
 
 const orgOf = (req: GatewayRequest) => (req.principal as OrgPrincipal).orgId;
@@ -15,6 +17,7 @@ const orgOf = (req: GatewayRequest) => (req.principal as OrgPrincipal).orgId;
 @ApiBearerAuth('apiKey')
 @Controller('api/v1/api-keys')
 @Access('orgAdmin')
+@ApiErrors(403)
 export class ApiKeysController {
   constructor(private readonly keys: ApiKeysService) {}
 
@@ -22,6 +25,7 @@ export class ApiKeysController {
   @Audited('apiKey.create', 'apiKey')
   @ApiOperation({ summary: 'Create an org API key; the key itself is shown only in this response' })
   @ApiCreatedResponse({ type: CreatedApiKeyView })
+  @ApiErrors(...BODY_ERRORS)
   create(@Req() req: GatewayRequest, @Body() dto: CreateApiKeyDto) {
     return this.keys.create(req, {
       orgId: orgOf(req),
@@ -35,6 +39,7 @@ export class ApiKeysController {
   @Get()
   @Audited('apiKey.list', 'apiKey')
   @ApiOperation({ summary: "List the org's API keys (never their secrets)" })
+  @ApiOkResponse({ type: ApiKeyPageView })
   list(@Req() req: GatewayRequest, @Query() q: PageQueryDto) {
     return this.keys.list(orgOf(req), q);
   }
@@ -43,7 +48,8 @@ export class ApiKeysController {
   @HttpCode(204)
   @Audited('apiKey.revoke', 'apiKey')
   @ApiOperation({ summary: 'Revoke an API key, at once on every gateway replica' })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ description: 'revoked (revoking a revoked key again is a no-op)' })
+  @ApiErrors(404)
   revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.keys.revoke(req, orgOf(req), id);
   }

@@ -52,28 +52,28 @@ export class AuditQueryDto {
 
 export class AuditActorView {
   @ApiProperty({ enum: ['apiKey', 'device', 'system'] }) type: string;
-  @ApiPropertyOptional({ type: String, nullable: true }) id: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) name: string | null;
+  @ApiProperty({ type: String, nullable: true }) id: string | null;
+  @ApiProperty({ type: String, nullable: true }) name: string | null;
 }
 
 export class AuditEventView {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'date-time' }) at: string;
-  @ApiPropertyOptional({ type: String, nullable: true }) orgId: string | null;
+  @ApiProperty({ type: String, nullable: true }) orgId: string | null;
   @ApiProperty({ example: 'certificate.issue' }) eventType: string;
   @ApiProperty({ enum: ['success', 'failed', 'pending'] }) outcome: string;
   @ApiProperty({ type: AuditActorView }) actor: AuditActorView;
-  @ApiPropertyOptional({ type: String, nullable: true }) ip: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) resourceType: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) resourceId: string | null;
+  @ApiProperty({ type: String, nullable: true }) ip: string | null;
+  @ApiProperty({ type: String, nullable: true }) resourceType: string | null;
+  @ApiProperty({ type: String, nullable: true }) resourceId: string | null;
   @ApiProperty({ type: 'object', additionalProperties: true }) details: Record<string, unknown>;
-  @ApiPropertyOptional({ type: 'object', nullable: true, properties: { code: { type: 'string' }, message: { type: 'string' } } })
+  @ApiProperty({ type: 'object', nullable: true, properties: { code: { type: 'string' }, message: { type: 'string' } } })
   error: { code: string; message: string } | null;
-  @ApiPropertyOptional({ type: Number, nullable: true }) durationMs: number | null;
+  @ApiProperty({ type: Number, nullable: true }) durationMs: number | null;
 }
 
 export class AuditPageView {
   @ApiProperty({ type: [AuditEventView] }) events: AuditEventView[];
-  @ApiPropertyOptional({ type: String, nullable: true, description: 'pass as cursor for the next (older) page' })
+  @ApiProperty({ type: String, nullable: true, description: 'pass as cursor for the next (older) page' })
   nextCursor: string | null;
 }

@@ -1,5 +1,6 @@
 import { Controller, Get, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../api-docs.decorator';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { AuditEventEntity } from '@signet/persistence';
 import { ApiError } from '@signet/service';
@@ -12,12 +13,14 @@ import { AuditEventView, AuditPageView, AuditQueryDto } from './audit-query.dto'
 @ApiBearerAuth('apiKey')
 @Controller('api/v1/audit')
 @Access('admin')
+@ApiErrors(403)
 export class AuditController {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   @Get()
   @ApiOperation({ summary: 'Audit events, newest first (org admin: own org; platform admin: all, or orgId=)' })
   @ApiOkResponse({ type: AuditPageView })
+  @ApiErrors(404)
   async list(@Req() req: GatewayRequest, @Query() q: AuditQueryDto): Promise<AuditPageView> {
     const principal = req.principal!;
     let orgId = q.orgId;

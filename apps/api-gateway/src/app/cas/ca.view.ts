@@ -14,14 +14,14 @@ export class CaView {
   @ApiProperty() fingerprintSha256: string;
   @ApiProperty({ format: 'date-time' }) validFrom: string;
   @ApiProperty({ format: 'date-time' }) validTo: string;
-  @ApiPropertyOptional({ type: String, nullable: true }) parentCaId: string | null;
+  @ApiProperty({ type: String, nullable: true }) parentCaId: string | null;
   @ApiProperty() depth: number;
-  @ApiPropertyOptional({ type: Number, nullable: true }) pathLength: number | null;
+  @ApiProperty({ type: Number, nullable: true }) pathLength: number | null;
   @ApiProperty({ type: [String] }) permittedDnsDomains: string[];
   @ApiProperty() hasPassphrase: boolean;
   @ApiProperty({ enum: ['active', 'revoked', 'expired'] }) status: string;
-  @ApiPropertyOptional({ type: String, nullable: true }) revokedAt: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) revocationReason: string | null;
+  @ApiProperty({ type: String, nullable: true }) revokedAt: string | null;
+  @ApiProperty({ type: String, nullable: true }) revocationReason: string | null;
   @ApiProperty() crlUrl: string;
   @ApiProperty() ocspUrl: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
@@ -31,6 +31,27 @@ export class CaView {
 /** `{ca: {...}}`: how one CA is answered (create, import, get). */
 export class CaEnvelopeView {
   @ApiProperty({ type: () => CaView }) ca: CaView;
+}
+
+/** `{cas: [...]}`: GET /cas (without certificatePem). */
+export class CaListView {
+  @ApiProperty({ type: () => [CaView] }) cas: CaView[];
+}
+
+/** GET /cas/:id/chain: this CA up to its root. */
+export class CaChainView {
+  @ApiProperty({ format: 'uuid' }) caId: string;
+  @ApiProperty() chainLength: number;
+  @ApiProperty({ type: [String], description: 'PEM certificates, this CA first, its root last' }) chain: string[];
+}
+
+/** GET /cas/:id/crl?format=info. */
+export class CrlInfoView {
+  @ApiProperty({ format: 'uuid' }) caId: string;
+  @ApiProperty() crlNumber: number;
+  @ApiProperty({ format: 'date-time' }) thisUpdate: string;
+  @ApiProperty({ format: 'date-time' }) nextUpdate: string;
+  @ApiProperty() revokedCount: number;
 }
 
 export function caStatus(ca: Pick<CertificateAuthorityEntity, 'status' | 'validTo'>, now = Date.now()): 'active' | 'revoked' | 'expired' {

@@ -2,9 +2,10 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, Streamab
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { toPem } from '@signet/pki';
 import type { Response } from 'express';
-import { ApiBearerAuth, ApiCreatedResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Audited } from '../audit/audited.decorator';
-import { CaEnvelopeView } from './ca.view';
+import { CaChainView, CaEnvelopeView, CaListView, CrlInfoView } from './ca.view';
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
@@ -14,6 +15,8 @@ import { CasService } from './cas.service';
 
 @ApiTags('certificate authorities')
 @ApiBearerAuth('apiKey')
+@ApiErrors(403)
+@ApiExtraModels(CrlInfoView)
 @Controller('api/v1/cas')
 export class CasController {
   constructor(private readonly cas: CasService) {}
@@ -22,7 +25,8 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.create', 'ca')
   @ApiOperation({ summary: 'Create a root CA, or an intermediate under parentCaId; the key is made and kept by the signer' })
-  @ApiCreatedResponse({ type: CaEnvelopeView })
+  @ApiCreatedResponse({ type: CaEnvelopeView, description: 'the new CA, with its certificate PEM' })
+  @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   create(@Req() req: GatewayRequest, @Body() dto: CreateCaDto) {
     return this.cas.create(req, dto);
   }
@@ -31,7 +35,8 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.import', 'ca')
   @ApiOperation({ summary: 'Import an externally signed CA (certificate, its key, optional chain); the key is sealed to the signer and kept encrypted there' })
-  @ApiCreatedResponse({ type: CaEnvelopeView })
+  @ApiCreatedResponse({ type: CaEnvelopeView, description: 'the imported CA, with its certificate PEM' })
+  @ApiErrors(...BODY_ERRORS, 409, 422, 503)
   import(@Req() req: GatewayRequest, @Body() dto: ImportCaDto) {
     return this.cas.import(req, dto);
   }
@@ -39,6 +44,7 @@ export class CasController {
   @Get()
   @Access('orgKey')
   @ApiOperation({ summary: 'CAs of the org this key may read' })
+  @ApiOkResponse({ type: CaListView })
   list(@Req() req: GatewayRequest, @Query() q: ListCasQueryDto) {
     return this.cas.list(req.principal as OrgPrincipal, q);
   }
@@ -46,6 +52,8 @@ export class CasController {
   @Get(':id')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: 'One CA, with its certificate PEM' })
+  @ApiOkResponse({ type: CaEnvelopeView })
+  @ApiErrors(404)
   get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.cas.get(req.principal as OrgPrincipal, id);
   }
@@ -55,6 +63,8 @@ export class CasController {
   @Access('orgAdmin')
   @Audited('ca.revoke', 'ca')
   @ApiOperation({ summary: 'Revoke an intermediate CA: issuing from it stops (ca_unavailable)' })
+  @ApiOkResponse({ type: CaEnvelopeView, description: 'the revoked CA' })
+  @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCaDto) {
     return this.cas.revoke(req, id, dto);
   }
@@ -62,6 +72,17 @@ export class CasController {
   @Get(':id/crl')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: "The CA's current CRL as pem, der, or info {caId, crlNumber, thisUpdate, nextUpdate, revokedCount}" })
+  @ApiResponse({
+    status: 200,
+    description: 'pem: application/x-pem-file; der: application/pkix-crl; info: application/json',
+    headers: { 'Content-Disposition': { description: 'pem and der: attachment; filename="<caId>.crl[.pem]"', schema: { type: 'string' } } },
+    content: {
+      'application/x-pem-file': { schema: { type: 'string', example: '-----BEGIN X509 CRL-----\n...' } },
+      'application/pkix-crl': { schema: { type: 'string', format: 'binary' } },
+      'application/json': { schema: { $ref: getSchemaPath(CrlInfoView) } },
+    },
+  })
+  @ApiErrors(404)
   async crl(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
     if (q.format === 'info') {
       const info = await this.cas.crlInfo(req.principal as OrgPrincipal, id);
@@ -80,6 +101,8 @@ export class CasController {
   @Get(':id/chain')
   @Access({ ca: 'read', from: 'param.id' })
   @ApiOperation({ summary: 'The CA and its issuers up to the root, as PEM' })
+  @ApiOkResponse({ type: CaChainView })
+  @ApiErrors(404)
   chain(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.cas.chain(req.principal as OrgPrincipal, id);
   }

@@ -1,8 +1,15 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import type { Response } from 'express';
-import { ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { BatchIssueDto, BatchResultView, batchItems } from './batch';
+import {
+  ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath,
+} from '@nestjs/swagger';
+import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
+import { BatchIssueDto, batchItems } from './batch';
+import { BatchIssueResultView, BatchItemsRequestView, BatchRowsRequestView } from './batch.view';
+import {
+  CertificateEnvelopeView, CertificateFilesView, CertificatePageView, CertificateStatsView, IssuedCertificateView, RevokedCertificateView,
+} from './certificate.view';
 import { Access } from '../access/access.decorator';
 import { CaAction, OrgPrincipal, mayOnCa } from '../access/principal';
 import { ApiError } from '@signet/service';
@@ -14,8 +21,13 @@ import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 
+const pem = { schema: { type: 'string', example: '-----BEGIN CERTIFICATE-----\n...' } };
+const binary = { schema: { type: 'string', format: 'binary' } };
+
 @ApiTags('certificates')
 @ApiBearerAuth('apiKey')
+@ApiErrors(403)
+@ApiExtraModels(BatchItemsRequestView, BatchRowsRequestView, CertificateFilesView)
 @Controller('api/v1/certificates')
 export class CertificatesController {
   constructor(private readonly certificates: CertificatesService) {}
@@ -26,6 +38,8 @@ export class CertificatesController {
   @Audited('certificate.issue', 'certificate')
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'csr mode: same key + same body within 24 h -> the same certificate' })
+  @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the certificate with its PEM and chain; privateKey in managed mode' })
+  @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto) {
     // Read from the request, not with @Headers(): Swagger would list that as a second, required header.
     const idempotencyKey = req.headers['idempotency-key'];
@@ -38,7 +52,12 @@ export class CertificatesController {
   @RateLimit('batch')
   @Audited('certificate.batch', 'certificate')
   @ApiOperation({ summary: 'Issue up to 1000 certificates: items, or CertMate headers and rows; errors per item' })
-  @ApiCreatedResponse({ type: BatchResultView })
+  @ApiBody({
+    description: '`{items: [issue request, ...]}`, or CertMate\'s `{caId, headers, rows}`; at most 1000',
+    schema: { oneOf: [{ $ref: getSchemaPath(BatchItemsRequestView) }, { $ref: getSchemaPath(BatchRowsRequestView) }] },
+  })
+  @ApiCreatedResponse({ type: BatchIssueResultView, description: 'per-item results: issued certificates and refusals, by index' })
+  @ApiErrors(...BODY_ERRORS, 503)
   batch(@Req() req: GatewayRequest, @Body() dto: BatchIssueDto) {
     return this.certificates.batch(req, batchItems(dto));
   }
@@ -46,6 +65,7 @@ export class CertificatesController {
   @Get()
   @Access('orgKey')
   @ApiOperation({ summary: 'Certificates with filters, search, sort and pages (a member sees those of CAs it may read)' })
+  @ApiOkResponse({ type: CertificatePageView })
   list(@Req() req: GatewayRequest, @Query() q: ListCertificatesQueryDto) {
     return this.certificates.list(req.principal as OrgPrincipal, q);
   }
@@ -53,6 +73,7 @@ export class CertificatesController {
   @Get('stats')
   @Access('orgKey')
   @ApiOperation({ summary: 'Counts by status, expiry window, CA, usage and key algorithm' })
+  @ApiOkResponse({ type: CertificateStatsView })
   stats(@Req() req: GatewayRequest, @Query() q: StatsQueryDto) {
     return this.certificates.stats(req.principal as OrgPrincipal, q.caId);
   }
@@ -63,6 +84,21 @@ export class CertificatesController {
     summary: 'Download as pem, der, chain, fullchain, key, csr, json or zip',
     description: '`key` (a stored managed key) needs the issue permission on the CA; `json` and `zip` include the key when one is stored and the caller may issue.',
   })
+  @ApiResponse({
+    status: 200,
+    description:
+      'pem, chain, fullchain and key: application/x-pem-file; der: application/pkix-cert; csr: application/pkcs10 (PEM); ' +
+      'json: application/json; zip: application/zip (certificate.pem, chain.pem, fullchain.pem, request.csr?, private.key?)',
+    headers: { 'Content-Disposition': { description: 'attachment; filename="<commonName>.<ext>"', required: true, schema: { type: 'string' } } },
+    content: {
+      'application/x-pem-file': pem,
+      'application/pkix-cert': binary,
+      'application/pkcs10': pem,
+      'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
+      'application/zip': binary,
+    },
+  })
+  @ApiErrors(404, 503)
   async download(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
     const file = await this.certificates.download(req, id, q.format);
     res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
@@ -74,6 +110,8 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.update', 'certificate')
   @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes' })
+  @ApiOkResponse({ type: CertificateEnvelopeView })
+  @ApiErrors(...BODY_ERRORS, 404)
   async patch(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
     await this.requireOnCertificate(req, id, 'issue');
     return this.certificates.patch(req, id, dto);
@@ -84,6 +122,8 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.revoke', 'certificate')
   @ApiOperation({ summary: 'Revoke with an RFC 5280 reason; 409 already_revoked the second time' })
+  @ApiOkResponse({ type: RevokedCertificateView, description: 'the revoked certificate (without PEM); OCSP already says revoked' })
+  @ApiErrors(...BODY_ERRORS, 404, 409, 503)
   async revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCertificateDto) {
     await this.requireOnCertificate(req, id, 'revoke');
     return this.certificates.revoke(req, id, dto);
@@ -94,6 +134,8 @@ export class CertificatesController {
   @RateLimit('issue')
   @Audited('certificate.renew', 'certificate')
   @ApiOperation({ summary: 'Renew: same subject, SANs, usage and CA; a new serial (managed: a new key; csr: a new csrPem)' })
+  @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the new certificate; the old one gets supersededById' })
+  @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   async renew(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
     await this.requireOnCertificate(req, id, 'issue');
     if (dto.revokeOld) await this.requireOnCertificate(req, id, 'revoke');
@@ -111,6 +153,8 @@ export class CertificatesController {
   @Access('orgKey')
   @Audited('certificate.get', 'certificate')
   @ApiOperation({ summary: 'One certificate with its PEM and chain' })
+  @ApiOkResponse({ type: CertificateEnvelopeView })
+  @ApiErrors(404)
   get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.certificates.get(req.principal as OrgPrincipal, id);
   }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+import { PageView } from '../api-docs.decorator';
 
 export const SUBJECT_RULES = ['match-client-cn', 'any'] as const;
 
@@ -30,4 +31,26 @@ export class CreateEnrollmentPolicyDto {
   @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's" })
   @IsIn(SUBJECT_RULES as unknown as string[])
   subjectRule: (typeof SUBJECT_RULES)[number];
+}
+
+/** A policy as policyView() answers it. */
+export class EnrollmentPolicyView {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ type: [String], format: 'uuid' }) trustedCaIds: string[];
+  @ApiProperty({ format: 'uuid' }) issuingCaId: string;
+  @ApiProperty() validityDays: number;
+  @ApiProperty() usage: string;
+  @ApiProperty({ type: [String], enum: KEY_ALGORITHM_NAMES, description: 'empty: every algorithm a CSR may use' }) allowedKeyAlgorithms: string[];
+  @ApiProperty({ type: String, enum: SUBJECT_RULES }) subjectRule: string;
+  @ApiProperty({ format: 'date-time' }) createdAt: string;
+}
+
+/** `{policy}`: POST /enrollment-policies. */
+export class EnrollmentPolicyEnvelopeView {
+  @ApiProperty({ type: () => EnrollmentPolicyView }) policy: EnrollmentPolicyView;
+}
+
+export class EnrollmentPolicyPageView extends PageView {
+  @ApiProperty({ type: () => [EnrollmentPolicyView] }) policies: EnrollmentPolicyView[];
 }

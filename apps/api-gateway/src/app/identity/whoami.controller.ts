@@ -1,20 +1,24 @@
 import { Controller, Get, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../api-docs.decorator';
 import { Access } from '../access/access.decorator';
 import { apiKeyView } from '../api-keys/api-key.view';
 import { orgView } from '../platform/org.dto';
 import type { GatewayRequest } from '../request-context';
 import { OrgDirectory } from './org-directory';
+import { WhoamiView } from './whoami.view';
 
 @ApiTags('keys and identity')
 @ApiBearerAuth('apiKey')
 @Controller('api/v1/whoami')
 @Access('anyKey')
+@ApiErrors()
 export class WhoamiController {
   constructor(private readonly orgs: OrgDirectory) {}
 
   @Get()
   @ApiOperation({ summary: 'The calling key: its org, the key itself and its per-CA permissions' })
+  @ApiOkResponse({ type: WhoamiView })
   async whoami(@Req() req: GatewayRequest) {
     const principal = req.principal!;
     if (principal.type === 'platform') {

@@ -1,4 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
+import { PageView } from '../api-docs.decorator';
 import { IsString, Length, Matches } from 'class-validator';
 import type { OrgEntity } from '@signet/persistence';
 
@@ -25,6 +26,15 @@ export class CreatedOrgView {
   @ApiProperty({ type: OrgView }) org: OrgView;
   @ApiProperty({ description: "the org's first admin key, shown only here", example: 'sgn_3f9c2a7d1b6e4f80_…' })
   adminKey: string;
+}
+
+/** `{org}`: GET /platform/orgs/:id. */
+export class OrgEnvelopeView {
+  @ApiProperty({ type: () => OrgView }) org: OrgView;
+}
+
+export class OrgPageView extends PageView {
+  @ApiProperty({ type: () => [OrgView] }) orgs: OrgView[];
 }
 
 export const orgView = (row: OrgEntity): OrgView => ({

@@ -1,19 +1,22 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Access } from '../access/access.decorator';
 import { CreatePlatformKeyDto, CreatedApiKeyView } from '../api-keys/api-key.dto';
+import { ApiKeyPageView } from '../api-keys/api-key.view';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { Audited } from '../audit/audited.decorator';
 import { PageQueryDto } from '../paging';
 import type { GatewayRequest } from '../request-context';
-import { CreateOrgDto, CreatedOrgView } from './org.dto';
+import { CreateOrgDto, CreatedOrgView, OrgEnvelopeView, OrgPageView } from './org.dto';
 import { OrgsService } from './orgs.service';
 
 @ApiTags('platform')
 @ApiBearerAuth('apiKey')
 @Controller('api/v1/platform')
 @Access('platform')
+@ApiErrors(403)
 export class PlatformController {
   constructor(
     private readonly orgs: OrgsService,
@@ -24,6 +27,7 @@ export class PlatformController {
   @Audited('org.create', 'org')
   @ApiOperation({ summary: 'Create an org and its first org admin key' })
   @ApiCreatedResponse({ type: CreatedOrgView })
+  @ApiErrors(...BODY_ERRORS, 409)
   createOrg(@Req() req: GatewayRequest, @Body() dto: CreateOrgDto) {
     return this.orgs.create(req, dto);
   }
@@ -31,6 +35,7 @@ export class PlatformController {
   @Get('orgs')
   @Audited('org.list', 'org')
   @ApiOperation({ summary: 'List orgs' })
+  @ApiOkResponse({ type: OrgPageView })
   listOrgs(@Query() q: PageQueryDto) {
     return this.orgs.list(q);
   }
@@ -38,6 +43,8 @@ export class PlatformController {
   @Get('orgs/:id')
   @Audited('org.get', 'org')
   @ApiOperation({ summary: 'Get one org' })
+  @ApiOkResponse({ type: OrgEnvelopeView })
+  @ApiErrors(404)
   getOrg(@Param('id', RESOURCE_ID) id: string) {
     return this.orgs.get(id);
   }
@@ -46,6 +53,7 @@ export class PlatformController {
   @Audited('platformKey.create', 'apiKey')
   @ApiOperation({ summary: 'Create a platform key (acts as the platform admin; revocable, unlike PLATFORM_ADMIN_KEY)' })
   @ApiCreatedResponse({ type: CreatedApiKeyView })
+  @ApiErrors(...BODY_ERRORS)
   createKey(@Req() req: GatewayRequest, @Body() dto: CreatePlatformKeyDto) {
     return this.keys.create(req, {
       orgId: null,
@@ -58,6 +66,7 @@ export class PlatformController {
   @Get('api-keys')
   @Audited('platformKey.list', 'apiKey')
   @ApiOperation({ summary: 'List platform keys' })
+  @ApiOkResponse({ type: ApiKeyPageView })
   listKeys(@Query() q: PageQueryDto) {
     return this.keys.list(null, q);
   }
@@ -66,7 +75,8 @@ export class PlatformController {
   @HttpCode(204)
   @Audited('platformKey.revoke', 'apiKey')
   @ApiOperation({ summary: 'Revoke a platform key' })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ description: 'revoked (revoking a revoked key again is a no-op)' })
+  @ApiErrors(404)
   revokeKey(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.keys.revoke(req, null, id);
   }
