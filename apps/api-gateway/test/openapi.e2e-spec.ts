@@ -266,6 +266,21 @@ describe('OpenAPI document', () => {
     conforms('/api/v1/platform/orgs', 'post', await request(http).post('/api/v1/platform/orgs').set(platform).send({ name: 'again', slug: (await createOrg(gateway)).org.slug }));
   });
 
+  it('documents the 429 as it answers', async () => {
+    const { adminKey } = await createOrg(gateway);
+    const limited = await startGateway({ RATE_LIMIT_GENERAL: '2' });
+    try {
+      const calls = [];
+      for (let i = 0; i < 3; i++) calls.push(await request(limited.getHttpServer()).get('/api/v1/whoami').set(bearer(adminKey)));
+      expect(calls.map((res) => res.status)).toEqual([200, 200, 429]);
+      for (const res of calls) conforms('/api/v1/whoami', 'get', res);
+      expect(calls[2].headers['retry-after']).toMatch(/^\d+$/);
+      expect(calls[2].body.retryAfter).toEqual(expect.any(Number));
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('documents the ops endpoints as they answer', async () => {
     const health = await request(http).get('/healthz').expect(200);
     expect(check(doc.paths['/healthz'].get.responses['200'].content!['application/json'].schema!, health.body)).toEqual([]);
