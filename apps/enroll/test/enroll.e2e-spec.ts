@@ -267,6 +267,30 @@ describe('enrollment over mutual TLS', () => {
     expect(res.status).toBe(201);
   });
 
+  it('trusts only the CAs policies name: not the CAs above them, and an issuing CA only for what enrollment issued', async () => {
+    const root = (await ok(api.post('/api/v1/cas', { name: 'Vendor root', subject: { commonName: 'Vendor Root' } }), 201)).body.ca;
+    const line = (await ok(api.post('/api/v1/cas', { name: 'Line 7', subject: { commonName: 'Line 7 Bootstrap CA' }, parentCaId: root.id }), 201)).body.ca;
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Line 7', trustedCaIds: [line.id], issuingCaId: deviceCaId, subjectRule: 'match-client-cn' }), 201);
+    await deviceCertificate('line-7', line.id, 'line-device');
+    newCsr('line-7-op', 'line-device');
+    const fromLine = () => curl('line-7', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@line-7-op.csr']);
+    let res = fromLine();
+    for (let i = 0; i < 50 && res.status !== 201; i++) {
+      await sleep(200);
+      res = fromLine();
+    }
+    expect(res.status).toBe(201);
+    // The root is in the TLS context only to complete Line 7's chain: what it signs itself is cut.
+    await deviceCertificate('root-signed', root.id, 'line-device');
+    const rootSigned = curl('root-signed', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@line-7-op.csr']);
+    expect({ exit: rootSigned.exit === 0, status: rootSigned.status }).toEqual({ exit: false, status: 0 });
+    // The devices' issuing CA admits only what enrollment issued (re-enrollment), not a leaf made through the API.
+    await deviceCertificate('api-made', deviceCaId, 'line-device');
+    const apiMade = curl('api-made', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@line-7-op.csr']);
+    expect(apiMade.status).toBe(403);
+    expect(JSON.parse(apiMade.body)).toMatchObject({ code: 'forbidden', status: 403 });
+  });
+
   it('refuses garbage CSRs, wrong media types, disallowed keys and oversized bodies with clear errors', async () => {
     await deviceCertificate('tester', bootstrapId, 'tester');
     file('garbage.pem', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');
@@ -281,5 +305,12 @@ describe('enrollment over mutual TLS', () => {
     expect(rsa.status).toBe(422);
     expect(JSON.parse(rsa.body).code).toBe('policy_violation');
     expect(curl('tester', '/nowhere').status).toBe(404);
+    // A method a path does not take is a route that does not exist (API.md has no 405 code).
+    expect(JSON.parse(curl('tester', '/v1/enroll').body)).toMatchObject({ code: 'not_found', status: 404 });
+    newCsr('tester-json', 'tester');
+    file('extra.json', JSON.stringify({ csrPem: readFileSync(join(dir, 'tester-json.csr'), 'utf8'), validityDays: 9999 }));
+    const extra = curl('tester', '/v1/enroll', ['-H', 'Content-Type: application/json', '--data-binary', '@extra.json']);
+    expect(extra.status).toBe(400);
+    expect(JSON.parse(extra.body)).toMatchObject({ code: 'validation_failed', error: expect.stringContaining('validityDays') });
   });
 });

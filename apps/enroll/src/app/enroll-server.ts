@@ -68,8 +68,11 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     }, (req, res) => void this.handle(req, res));
     server.maxConnections = this.config.ENROLL_MAX_CONNECTIONS;
     server.on('secureConnection', (socket: TLSSocket) => {
-      if (socket.authorized) return;
-      if (String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED' && socket.getPeerCertificate()?.raw) return;
+      const expiredOnly = String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED';
+      const raw = (socket.authorized || expiredOnly) && socket.getPeerX509Certificate()?.raw;
+      // OpenSSL accepted the chain; the certificate must also be signed by a CA a policy names, not by
+      // a CA that is in the context only as a link of some chain (see TrustStore).
+      if (raw && this.trust.namedIssuerOf(this.clientCertificate(raw))) return;
       socket.destroy();
     });
     server.on('tlsClientError', () => undefined);
@@ -120,7 +123,8 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       }
       const enrollPath = path === '/v1/enroll' || path === `${EST}simpleenroll` || path === `${EST}simplereenroll`;
       if (!enrollPath) throw new EnrollError(404, 'not_found', `no route ${req.method} ${path}`);
-      if (req.method !== 'POST') throw new EnrollError(405, 'bad_request', `${path} takes POST`);
+      // No 405 in API.md's codes: a method a path does not take is a route that does not exist.
+      if (req.method !== 'POST') throw new EnrollError(404, 'not_found', `no route ${req.method} ${path} (it takes POST)`);
       await this.rateLimit(device);
       const body = await this.readBody(req);
       const est = path.startsWith(EST);
@@ -251,7 +255,10 @@ export function csrFromBody(contentType: string, body: Buffer, est: boolean): st
     } catch {
       throw new EnrollError(400, 'bad_request', 'the body is not valid JSON');
     }
-    const csrPem = (parsed as { csrPem?: unknown })?.csrPem;
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new EnrollError(400, 'validation_failed', 'the JSON body must be an object {csrPem}');
+    const unknown = Object.keys(parsed).filter((key) => key !== 'csrPem');
+    if (unknown.length) throw new EnrollError(400, 'validation_failed', `unknown fields: ${unknown.slice(0, 10).join(', ')}`);
+    const csrPem = (parsed as { csrPem?: unknown }).csrPem;
     if (typeof csrPem !== 'string' || !csrPem) throw new EnrollError(400, 'validation_failed', 'csrPem must be a PEM string');
     return csrPem;
   }

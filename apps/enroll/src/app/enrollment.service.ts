@@ -23,6 +23,12 @@ export interface Device {
   ip: string | null;
 }
 
+/** What the database says of a client certificate: its status, and whether enrollment issued it. */
+interface KnownCertificate {
+  status: string;
+  enrolled: boolean;
+}
+
 export interface Enrolled {
   row: CertificateEntity;
   chainPems: string[];
@@ -56,29 +62,39 @@ export class EnrollmentService {
    * for every enrollment (never cached, so a revocation holds from the moment the revoke call returns),
    * one query for all the enrollments that arrive while the previous one is out.
    */
-  private readonly statuses = new RoundTrips<string, string | undefined>(async (fingerprints) => {
-    const rows: { fingerprint_sha256: string; status: string }[] = await this.dataSource.query(
-      `SELECT fingerprint_sha256, status FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
-       UNION ALL SELECT fingerprint_sha256, status FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
+  private readonly statuses = new RoundTrips<string, KnownCertificate | undefined>(async (fingerprints) => {
+    const rows: { fingerprint_sha256: string; status: string; enrolled: boolean }[] = await this.dataSource.query(
+      `SELECT fingerprint_sha256, status, issuance_key LIKE 'enroll-%' AS enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
+       UNION ALL SELECT fingerprint_sha256, status, false FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
       [[...new Set(fingerprints)]],
     );
-    const byFingerprint = new Map<string, string>();
+    const byFingerprint = new Map<string, KnownCertificate>();
     // A revoked row wins over an active one with the same fingerprint (a CA re-imported as a leaf, say).
-    for (const row of rows) if (byFingerprint.get(row.fingerprint_sha256) !== 'revoked') byFingerprint.set(row.fingerprint_sha256, row.status);
+    for (const row of rows) {
+      if (byFingerprint.get(row.fingerprint_sha256)?.status !== 'revoked') byFingerprint.set(row.fingerprint_sha256, { status: row.status, enrolled: row.enrolled === true });
+    }
     return fingerprints.map((f) => byFingerprint.get(f));
   });
 
-  /** The policy-named CA that issued the device's certificate, once the certificate is known good. */
+  /**
+   * The policy-named CA that issued the device's certificate, once the certificate is known good. A CA
+   * named only as a policy's issuing CA (not in any trustedCaIds) admits only the certificates that
+   * enrollment itself issued (re-enrollment): a server certificate or any other leaf it signed through
+   * the API is not an enrollment credential.
+   */
   async admit(device: Device, path: string) {
-    const issuerCa = this.trust.issuerOf(device.certificate);
+    const issuerCa = this.trust.namedIssuerOf(device.certificate);
     const refuse = (code: string, status: number, message: string) => this.refused(device, path, issuerCa?.orgId ?? null, code, status, message);
     if (!issuerCa) throw await refuse('forbidden', 403, 'the client certificate was not issued by a CA of any enrollment policy');
     const now = Date.now();
     if (device.certificate.notAfter.getTime() <= now || device.certificate.notBefore.getTime() > now) {
       throw await refuse('client_certificate_expired', 403, 'the client certificate has expired (or is not yet valid)');
     }
-    const status = await this.statuses.get(device.certificate.fingerprintSha256);
-    if (status === 'revoked' || issuerCa.status === 'revoked') throw await refuse('client_certificate_revoked', 403, 'the client certificate is revoked');
+    const known = await this.statuses.get(device.certificate.fingerprintSha256);
+    if (known?.status === 'revoked' || issuerCa.status === 'revoked') throw await refuse('client_certificate_revoked', 403, 'the client certificate is revoked');
+    if (!this.trust.isTrusted(issuerCa.id) && !known?.enrolled) {
+      throw await refuse('forbidden', 403, 'this CA is trusted only for re-enrollment with certificates that enrollment issued');
+    }
     const policy = this.trust.policyFor(issuerCa.id);
     if (!policy) throw await refuse('forbidden', 403, 'no enrollment policy trusts the CA of this client certificate');
     return { issuerCa, policy };

@@ -1,8 +1,11 @@
 /**
  * What the enroll server trusts: every CA named by some enrollment policy (trustedCaIds, and the
- * issuing CAs, whose certificates devices re-enroll with), with the certificates above them so that
- * OpenSSL can build the chain to a root. Re-read on every policy-change announcement (Redis pub/sub)
- * and every ENROLL_TRUST_POLL_MS; listeners (the TLS server) hear when the set changed.
+ * issuing CAs, whose own enrollment certificates devices re-enroll with). The certificates above them
+ * go into the TLS context too, only so that OpenSSL can build the chain to a root (Node's server gives
+ * no partial-chain option): a client certificate must have been signed by a NAMED CA itself
+ * (`namedIssuerOf`), so one signed by an ancestor or a sibling is cut after the handshake like any
+ * untrusted one. Re-read on every policy-change announcement (Redis pub/sub) and every
+ * ENROLL_TRUST_POLL_MS; listeners (the TLS server) hear when the set changed.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -34,6 +37,8 @@ const ISSUER_MEMO_SIZE = 10_000;
 export class TrustStore implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(TrustStore.name);
   private cas = new Map<string, TrustedCa>();
+  /** Ids of the CAs policies name (trustedCaIds and issuingCaId); the rest of `cas` are chain links. */
+  private named = new Set<string>();
   /** Client certificate fingerprint -> id of the CA that signed it, for the current set of CAs. */
   private issuers = new Map<string, string>();
   private policies: EnrollmentPolicyEntity[] = [];
@@ -97,6 +102,17 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     return undefined;
   }
 
+  /** The CA that signed `cert` if a policy names it (trusted or issuing); undefined for chain links. */
+  namedIssuerOf(cert: ParsedCertificate): TrustedCa | undefined {
+    const ca = this.issuerOf(cert);
+    return ca && this.named.has(ca.id) ? ca : undefined;
+  }
+
+  /** Whether some policy lists this CA in trustedCaIds (not only as its issuing CA). */
+  isTrusted(caId: string): boolean {
+    return this.policies.some((p) => p.trustedCaIds.includes(caId));
+  }
+
   /** The oldest policy that trusts this CA, or whose issuing CA it is (re-enrollment). */
   policyFor(caId: string): EnrollmentPolicyEntity | undefined {
     return this.policies.find((p) => p.trustedCaIds.includes(caId)) ?? this.policies.find((p) => p.issuingCaId === caId);
@@ -135,6 +151,7 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     const fingerprint = JSON.stringify([[...cas.keys()].sort(), [...cas.values()].map((c) => c.status), policies.map((p) => [p.id, p.trustedCaIds, p.issuingCaId])]);
     if (fingerprint !== this.fingerprint) this.issuers = new Map();
     this.cas = cas;
+    this.named = wanted;
     this.policies = policies;
     if (fingerprint !== this.fingerprint) {
       this.fingerprint = fingerprint;
