@@ -112,7 +112,10 @@ describe('enrollment over mutual TLS', () => {
     const res = curl('sensor-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@sensor-1-op.csr']);
     expect(res.status).toBe(201);
     const body = JSON.parse(res.body);
-    expect(body.certificate).toMatchObject({ caId: deviceCaId, commonName: 'sensor-1', extendedKeyUsage: ['clientAuth'], mode: 'csr' });
+    expect(body.certificate).toMatchObject({ caId: deviceCaId, commonName: 'sensor-1', extendedKeyUsage: ['clientAuth'], mode: 'csr', status: 'active', hasStoredKey: false, revokedAt: null });
+    // The same certificate object as the gateway's API answers.
+    const { certificatePem: _pem, chainPem: _chain, ...viaApi } = (await ok(api.get(`/api/v1/certificates/${body.certificate.id}`), 200)).body.certificate;
+    expect(body.certificate).toEqual(viaApi);
     file('sensor-1-op.pem', body.certificatePem);
     file('sensor-1-chain.pem', body.chainPem);
     expect(openssl('verify', '-CAfile', 'sensor-1-chain.pem', 'sensor-1-op.pem').out).toContain('sensor-1-op.pem: OK');

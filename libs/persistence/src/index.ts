@@ -3,3 +3,4 @@ export * from './lib/migrations';
 export * from './lib/data-source';
 export * from './lib/audit-events';
 export * from './lib/insert-certificates';
+export * from './lib/certificate-json';

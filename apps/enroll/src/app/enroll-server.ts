@@ -12,6 +12,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
 import { REDIS, SignerClient } from '@signet/service';
 import type Redis from 'ioredis';
@@ -148,13 +149,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       res.writeHead(201, { 'Content-Type': 'application/x-pem-file' });
       return void res.end(certificatePem + chainPem);
     }
-    const row = enrolled.row;
-    const certificate = {
-      id: row.id, caId: row.caId, commonName: row.commonName, subject: row.subject, sanDns: row.sanDns, sanIp: row.sanIp, sanEmail: row.sanEmail,
-      sanUri: row.sanUri, keyAlgorithm: row.keyAlgorithm, serialNumber: row.serialNumber, fingerprintSha256: row.fingerprintSha256, usage: row.usage,
-      extendedKeyUsage: row.extendedKeyUsage, mode: row.mode, validFrom: row.validFrom.toISOString(), validTo: row.validTo.toISOString(), status: 'active',
-      createdAt: row.createdAt.toISOString(),
-    };
+    const certificate = certificateJson(enrolled.row);
     res.writeHead(201, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ certificate, certificatePem, chainPem }));
   }

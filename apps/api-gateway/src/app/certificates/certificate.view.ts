@@ -1,10 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import type { CertificateEntity, SubjectRecord } from '@signet/persistence';
+import { CertificateEntity, SubjectRecord, certificateJson } from '@signet/persistence';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
 import { REVOCATION_REASONS, toPem } from '@signet/pki';
 import { PageView } from '../api-docs.decorator';
 
-const DAY_MS = 86_400_000;
 
 const SUBJECT_SCHEMA = {
   type: 'object' as const,
@@ -105,38 +104,7 @@ export class OcspStatusView {
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) nextUpdate: string | null;
 }
 
-/** API.md's `certificate` object; `expired` and `daysRemaining` are derived from validTo. */
-export function certificateView(row: CertificateEntity, now = Date.now()): CertificateView {
-  const status = row.status === 'revoked' ? 'revoked' : row.validTo.getTime() <= now ? 'expired' : 'active';
-  return {
-    id: row.id,
-    caId: row.caId,
-    commonName: row.commonName,
-    subject: row.subject,
-    sanDns: row.sanDns,
-    sanIp: row.sanIp,
-    sanEmail: row.sanEmail,
-    sanUri: row.sanUri,
-    keyAlgorithm: row.keyAlgorithm,
-    serialNumber: row.serialNumber,
-    fingerprintSha256: row.fingerprintSha256,
-    usage: row.usage,
-    extendedKeyUsage: row.extendedKeyUsage,
-    mode: row.mode,
-    validFrom: row.validFrom.toISOString(),
-    validTo: row.validTo.toISOString(),
-    daysRemaining: Math.max(0, Math.floor((row.validTo.getTime() - now) / DAY_MS)),
-    status,
-    revokedAt: row.revokedAt?.toISOString() ?? null,
-    revocationReason: row.revocationReason,
-    autoRenew: row.autoRenew,
-    renewalThresholdDays: row.renewalThresholdDays,
-    renewedFromId: row.renewedFromId,
-    supersededById: row.supersededById,
-    hasStoredKey: row.encryptedKey !== null,
-    notes: row.notes,
-    createdAt: row.createdAt.toISOString(),
-  };
-}
+/** API.md's `certificate` object (libs/persistence's certificateJson, typed as the documented view). */
+export const certificateView = (row: CertificateEntity, now = Date.now()): CertificateView => certificateJson(row, now);
 
 export const certificatePem = (row: CertificateEntity) => toPem('CERTIFICATE', row.certificateDer);

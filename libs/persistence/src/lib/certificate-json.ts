@@ -1,0 +1,70 @@
+/**
+ * API.md's `certificate` object for a stored row, one definition for every producer that answers with
+ * it (the gateway's API and the enroll server). `status` says expired once validTo has passed, and
+ * `daysRemaining` counts whole days left; neither is stored.
+ */
+import type { CertificateEntity, SubjectRecord } from './entities';
+
+const DAY_MS = 86_400_000;
+
+export interface CertificateJson {
+  id: string;
+  caId: string;
+  commonName: string;
+  subject: SubjectRecord;
+  sanDns: string[];
+  sanIp: string[];
+  sanEmail: string[];
+  sanUri: string[];
+  keyAlgorithm: string;
+  serialNumber: string;
+  fingerprintSha256: string;
+  usage: string;
+  extendedKeyUsage: string[];
+  mode: string;
+  validFrom: string;
+  validTo: string;
+  daysRemaining: number;
+  status: 'active' | 'expired' | 'revoked';
+  revokedAt: string | null;
+  revocationReason: string | null;
+  autoRenew: boolean;
+  renewalThresholdDays: number;
+  renewedFromId: string | null;
+  supersededById: string | null;
+  hasStoredKey: boolean;
+  notes: string | null;
+  createdAt: string;
+}
+
+export function certificateJson(row: CertificateEntity, now = Date.now()): CertificateJson {
+  return {
+    id: row.id,
+    caId: row.caId,
+    commonName: row.commonName,
+    subject: row.subject,
+    sanDns: row.sanDns,
+    sanIp: row.sanIp,
+    sanEmail: row.sanEmail,
+    sanUri: row.sanUri,
+    keyAlgorithm: row.keyAlgorithm,
+    serialNumber: row.serialNumber,
+    fingerprintSha256: row.fingerprintSha256,
+    usage: row.usage,
+    extendedKeyUsage: row.extendedKeyUsage,
+    mode: row.mode,
+    validFrom: row.validFrom.toISOString(),
+    validTo: row.validTo.toISOString(),
+    daysRemaining: Math.max(0, Math.floor((row.validTo.getTime() - now) / DAY_MS)),
+    status: row.status === 'revoked' ? 'revoked' : row.validTo.getTime() <= now ? 'expired' : 'active',
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+    revocationReason: row.revocationReason,
+    autoRenew: row.autoRenew,
+    renewalThresholdDays: row.renewalThresholdDays,
+    renewedFromId: row.renewedFromId,
+    supersededById: row.supersededById,
+    hasStoredKey: row.encryptedKey !== null,
+    notes: row.notes,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
