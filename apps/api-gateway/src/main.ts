@@ -2,12 +2,9 @@ import 'reflect-metadata';
 import { closeOnSignals, loadConfigOrExit, runClustered } from '@signet/service';
 import { createGateway } from './app/gateway';
 import { GatewayConfig } from './app/gateway.config';
-import { PkiConfig } from './app/pki/pki.config';
 
 async function main() {
   const config = loadConfigOrExit('api-gateway', GatewayConfig);
-  // Read again by PkiStore; checked here so a bad value stops the gateway before it starts.
-  loadConfigOrExit('api-gateway', PkiConfig);
   await runClustered(config.GATEWAY_WORKERS, async () => {
     const app = await createGateway(config);
     await app.listen(config.PORT, config.HOST);

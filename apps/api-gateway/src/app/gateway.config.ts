@@ -49,4 +49,11 @@ export class GatewayConfig extends CommonConfig {
 
   @IsIntBetween('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400)
   RATE_LIMIT_WINDOW_SECONDS = 60;
+
+  /**
+   * Bytes of CRLs each gateway process keeps in memory, least recently served evicted first; a CRL
+   * larger than this is served but not kept (each request after it reads it again). 0 keeps none.
+   */
+  @IsIntBetween('CRL_CACHE_MAX_BYTES', 0, 64 * 1024 * 1024 * 1024)
+  CRL_CACHE_MAX_BYTES = 256 * 1024 * 1024;
 }

@@ -13,14 +13,13 @@ import {
   CertId, OCSP_MALFORMED_REQUEST, OCSP_TRY_LATER, OCSP_UNAUTHORIZED, OcspHash, allIssuerHashes, isPkiError, parseOcspGetPath, parseOcspRequest,
 } from '@signet/pki';
 import { OCSP_CACHE_TTL_MS, OcspCacheEntry, decodeOcspCacheEntry, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
-import { REDIS, closeRedis, loadConfig, metricsRegistry } from '@signet/service';
+import { REDIS, closeRedis, metricsRegistry } from '@signet/service';
 import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
-import { PkiConfig } from './pki.config';
 
 /** A signed OCSP response with what its RFC 5019 caching headers need, computed once per response. */
 export interface PreparedOcsp extends OcspCacheEntry {
@@ -89,7 +88,7 @@ export class PkiStore implements OnApplicationShutdown {
     @Inject(REDIS) redis: Redis,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {
-    this.crlCacheMaxBytes = loadConfig(PkiConfig).CRL_CACHE_MAX_BYTES;
+    this.crlCacheMaxBytes = config.CRL_CACHE_MAX_BYTES;
     // A bounded retry: with Redis down a lookup fails over to PostgreSQL instead of queueing until it is back.
     this.ocspRedis = redis.duplicate({ enableAutoPipelining: true, maxRetriesPerRequest: 1, connectionName: 'api-gateway-ocsp' });
     this.ocspRedis.on('error', () => undefined);
