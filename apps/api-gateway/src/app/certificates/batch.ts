@@ -2,7 +2,7 @@
  * Batch issuance input: `{items: [issue request, ...]}` or CertMate's `{caId, headers, rows}`. Each item
  * is validated on its own, so one bad item is reported at its index and never sinks the others.
  */
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, IsUUID, ValidationError, validate } from 'class-validator';
 import { ApiError } from '@signet/service';
@@ -11,6 +11,7 @@ import { IssueCertificateDto } from './issue-certificate.dto';
 export const MAX_BATCH_ITEMS = 1000;
 
 export class BatchIssueDto {
+  // Documented as IssueCertificateDto items by the controller's @ApiBody (a oneOf with the CertMate form).
   @ApiPropertyOptional({ type: 'array', items: { type: 'object' }, maxItems: MAX_BATCH_ITEMS, description: 'issue requests, as for POST /certificates' })
   @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS)
   items?: Record<string, unknown>[];
@@ -26,16 +27,6 @@ export class BatchIssueDto {
   @ApiPropertyOptional({ type: 'array', items: { type: 'array', items: { type: 'string' } }, maxItems: MAX_BATCH_ITEMS })
   @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS)
   rows?: unknown[][];
-}
-
-export class BatchResultView {
-  @ApiProperty() total: number;
-  @ApiProperty() successful: number;
-  @ApiProperty() failed: number;
-  @ApiProperty({ type: 'array', items: { type: 'object', properties: { index: { type: 'integer' }, error: { type: 'string' }, code: { type: 'string' } } } })
-  errors: { index: number; error: string; code: string }[];
-  @ApiProperty({ type: 'array', items: { type: 'object' } })
-  certificates: { index: number; certificate: unknown; privateKey?: string }[];
 }
 
 const LIST_FIELDS = new Set(['sanDns', 'sanIp', 'sanEmail', 'sanUri', 'extendedKeyUsage']);
