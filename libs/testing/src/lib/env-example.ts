@@ -8,7 +8,8 @@ import { join } from 'node:path';
 
 export function undocumentedVariables(schema: new () => object): string[] {
   const text = readFileSync(join(__dirname, '../../../../.env.example'), 'utf8');
-  const documented = new Set([...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+  // `# NAME=value` counts: a variable left commented out so each service keeps its own default.
+  const documented = new Set([...text.matchAll(/^(?:# )?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
   const read = getMetadataStorage().getTargetValidationMetadatas(schema, '', true, false).map((m) => m.propertyName);
   return [...new Set(read)].filter((name) => !documented.has(name));
 }
