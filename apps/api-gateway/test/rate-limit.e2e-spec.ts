@@ -51,6 +51,33 @@ describe('rate limits shared through Redis', () => {
     expect(last).toBe(429);
   });
 
+  it('counts what the guards never see (unmatched routes, refused bodies) and puts the headers on those answers too', async () => {
+    const { adminKey } = await createOrg(a);
+    const { key } = await createKey(a, adminKey, { name: 'stray', role: 'member' });
+    const server = a.getHttpServer();
+    const stray = await request(server).get('/api/v1/no-such-route').set(bearer(key)).expect(404);
+    expectErrorShape(stray.body, 'not_found', 404);
+    expect(stray.headers['x-ratelimit-limit']).toBe(String(LIMIT));
+    expect(stray.headers['x-ratelimit-remaining']).toBe(String(LIMIT - 1));
+    const badJson = await request(server).post('/api/v1/cas').set(bearer(key)).set('Content-Type', 'application/json').send('{"name":').expect(400);
+    expect(badJson.headers['x-ratelimit-remaining']).toBe(String(LIMIT - 2));
+    const notJson = await request(server).post('/api/v1/cas').set(bearer(key)).set('Content-Type', 'text/plain').send('x').expect(415);
+    expect(notJson.headers['x-ratelimit-remaining']).toBe(String(LIMIT - 3));
+    // Counted against the key like any other request: past the limit, even a stray request is 429.
+    for (let i = 0; i < LIMIT - 3; i++) await request(server).get('/api/v1/no-such-route').set(bearer(key)).expect(404);
+    const refused = await request(b.getHttpServer()).get('/api/v1/no-such-route').set(bearer(key)).expect(429);
+    expectErrorShape(refused.body, 'rate_limited', 429);
+    expect(refused.headers['retry-after']).toBeDefined();
+    await request(server).get('/api/v1/whoami').set(bearer(key)).expect(429);
+  });
+
+  it('never limits the public /pki endpoints', async () => {
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const res = await request(a.getHttpServer()).get('/pki/cas/00000000-0000-4000-8000-000000000000/ca.crt').expect(404);
+      expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+    }
+  });
+
   it('never limits health probes', async () => {
     for (let i = 0; i < LIMIT + 2; i++) await request(a.getHttpServer()).get('/healthz').expect(200);
   });

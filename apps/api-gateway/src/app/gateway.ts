@@ -8,6 +8,7 @@ import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
 import { installPkiEndpoints } from './pki/pki.middleware';
 import { PkiStore } from './pki/pki-store';
+import { limitUnguardedRequests } from './rate-limit/unguarded-requests';
 
 /** The gateway as an app object: main.ts listens on it, tests drive it with supertest. */
 export function createGateway(config: GatewayConfig): Promise<NestExpressApplication> {
@@ -15,6 +16,7 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
+    beforeErrorResponse: (app) => limitUnguardedRequests(app, config),
     configure: (app) => {
       // /pki is answered by node:http ahead of Express (pki.middleware.ts); Express gets the rest.
       installPkiEndpoints(app.getHttpServer(), app.get(PkiStore));

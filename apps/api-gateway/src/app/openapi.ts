@@ -156,15 +156,15 @@ type ResponseObject = { description: string; content?: Record<string, unknown>; 
 type Operation = { responses?: Record<string, ResponseObject> };
 
 /**
- * Every response gets X-Request-Id; those of /api/v1 routes also the rate-limit headers (not 413 and
- * 415: those are refused before routing) and a 429 Retry-After.
+ * Every response gets X-Request-Id; those of /api/v1 routes also the rate-limit headers (refused bodies
+ * too: rate-limit/unguarded-requests.ts) and a 429 Retry-After.
  */
 function addResponseHeaders(paths: Record<string, Record<string, Operation>>): void {
   for (const [path, item] of Object.entries(paths)) {
     for (const operation of Object.values(item)) {
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         const names: (keyof typeof RESPONSE_HEADERS)[] = ['X-Request-Id'];
-        if (path.startsWith('/api/v1/') && status !== '413' && status !== '415') names.push(...RATE_LIMITED);
+        if (path.startsWith('/api/v1/')) names.push(...RATE_LIMITED);
         if (status === '429') names.push('Retry-After');
         response.headers = { ...Object.fromEntries(names.map((name) => [name, header(name)])), ...response.headers };
       }

@@ -65,9 +65,17 @@ export function requestIdOf(req: Request): string | undefined {
   return (req as Request & { id?: string }).id?.toString();
 }
 
+/**
+ * Runs before an error is sent; may answer with another error instead (the gateway counts requests its
+ * guards never saw against the rate limit and turns them into 429 past it).
+ */
+export type BeforeErrorResponse = (req: Request, res: Response, error: ApiError) => Promise<ApiError | null>;
+
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('ApiExceptionFilter');
+
+  constructor(private readonly beforeSend?: BeforeErrorResponse) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
@@ -78,6 +86,19 @@ export class ApiExceptionFilter implements ExceptionFilter {
       this.logger.error({ err: exception, path: req.path }, 'unhandled error')
       error = new ApiError('internal', 'internal server error');
     }
+    if (res.headersSent) return;
+    if (!this.beforeSend) return this.send(req, res, error);
+    const original = error;
+    this.beforeSend(req, res, original).then(
+      (replaced) => this.send(req, res, replaced ?? original),
+      (err: Error) => {
+        this.logger.warn({ err: err.message, path: req.path }, 'before-error hook failed');
+        this.send(req, res, original);
+      },
+    );
+  }
+
+  private send(req: Request, res: Response, error: ApiError): void {
     if (res.headersSent) return;
     const body: ErrorBody = { error: error.message, code: error.code, status: error.status };
     if (error.details) body.details = error.details;

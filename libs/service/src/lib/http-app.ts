@@ -9,7 +9,7 @@ import { json } from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { ApiError } from './errors';
-import { ApiExceptionFilter, toApiError } from './exception.filter';
+import { ApiExceptionFilter, BeforeErrorResponse, toApiError } from './exception.filter';
 import { requestIdFor } from './logging';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
@@ -20,6 +20,8 @@ export interface HttpAppOptions {
   bodyLimitBytes?: number;
   /** Middleware that must see every request before the body parser (so it sees refused bodies too). */
   earlyMiddleware?: (app: NestExpressApplication) => RequestHandler[];
+  /** Called with every error before it is sent (see BeforeErrorResponse). */
+  beforeErrorResponse?: (app: NestExpressApplication) => BeforeErrorResponse;
   /** Extra set-up (raw body parsers, swagger, ...) before listen. */
   configure?: (app: NestExpressApplication) => void | Promise<void>;
 }
@@ -75,7 +77,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.set('trust proxy', 'loopback');
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
-  app.useGlobalFilters(new ApiExceptionFilter());
+  app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app)));
   app.useGlobalPipes(createValidationPipe());
   await options.configure?.(app);
   return app;

@@ -31,38 +31,46 @@ export class AuthenticationGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     req.auditRoute = this.reflector.getAllAndOverride<AuditRoute | undefined>(AUDIT_ROUTE, targets);
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
-    try {
-      req.principal = await this.authenticate(req, req.headers.authorization);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      req.authFailure = error;
-    }
+    await identifyCaller(req, this.keys, this.config.PLATFORM_ADMIN_KEY);
     return true;
   }
+}
 
-  private async authenticate(req: GatewayRequest, header: string | undefined): Promise<Principal> {
-    if (!header) throw ApiError.unauthorized('missing API key: send Authorization: Bearer <key>');
-    const bearer = BEARER.exec(header)?.[1];
-    if (!bearer) throw ApiError.unauthorized('malformed Authorization header: expected Bearer <key>');
-    if (adminKeyMatches(bearer, this.config.PLATFORM_ADMIN_KEY)) return PLATFORM_ADMIN;
-
-    const token = parseApiKey(bearer);
-    if (!token) throw ApiError.unauthorized('malformed API key');
-    const row = await this.keys.find(token.keyId);
-    // Unknown, revoked and expired keys get distinct messages but the same status: the caller owns the key.
-    if (!row || !secretMatches(token.secret, row.secretHash)) throw ApiError.unauthorized('unknown API key');
-    if (row.revokedAt) throw ApiError.unauthorized('API key has been revoked');
-    if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw ApiError.unauthorized('API key has expired');
-
-    req.apiKey = row;
-    if (row.role === 'platform') return { type: 'platform', apiKeyId: row.id, name: row.name };
-    return {
-      type: 'org',
-      orgId: row.orgId as string,
-      apiKeyId: row.id,
-      name: row.name,
-      role: row.role,
-      permissions: row.permissions,
-    };
+/**
+ * Sets req.principal (and req.apiKey) from the Authorization header, or req.authFailure when it names
+ * no valid key; refuses nothing. Also used for requests the guards never see (rate-limit fallback).
+ */
+export async function identifyCaller(req: GatewayRequest, keys: ApiKeyStore, platformAdminKey: string): Promise<void> {
+  try {
+    req.principal = await authenticate(req, req.headers.authorization, keys, platformAdminKey);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    req.authFailure = error;
   }
+}
+
+async function authenticate(req: GatewayRequest, header: string | undefined, keys: ApiKeyStore, platformAdminKey: string): Promise<Principal> {
+  if (!header) throw ApiError.unauthorized('missing API key: send Authorization: Bearer <key>');
+  const bearer = BEARER.exec(header)?.[1];
+  if (!bearer) throw ApiError.unauthorized('malformed Authorization header: expected Bearer <key>');
+  if (adminKeyMatches(bearer, platformAdminKey)) return PLATFORM_ADMIN;
+
+  const token = parseApiKey(bearer);
+  if (!token) throw ApiError.unauthorized('malformed API key');
+  const row = await keys.find(token.keyId);
+  // Unknown, revoked and expired keys get distinct messages but the same status: the caller owns the key.
+  if (!row || !secretMatches(token.secret, row.secretHash)) throw ApiError.unauthorized('unknown API key');
+  if (row.revokedAt) throw ApiError.unauthorized('API key has been revoked');
+  if (row.expiresAt && row.expiresAt.getTime() <= Date.now()) throw ApiError.unauthorized('API key has expired');
+
+  req.apiKey = row;
+  if (row.role === 'platform') return { type: 'platform', apiKeyId: row.id, name: row.name };
+  return {
+    type: 'org',
+    orgId: row.orgId as string,
+    apiKeyId: row.id,
+    name: row.name,
+    role: row.role,
+    permissions: row.permissions,
+  };
 }

@@ -6,11 +6,35 @@
  * headers API.md names (`X-RateLimit-Reset` in unix seconds) and refuses with our error shape.
  */
 import { ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, ThrottlerRequest } from '@nestjs/throttler';
+import { ThrottlerGuard, ThrottlerRequest, ThrottlerStorage } from '@nestjs/throttler';
 import { ApiError, PUBLIC_ROUTE } from '@signet/service';
 import type { Response } from 'express';
 import type { GatewayRequest } from '../request-context';
 import { RATE_LIMIT_CLASS, RateLimitClass } from './rate-limit.decorator';
+
+/** Whom a request counts against: its API key, or its client IP without a valid one. */
+export function trackerOf(req: GatewayRequest): string {
+  const principal = req.principal;
+  if (principal) return `key:${principal.apiKeyId ?? 'platform-admin'}`;
+  return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+}
+
+/** Count one request in a class, set API.md's X-RateLimit-* headers, and return the 429 past the limit. */
+export async function countRequest(
+  storage: ThrottlerStorage, res: Response, tracker: string, className: string, limit: number, ttl: number,
+): Promise<ApiError | null> {
+  const { totalHits, timeToExpire } = await storage.increment(tracker, ttl, limit, ttl, className);
+  res.setHeader('X-RateLimit-Limit', limit);
+  res.setHeader('X-RateLimit-Remaining', Math.max(0, limit - totalHits));
+  res.setHeader('X-RateLimit-Reset', Math.ceil(Date.now() / 1000) + timeToExpire);
+  if (totalHits <= limit) return null;
+  return new ApiError(
+    'rate_limited',
+    `rate limit of ${limit} requests per ${Math.round(ttl / 1000)} s exceeded`,
+    { retryAfter: timeToExpire, limit, class: className },
+    { 'Retry-After': String(timeToExpire) },
+  );
+}
 
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -20,9 +44,7 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async getTracker(req: GatewayRequest): Promise<string> {
-    const principal = req.principal;
-    if (principal) return `key:${principal.apiKeyId ?? 'platform-admin'}`;
-    return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+    return trackerOf(req);
   }
 
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
@@ -34,22 +56,10 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const req = context.switchToHttp().getRequest<GatewayRequest>();
     const res = context.switchToHttp().getResponse<Response>();
-    const tracker = await getTracker(req, context);
     // Keyed by tracker alone (not by route): the limit is per key and class, as API.md has it.
-    const key = generateKey(context, tracker, throttler.name);
-    const { totalHits, timeToExpire } = await this.storageService.increment(key, ttl, limit, ttl, throttler.name);
-    const reset = Math.ceil(Date.now() / 1000) + timeToExpire;
-    res.setHeader('X-RateLimit-Limit', limit);
-    res.setHeader('X-RateLimit-Remaining', Math.max(0, limit - totalHits));
-    res.setHeader('X-RateLimit-Reset', reset);
-    if (totalHits > limit) {
-      throw new ApiError(
-        'rate_limited',
-        `rate limit of ${limit} requests per ${Math.round(ttl / 1000)} s exceeded`,
-        { retryAfter: timeToExpire, limit, class: throttler.name },
-        { 'Retry-After': String(timeToExpire) },
-      );
-    }
+    const key = generateKey(context, await getTracker(req, context), throttler.name);
+    const refusal = await countRequest(this.storageService, res, key, throttler.name, limit, ttl);
+    if (refusal) throw refusal;
     return true;
   }
 
