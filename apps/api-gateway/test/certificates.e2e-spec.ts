@@ -175,6 +175,10 @@ describe('certificate issuance through the signer', () => {
     const one = all.body.certificates[0];
     expect((await list(`?search=${one.serialNumber.toLowerCase()}`)).body.certificates.map((c: { id: string }) => c.id)).toEqual([one.id]);
     expect((await list(`?search=${one.fingerprintSha256}`)).body.certificates.map((c: { id: string }) => c.id)).toEqual([one.id]);
+    // A part of a serial or fingerprint finds it too (colon-separated as openssl prints them, any case).
+    const serialPart = one.serialNumber.slice(4, 20).toLowerCase().replace(/(..)(?!$)/g, '$1:');
+    expect((await list(`?search=${serialPart}`)).body.certificates.map((c: { id: string }) => c.id)).toContain(one.id);
+    expect((await list(`?search=${one.fingerprintSha256.slice(10, 40).toUpperCase()}`)).body.certificates.map((c: { id: string }) => c.id)).toEqual([one.id]);
     const issuingOnly = await list(`?caId=${issuingId}&pageSize=1000`);
     expect(issuingOnly.body.certificates.every((c: { caId: string }) => c.caId === issuingId)).toBe(true);
     // One revoked so far: the certificate renewed with revokeOld in the test above.

@@ -240,11 +240,13 @@ export class CertificatesService {
         break;
     }
     if (q.search) {
-      const like = `%${q.search.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      // Substrings of all four, case-insensitive; in serials and fingerprints colons are ignored too.
+      const contains = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
+      const hex = q.search.replace(/:/g, '');
       query.andWhere(
         `(lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)
-          OR c.serial_number = :serial OR c.fingerprint_sha256 = :fingerprint)`,
-        { like, serial: q.search.toUpperCase().replace(/:/g, ''), fingerprint: q.search.toLowerCase().replace(/:/g, '') },
+          OR (:hex <> '' AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint)))`,
+        { like: contains(q.search.toLowerCase()), hex, serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()) },
       );
     }
     const column = { validTo: 'c.valid_to', commonName: 'lower(c.common_name)', createdAt: 'c.created_at' }[q.sortBy];
