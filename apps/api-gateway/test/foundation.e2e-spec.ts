@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
-import { expectErrorShape, startGateway } from './support';
+import { TEST_ADMIN_KEY, bearer, expectErrorShape, startGateway, uniqueSlug } from './support';
 
 describe('gateway foundation (real PostgreSQL and Redis)', () => {
   let app: NestExpressApplication;
@@ -55,6 +55,9 @@ describe('gateway foundation (real PostgreSQL and Redis)', () => {
   it('refuses bodies that are not JSON (415) and bodies it cannot decode (400), never 500', async () => {
     const http = app.getHttpServer();
     expectErrorShape((await request(http).post('/api/v1/cas').set('Content-Type', 'application/x-www-form-urlencoded').send('name=x').expect(415)).body, 'unsupported_media_type', 415);
+    // A structured-syntax +json type is JSON: read, not let through unread.
+    await request(http).post('/api/v1/platform/orgs').set(bearer(TEST_ADMIN_KEY)).set('Content-Type', 'application/vnd.signet+json')
+      .send(JSON.stringify({ name: 'Typed org', slug: uniqueSlug('typed') })).expect(201);
     const corrupt = await request(http).post('/api/v1/cas').set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send(Buffer.from('not gzip at all'));
     expectErrorShape(corrupt.body, 'bad_request', 400);
   });

@@ -69,12 +69,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     }, (req, res) => void this.handle(req, res));
     server.maxConnections = this.config.ENROLL_MAX_CONNECTIONS;
     server.on('secureConnection', (socket: TLSSocket) => {
-      const expiredOnly = String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED';
-      const raw = (socket.authorized || expiredOnly) && socket.getPeerX509Certificate()?.raw;
-      // OpenSSL accepted the chain; the certificate must also be signed by a CA a policy names, not by
-      // a CA that is in the context only as a link of some chain (see TrustStore).
-      if (raw && this.trust.namedIssuerOf(this.clientCertificate(raw))) return;
-      socket.destroy();
+      if (!this.admitsSocket(socket)) socket.destroy();
     });
     server.on('tlsClientError', () => undefined);
     this.trust.onChange(() => server.setSecureContext(this.secureContextOptions()));
@@ -97,6 +92,22 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
         resolve();
       }, 5000).unref();
     });
+  }
+
+  /**
+   * OpenSSL accepted the chain (or found it only expired: OpenSSL reports one error, so an expired
+   * certificate may hide others, and is checked here like any other); the certificate must also be
+   * signed by a CA a policy names, not by one that is in the context only as a link of some chain (see
+   * TrustStore). Never throws: this runs in an event listener, before any request exists.
+   */
+  private admitsSocket(socket: TLSSocket): boolean {
+    try {
+      const expiredOnly = String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED';
+      const raw = (socket.authorized || expiredOnly) && socket.getPeerX509Certificate()?.raw;
+      return !!raw && !!this.trust.namedIssuerOf(this.clientCertificate(raw));
+    } catch {
+      return false;
+    }
   }
 
   private secureContextOptions() {

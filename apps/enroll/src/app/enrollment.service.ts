@@ -64,7 +64,7 @@ export class EnrollmentService {
    */
   private readonly statuses = new RoundTrips<string, KnownCertificate | undefined>(async (fingerprints) => {
     const rows: { fingerprint_sha256: string; status: string; enrolled: boolean }[] = await this.dataSource.query(
-      `SELECT fingerprint_sha256, status, issuance_key LIKE 'enroll-%' AS enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
+      `SELECT fingerprint_sha256, status, issuance_key ~ '^enroll-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' AS enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
        UNION ALL SELECT fingerprint_sha256, status, false FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
       [[...new Set(fingerprints)]],
     );

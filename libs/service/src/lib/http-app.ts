@@ -76,7 +76,8 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
-  app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024 }), bodyParserErrors);
+  // The parser reads exactly what jsonBodiesOnly lets through (`+json` types too, which it skips by default).
+  app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors);
   app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app)));
   app.useGlobalPipes(createValidationPipe());
   await options.configure?.(app);
