@@ -272,7 +272,7 @@ describe('a signer killed during a batch', () => {
    * and a revoke job whose first attempt failed. The next signer's attempt must publish the revoked answer
    * and complete (not stop at already_revoked), without a second revocation or audit event.
    */
-  it('a revoke job retried after its first attempt committed publishes the revoked OCSP answer and completes', async () => {
+  it('a revoke job retried after its first attempt committed publishes the revoked OCSP answer and completes; another job gets already_revoked', async () => {
     const leaf = (await request(http).post('/api/v1/certificates').set(bearer(adminKey))
       .send({ caId, commonName: 'retried-revoke.example.test', keyAlgorithm: 'ECDSA-P256' }).expect(201)).body.certificate;
     writeFileSync(join(dir, 'retry-leaf.pem'), leaf.certificatePem);
@@ -299,34 +299,48 @@ describe('a signer killed during a batch', () => {
       encodeOcspCacheEntry({ caId: good.ca_id, der: good.der, thisUpdate: good.this_update, nextUpdate: good.next_update }), 'PX', 600_000);
     expect(await ocspAnswer()).toContain('retry-leaf.pem: good');
     const auditBefore = (await db!.query(`SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND event_type = 'certificate.revoke'`, [orgId])).rows[0].n;
+    // The revocation's own job, as its audit event names it.
+    const jobId = (await db!.query(`SELECT details->>'jobId' AS id FROM audit_events WHERE event_type = 'certificate.revoke' AND resource_id = $1`, [leaf.id])).rows[0].id as string;
+    const original = (await queue!.getJob(jobId))!;
+    expect(original.data).toMatchObject({ certificateId: leaf.id, reason: 'keyCompromise' });
 
-    // The job's first attempt, taken while no signer runs, fails the way a dead signer's would.
+    // That job runs again, and so does another revoke job for the same certificate: each one's first
+    // attempt, taken while no signer runs, fails the way a dead signer's would.
     for (const signer of signers.splice(0)) await stopService(signer, 5000);
-    const actor = { type: 'apiKey', id: '00000000-0000-4000-8000-000000000000', name: 'test' };
-    const job = await queue!.add(SIGNER_JOBS.revokeCertificate, { certificateId: leaf.id, orgId, reason: 'keyCompromise', actor },
-      { jobId: `retried-revoke-${leaf.id}`, attempts: 3, backoff: { type: 'fixed', delay: 1000 } });
-    let firstAttempt!: () => void;
-    const failedOnce = new Promise<void>((resolve) => (firstAttempt = resolve));
+    await original.remove();
+    const retry = { attempts: 3, backoff: { type: 'fixed' as const, delay: 1000 } };
+    const again = await queue!.add(SIGNER_JOBS.revokeCertificate, original.data, { ...retry, jobId });
+    const other = await queue!.add(SIGNER_JOBS.revokeCertificate, { ...original.data, reason: 'superseded' }, { ...retry, jobId: `other-revoke-${leaf.id}` });
+    let failed = 0;
+    let bothFailedOnce!: () => void;
+    const failedOnce = new Promise<void>((resolve) => (bothFailedOnce = resolve));
     const impostorConnection = createRedis(process.env.REDIS_URL as string, 'signet-test-impostor');
     const impostor = new Worker(SIGNER_QUEUE, async () => {
-      firstAttempt();
+      if (++failed === 2) bothFailedOnce();
       throw new Error('signer went away after the commit');
-    }, { connection: impostorConnection, prefix: process.env.QUEUE_PREFIX });
+    }, { connection: impostorConnection, prefix: process.env.QUEUE_PREFIX, concurrency: 2 });
     await failedOnce;
     await impostor.close();
     await closeRedis(impostorConnection);
     await startSigner();
 
-    const deadline = Date.now() + 15_000;
-    let state = await job.getState();
-    while (state !== 'completed' && state !== 'failed' && Date.now() < deadline) {
-      await sleep(50);
-      state = await job.getState();
-    }
-    const finished = (await queue!.getJob(job.id!))!;
-    expect({ state, failedReason: finished.failedReason }).toEqual({ state: 'completed', failedReason: 'signer went away after the commit' });
-    expect(finished.returnvalue).toEqual({ revokedAt });
+    const settled = async (job: typeof again) => {
+      const deadline = Date.now() + 15_000;
+      let state = await job.getState();
+      while (state !== 'completed' && state !== 'failed' && Date.now() < deadline) {
+        await sleep(50);
+        state = await job.getState();
+      }
+      const done = (await queue!.getJob(job.id!))!;
+      return { state, failedReason: done.failedReason, returnvalue: done.returnvalue };
+    };
+    // The revocation's own job finds its commit: it publishes the revoked answer and completes as it would have.
+    expect(await settled(again)).toEqual({ state: 'completed', failedReason: 'signer went away after the commit', returnvalue: { revokedAt } });
     expect(await ocspAnswer()).toMatch(/retry-leaf\.pem: revoked[\s\S]*Reason: keyCompromise/i);
+    // Any other job, retried or not, finds a certificate revoked by someone else: already_revoked.
+    const refused = await settled(other);
+    expect(refused.state).toBe('failed');
+    expect(refused.failedReason).toContain('already_revoked');
     expect((await db!.query(`SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND event_type = 'certificate.revoke'`, [orgId])).rows[0].n).toBe(auditBefore);
   }, 60_000);
 });

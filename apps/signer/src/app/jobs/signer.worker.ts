@@ -20,12 +20,12 @@ import { ExportKeyHandler } from './export-key.handler';
 import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
 import { CrlBuilder } from '../revocation/crl-builder';
-import { RevokeHandlers } from '../revocation/revoke.handlers';
+import { JobAttempt, RevokeHandlers } from '../revocation/revoke.handlers';
 import { SignerQueue } from '../revocation/signer-queue';
 import { Sweeps } from '../revocation/sweeps';
 
-/** Another attempt of this job started before: one that failed, or one whose signer died (stalled). */
-const isRetry = (job: Job): boolean => job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 1;
+/** This job's id, and whether an attempt of it started before: one that failed, or one whose signer died (stalled). */
+const attemptOf = (job: Job): JobAttempt => ({ jobId: String(job.id), retried: job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 1 });
 
 /** The transport key is re-published this often, so a flushed or failed-over Redis gets it back. */
 const PUBLISH_EVERY_MS = 60_000;
@@ -93,9 +93,9 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
         case SIGNER_JOBS.exportKey:
           return await this.exportKey.handle(this.payload(ExportKeyJob, job));
         case SIGNER_JOBS.revokeCertificate:
-          return await this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), isRetry(job));
+          return await this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job));
         case SIGNER_JOBS.revokeCa:
-          return await this.revoke.revokeCa(this.payload(RevokeCaJob, job), isRetry(job));
+          return await this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job));
         case SIGNER_JOBS.buildCrl:
           return await this.crls.build(this.payload(BuildCrlJob, job).caId);
         case SIGNER_JOBS.revocationSweep:

@@ -9,20 +9,37 @@
  *
  * Publishing is part of the job: if it fails (or the signer dies between the commit and the publish),
  * the job fails and BullMQ runs it again. The new attempt finds the subject already revoked by the
- * first, publishes the stored revoked response and completes as the first would have; without this the
- * gateways could keep serving the cached `good` answer until its cache entry expired.
+ * first (the revocation's audit event carries the job id), publishes the stored revoked response and
+ * completes as the first would have; without this the gateways could keep serving the cached `good`
+ * answer until its cache entry expired. A subject revoked by anything else is already_revoked, retry or not.
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
 import { RevokeCaJob, RevokeCertificateJob, RevokeResult } from '@signet/queue';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from '../jobs/audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 import { CrlBuilder } from './crl-builder';
 import { OcspSigner, SignedOcspResponse } from './ocsp-signer';
 import { SignerQueue } from './signer-queue';
+
+/** Which job this is, and whether an earlier attempt of it started. */
+export interface JobAttempt {
+  jobId: string;
+  retried: boolean;
+}
+
+/** Whether an earlier attempt of this job committed the revocation (its audit event names the job). */
+async function committedBy(manager: EntityManager, attempt: JobAttempt, eventType: string, resourceId: string): Promise<boolean> {
+  if (!attempt.retried) return false;
+  const [row] = await manager.query(
+    `SELECT 1 FROM audit_events WHERE event_type = $1 AND resource_id = $2 AND outcome = 'success' AND details->>'jobId' = $3 LIMIT 1`,
+    [eventType, resourceId, attempt.jobId],
+  );
+  return !!row;
+}
 
 @Injectable()
 export class RevokeHandlers {
@@ -34,8 +51,8 @@ export class RevokeHandlers {
     private readonly queue: SignerQueue,
   ) {}
 
-  /** `retried`: an earlier attempt of this very job started (and may have committed) the revocation. */
-  async revokeCertificate(job: RevokeCertificateJob, retried = false): Promise<RevokeResult> {
+  /** `attempt.retried`: an earlier attempt of this job (`attempt.jobId`) started, and may have committed. */
+  async revokeCertificate(job: RevokeCertificateJob, attempt: JobAttempt): Promise<RevokeResult> {
     const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
     if (!row) throw refuse('not_found', 'certificate not found');
     const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
@@ -47,7 +64,7 @@ export class RevokeHandlers {
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
       if (locked!.status === 'revoked') {
-        if (retried) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
+        if (await committedBy(manager, attempt, 'certificate.revoke', row.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
         throw refuse('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
       }
       await manager.getRepository(CertificateEntity).update(
@@ -58,7 +75,7 @@ export class RevokeHandlers {
       stored = await this.ocsp.store(manager, [response]);
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'certificate.revoke', outcome: 'success', ...auditActor(job.actor),
-        resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id },
+        resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id, jobId: attempt.jobId },
       }]);
     });
     if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase);
@@ -67,7 +84,7 @@ export class RevokeHandlers {
     return { revokedAt: revokedAt.toISOString() };
   }
 
-  async revokeCa(job: RevokeCaJob, retried = false): Promise<RevokeResult> {
+  async revokeCa(job: RevokeCaJob, attempt: JobAttempt): Promise<RevokeResult> {
     const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
     const ca = await cas.findOneBy({ id: job.caId, orgId: job.orgId });
     if (!ca) throw refuse('not_found', 'certificate authority not found');
@@ -81,7 +98,7 @@ export class RevokeHandlers {
     await this.dataSource.transaction(async (manager) => {
       const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id: ca.id }, lock: { mode: 'pessimistic_write' } });
       if (locked!.status === 'revoked') {
-        if (retried) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
+        if (await committedBy(manager, attempt, 'ca.revoke', ca.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
         throw refuse('already_revoked', 'certificate authority is already revoked');
       }
       await manager.getRepository(CertificateAuthorityEntity).update({ id: ca.id }, { status: 'revoked', revokedAt, revocationReason: job.reason });
@@ -89,7 +106,7 @@ export class RevokeHandlers {
       stored = await this.ocsp.store(manager, [response]);
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'ca.revoke', outcome: 'success', ...auditActor(job.actor),
-        resourceType: 'ca', resourceId: ca.id, details: { reason: job.reason, serialNumber: ca.serialNumber, parentCaId: parent.id },
+        resourceType: 'ca', resourceId: ca.id, details: { reason: job.reason, serialNumber: ca.serialNumber, parentCaId: parent.id, jobId: attempt.jobId },
       }]);
     });
     if (finishedEarlier) return this.finishRetry(ca.serialNumber, finishedEarlier, parent, passphrase);
