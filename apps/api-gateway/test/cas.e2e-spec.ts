@@ -1,11 +1,13 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
+import { Queue } from 'bullmq';
 import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
 
@@ -87,6 +89,29 @@ describe('CA hierarchies through the signer queue', () => {
     expect(jobs).toContain('sealedPassphrase');
     expect(jobs).toContain('sealedCaPassphrase');
     expect(jobs).not.toMatch(/horse battery/);
+
+    // A sealed passphrase is bound to its CA: lifted out of that job into a job for another CA with the
+    // same passphrase, the signer refuses it.
+    const twin = (await createCa({ name: 'Locked twin', subject: { commonName: 'Locked Twin' }, passphrase: 'correct horse battery' }).expect(201)).body.ca.id;
+    const connection = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+    const queue = new Queue(SIGNER_QUEUE, { prefix: process.env.QUEUE_PREFIX, connection });
+    try {
+      const carrier = (await queue.getJobs(['completed'], 0, 1000)).flatMap((job) => (job.data.items ?? [job.data]) as IssueCertificateJob[])
+        .find((item) => item.commonName === 'locked.example.test' && item.sealedCaPassphrase);
+      expect(carrier).toBeDefined();
+      const certificateId = randomUUID();
+      const replay = await queue.add(SIGNER_JOBS.issueCertificate, { ...carrier, caId: twin, certificateId, issuanceKey: `issue-${certificateId}`, recipientKey: undefined },
+        { jobId: `replay-${certificateId}` });
+      let state = await replay.getState();
+      for (let i = 0; i < 200 && state !== 'completed' && state !== 'failed'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        state = await replay.getState();
+      }
+      expect({ state, reason: (await queue.getJob(replay.id!))!.failedReason }).toEqual({ state: 'failed', reason: expect.stringContaining('not for this certificate authority') });
+    } finally {
+      await queue.close();
+      connection.disconnect();
+    }
   });
 
   it('refuses what policy forbids, with clear errors and nothing stored', async () => {

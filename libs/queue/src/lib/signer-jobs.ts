@@ -32,6 +32,19 @@ export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
  */
 export const MAX_SEALED_PASSPHRASE = 2048;
 
+/**
+ * What is sealed: the passphrase bound to the one CA it opens and to a deadline, so a sealed blob copied
+ * out of a job in Redis cannot be replayed in another job for another CA, nor after PASSPHRASE_SEAL_TTL_MS.
+ */
+export interface SealedPassphrase {
+  passphrase: string;
+  caId: string;
+  notAfter: number;
+}
+
+/** Longer than any job's life with its retries and a signer restart; short enough to bound a replay. */
+export const PASSPHRASE_SEAL_TTL_MS = 15 * 60_000;
+
 export const KEY_ALGORITHM_NAMES = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA-3072', 'RSA-4096', 'Ed25519'] as const;
 
 /** Who asked, for the audit event the signer writes with the change. */

@@ -4,7 +4,7 @@
  * the job carries on, and a retry with the same job id finds its result.
  */
 import { OnApplicationShutdown } from '@nestjs/common';
-import { JobFailure, SIGNER_QUEUE, decodeJobFailure, seal, transportKeyRedisKey } from '@signet/queue';
+import { JobFailure, PASSPHRASE_SEAL_TTL_MS, SIGNER_QUEUE, SealedPassphrase, decodeJobFailure, seal, transportKeyRedisKey } from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
 import { closeRedis, createRedis } from './redis.module';
 import { Queue, QueueEvents } from 'bullmq';
@@ -67,9 +67,11 @@ export class SignerClient implements OnApplicationShutdown {
     return key;
   }
 
-  /** A secret (a CA passphrase) sealed to the signers' transport key; undefined stays undefined. */
-  async sealForSigners(secret: string | undefined): Promise<string | undefined> {
-    return secret === undefined ? undefined : seal(secret, await this.transportKey());
+  /** A CA passphrase sealed to the signers' transport key, for that CA only and for a while (SealedPassphrase). */
+  async sealPassphrase(passphrase: string | undefined, caId: string): Promise<string | undefined> {
+    if (passphrase === undefined) return undefined;
+    const sealed: SealedPassphrase = { passphrase, caId, notAfter: Date.now() + PASSPHRASE_SEAL_TTL_MS };
+    return seal(JSON.stringify(sealed), await this.transportKey());
   }
 
   async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {

@@ -60,8 +60,8 @@ export class CasService {
       parentCaId: dto.parentCaId,
       pathLength: dto.pathLength,
       permittedDnsDomains,
-      sealedPassphrase: await this.signer.sealForSigners(dto.passphrase),
-      sealedParentPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
+      sealedPassphrase: await this.signer.sealPassphrase(dto.passphrase, caId),
+      sealedParentPassphrase: dto.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, dto.parentCaId) : undefined,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
       publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
@@ -144,7 +144,7 @@ export class CasService {
       caId: id,
       orgId: principal.orgId,
       reason,
-      sealedParentPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
+      sealedParentPassphrase: ca.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, ca.parentCaId) : undefined,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);

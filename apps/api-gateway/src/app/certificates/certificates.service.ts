@@ -196,7 +196,7 @@ export class CertificatesService {
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
       storeKey: dto.storeKey,
-      sealedCaPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
+      sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, ca.id),
       recipientKey: recipient?.publicKeyBase64,
       renewedFromId,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
@@ -301,7 +301,7 @@ export class CertificatesService {
       orgId: principal.orgId,
       reason,
       comments: dto.comments,
-      sealedCaPassphrase: await this.signer.sealForSigners(dto.caPassphrase),
+      sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, row.caId),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);

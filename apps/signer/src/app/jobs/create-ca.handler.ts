@@ -32,7 +32,7 @@ export class CreateCaHandler {
 
   async handle(job: CreateCaJob): Promise<CreateCaResult> {
     const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
-    const passphrase = this.keyring.openPassphrase(job.sealedPassphrase);
+    const passphrase = this.keyring.openPassphrase(job.sealedPassphrase, job.caId);
     if (passphrase !== undefined && passphrase.length < 12) throw refuse('validation_failed', 'passphrase must be at least 12 characters', { field: 'passphrase' });
     if (await cas.existsBy({ id: job.caId })) {
       await this.crls.first(job.caId, passphrase);
@@ -69,7 +69,7 @@ export class CreateCaHandler {
     }
     notAfter = new Date(Math.floor(notAfter.getTime() / 1000) * 1000);
 
-    const parentIssuer = parent ? await this.keyring.issuer(parent, this.keyring.openPassphrase(job.sealedParentPassphrase)) : null;
+    const parentIssuer = parent ? await this.keyring.issuer(parent, this.keyring.openPassphrase(job.sealedParentPassphrase, parent.id)) : null;
     const keys = await generateKeyPair(job.keyAlgorithm);
     const base = job.publicBaseUrl.replace(/\/$/, '');
     const certificate = parent

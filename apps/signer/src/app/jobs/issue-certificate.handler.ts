@@ -111,7 +111,7 @@ export class IssueCertificateHandler {
     if (notAfter.getTime() > ca.validTo.getTime()) {
       throw refuse('policy_violation', `validityDays reaches past the CA's validTo (${ca.validTo.toISOString()})`, { field: 'validityDays' });
     }
-    const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase));
+    const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id));
 
     const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
     const commonName = job.commonName ?? csr?.commonName;

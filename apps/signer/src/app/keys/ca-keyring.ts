@@ -8,7 +8,7 @@ import { CertificateAuthorityEntity } from '@signet/persistence';
 import { Issuer, decryptPrivateKey, issuerOf } from '@signet/pki';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import { SignerConfig, masterKeyBytes } from '../signer.config';
-import { open, transportKeyFrom } from '@signet/queue';
+import { SealedPassphrase, open, transportKeyFrom } from '@signet/queue';
 import { refuse } from '../job-failure';
 
 @Injectable()
@@ -28,16 +28,23 @@ export class CaKeyring {
   }
 
   /**
-   * A passphrase a producer sealed to the transport key (MAX_SEALED_PASSPHRASE); undefined when none
-   * was sent. One that does not open was sealed under another MASTER_KEY's transport key.
+   * The passphrase a producer sealed to the transport key for CA `caId` (SealedPassphrase); undefined
+   * when none was sent. One that does not open was sealed under another MASTER_KEY's transport key; one
+   * sealed for another CA, or past its deadline, was lifted from another job.
    */
-  openPassphrase(sealed: string | undefined): string | undefined {
+  openPassphrase(sealed: string | undefined, caId: string): string | undefined {
     if (sealed === undefined) return undefined;
+    let contents: Partial<SealedPassphrase>;
     try {
-      return open(sealed, this.transport.privateKey);
+      contents = JSON.parse(open(sealed, this.transport.privateKey)) as Partial<SealedPassphrase>;
     } catch {
       throw refuse('ca_unavailable', 'the passphrase was sealed to another transport key: do the gateway and the signers share one Redis and MASTER_KEY?');
     }
+    if (contents.caId !== caId || typeof contents.passphrase !== 'string' || typeof contents.notAfter !== 'number') {
+      throw refuse('ca_unavailable', 'the sealed passphrase is not for this certificate authority');
+    }
+    if (contents.notAfter <= Date.now()) throw refuse('ca_unavailable', 'the sealed passphrase has expired: send the request again');
+    return contents.passphrase;
   }
 
   /** The CA as an Issuer, refusing (ca_unavailable) when its passphrase is missing or wrong. */

@@ -56,7 +56,7 @@ export class RevokeHandlers {
     const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
     if (!row) throw refuse('not_found', 'certificate not found');
     const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
-    const passphrase = this.keyring.openPassphrase(job.sealedCaPassphrase);
+    const passphrase = this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id);
     const issuer = await this.keyring.issuer(ca, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
@@ -90,7 +90,7 @@ export class RevokeHandlers {
     if (!ca) throw refuse('not_found', 'certificate authority not found');
     if (!ca.parentCaId) throw refuse('policy_violation', 'only an intermediate with a parent on this platform is revoked here: remove a root (or an imported CA) from the trust stores instead');
     const parent = await cas.findOneByOrFail({ id: ca.parentCaId });
-    const passphrase = this.keyring.openPassphrase(job.sealedParentPassphrase);
+    const passphrase = this.keyring.openPassphrase(job.sealedParentPassphrase, parent.id);
     const issuer = await this.keyring.issuer(parent, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
