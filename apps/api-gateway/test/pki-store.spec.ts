@@ -58,11 +58,12 @@ describe('PkiStore on PostgreSQL and Redis', () => {
     }
   });
 
-  /** A store with its own caches, on the shared connections. */
-  function newStore(crlCacheMaxBytes: number): PkiStore {
+  /** A store with its own caches, on the shared connections, initialised as Nest would. */
+  async function newStore(crlCacheMaxBytes: number): Promise<PkiStore> {
     const config = testGatewayConfig({ QUEUE_PREFIX, CRL_CACHE_MAX_BYTES: String(crlCacheMaxBytes) });
     const store = new PkiStore(dataSource, redis, config);
     stores.push(store);
+    await store.onModuleInit();
     return store;
   }
 
@@ -104,7 +105,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
   it('reads a new CRL once for all the requests that ask while it is being read', async () => {
     const ca = await newCa();
     await setCrl(ca, 7, Buffer.alloc(100, 7));
-    const store = newStore(1024);
+    const store = await newStore(1024);
     const requests = 20;
 
     // Every request first asks PostgreSQL for the current CRL number. The full read (still a real query)
@@ -142,7 +143,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
   it('keeps at most CRL_CACHE_MAX_BYTES, least recently served out first; a larger CRL is served but not kept', async () => {
     const cas = [await newCa(), await newCa(), await newCa()];
     for (const [i, ca] of cas.entries()) await setCrl(ca, 1, Buffer.alloc(40, i + 1));
-    const store = newStore(100);
+    const store = await newStore(100);
     const db = watchQueries();
 
     await store.crl(cas[0]);
@@ -171,7 +172,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
   it('answers crlInfo (format=info) without reading the DER', async () => {
     const ca = await newCa();
     await setCrl(ca, 12, Buffer.alloc(10), 3);
-    const store = newStore(1024);
+    const store = await newStore(1024);
     const db = watchQueries();
 
     expect(await store.crlInfo(ca)).toEqual({ caId: ca, crlNumber: '12', thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE, revokedCount: 3 });
@@ -184,7 +185,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
 
   it('reuses what it prepared from an OCSP cache value only while Redis returns the same bytes', async () => {
     const ca = await newCa();
-    const store = newStore(1024);
+    const store = await newStore(1024);
     const serial = randomBytes(8).toString('hex').toUpperCase();
     const key = ocspCacheKey(QUEUE_PREFIX, serial);
     redisKeys.push(key);

@@ -7,7 +7,7 @@
  * shows on every gateway process at once; what is kept in process is only what can be derived from the
  * bytes Redis returned (the decoded entry, its ETag and header strings), reused while the bytes are equal.
  */
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
   CertId, OCSP_MALFORMED_REQUEST, OCSP_TRY_LATER, OCSP_UNAUTHORIZED, OcspHash, allIssuerHashes, isPkiError, parseOcspGetPath, parseOcspRequest,
@@ -69,7 +69,7 @@ const crlReads = new Counter({
 });
 
 @Injectable()
-export class PkiStore implements OnApplicationShutdown {
+export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   /** Per CA: its certificate and issuer hashes. A CA certificate never changes, so these never go stale. */
   private readonly cas = new Map<string, KnownCa>();
   /** CRLs by CA id, least recently served first, holding at most `crlCacheMaxBytes` of DER. */
@@ -89,9 +89,27 @@ export class PkiStore implements OnApplicationShutdown {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
   ) {
     this.crlCacheMaxBytes = config.CRL_CACHE_MAX_BYTES;
-    // A bounded retry: with Redis down a lookup fails over to PostgreSQL instead of queueing until it is back.
-    this.ocspRedis = redis.duplicate({ enableAutoPipelining: true, maxRetriesPerRequest: 1, connectionName: 'api-gateway-ocsp' });
+    // No offline queue and one retry: with Redis down a lookup fails over to PostgreSQL at once instead of
+    // waiting for a reconnect.
+    this.ocspRedis = redis.duplicate({ enableAutoPipelining: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: 'api-gateway-ocsp' });
     this.ocspRedis.on('error', () => undefined);
+  }
+
+  /**
+   * Wait (briefly) for the OCSP connection: without an offline queue, lookups before it is ready would
+   * all go to PostgreSQL. A gateway whose Redis is down still starts, and answers from PostgreSQL.
+   */
+  async onModuleInit(): Promise<void> {
+    if (this.ocspRedis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.ocspRedis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, 2000);
+      this.ocspRedis.once('ready', done);
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
