@@ -305,6 +305,32 @@ describe('enrollment over mutual TLS', () => {
     expect(JSON.parse(apiMade.body)).toMatchObject({ code: 'forbidden', status: 403 });
   });
 
+  it('with one CA trusted and issuing, its bootstrap certificates follow subjectRule; only enrolled ones re-enroll', async () => {
+    const self = (await ok(api.post('/api/v1/cas', { name: 'Self', subject: { commonName: 'Self-Serve CA' } }), 201)).body.ca;
+    file('self-ca.pem', self.certificatePem);
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Self', trustedCaIds: [self.id], issuingCaId: self.id, subjectRule: 'match-client-cn' }), 201);
+    await deviceCertificate('self-boot', self.id, 'meter-1');
+    newCsr('meter-other', 'meter-2');
+    const mismatch = () => curl('self-boot', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@meter-other.csr']);
+    let res = mismatch();
+    for (let i = 0; i < 50 && res.status === 0; i++) {
+      await sleep(200);
+      res = mismatch();
+    }
+    expect(res.status).toBe(403);
+    expect(JSON.parse(res.body).code).toBe('forbidden');
+    newCsr('meter-1', 'meter-1');
+    const enrolled = curl('self-boot', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@meter-1.csr']);
+    expect(enrolled.status).toBe(201);
+    file('meter-1-op.pem', JSON.parse(enrolled.body).certificatePem);
+    writeFileSync(join(dir, 'meter-1-op.key'), readFileSync(join(dir, 'meter-1.key')));
+    // The operational certificate re-enrolls, keeping its subject.
+    const again = curl('meter-1-op', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '-H', 'Accept: application/x-pem-file', '--data-binary', '@meter-other.csr']);
+    expect(again.status).toBe(201);
+    file('meter-again.pem', again.body);
+    expect(openssl('x509', '-in', 'meter-again.pem', '-noout', '-subject').out).toContain('CN = meter-1');
+  });
+
   it('refuses garbage CSRs, wrong media types, disallowed keys and oversized bodies with clear errors', async () => {
     await deviceCertificate('tester', bootstrapId, 'tester');
     file('garbage.pem', '-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n');

@@ -97,13 +97,16 @@ export class EnrollmentService {
     }
     const policy = this.trust.policyFor(issuerCa.id);
     if (!policy) throw await refuse('forbidden', 403, 'no enrollment policy trusts the CA of this client certificate');
-    return { issuerCa, policy };
+    return { issuerCa, policy, enrolled: known?.enrolled === true };
   }
 
   async enroll(device: Device, csrPem: string, path: string, mode: 'enroll' | 'reenroll'): Promise<Enrolled> {
-    const { issuerCa, policy } = await this.admit(device, path);
+    const { issuerCa, policy, enrolled } = await this.admit(device, path);
     const refuse = (code: string, status: number, message: string) => this.refused(device, path, policy.orgId, code, status, message);
-    const reenroll = issuerCa.id === policy.issuingCaId;
+    // Re-enrollment: an operational certificate this policy's enrollment issued. Any other certificate,
+    // even one from the issuing CA when a policy also trusts that CA, enrolls as a bootstrap credential
+    // (subjectRule applies, the CSR's subject is taken).
+    const reenroll = enrolled && issuerCa.id === policy.issuingCaId;
     if (mode === 'reenroll' && !reenroll) throw await refuse('forbidden', 403, 'simplereenroll needs a certificate issued by the policy itself; use simpleenroll');
     let csr;
     try {
