@@ -34,22 +34,17 @@
  * Figures: docs/BENCHMARKS.md.
  */
 'use strict';
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
-const { Client } = require('pg');
 const Redis = require('ioredis');
 const { Queue } = require('bullmq');
+const { GATEWAY_MAIN, SIGNER_MAIN, parseArgs, log, sleep, fmt, machineLine, freePort, api, createCa, createRun } = require('./lib/harness');
 
-const argv = process.argv.slice(2);
-const arg = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
-const flag = (name) => argv.includes(`--${name}`);
-
-const ROOT = path.join(__dirname, '..');
+const { arg, flag } = parseArgs();
 const REVOKED = Number(arg('revoked', '1000000'));
 const BUILDS = Number(arg('builds', '2'));
 const OPENSSL_COUNT = !flag('no-openssl-count');
@@ -58,67 +53,12 @@ const CONCURRENT = Number(arg('concurrent', '8'));
 const TARGET_SECONDS = 15;
 const TARGET_MIB = 512;
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'signet-bench-crl-'));
-const dbName = `signet_bench_${randomBytes(4).toString('hex')}`;
-const serverUrl = new URL(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/signet');
-const dbUrl = new URL(serverUrl);
-dbUrl.pathname = `/${dbName}`;
-const adminUrl = new URL(serverUrl);
-adminUrl.pathname = '/postgres';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const QUEUE_PREFIX = `signet-bench-${randomBytes(4).toString('hex')}`;
-const PLATFORM_ADMIN_KEY = `sgn_platform_${randomBytes(32).toString('base64url')}`;
-
-const log = (line = '') => process.stdout.write(`${line}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+// Its own database, QUEUE_PREFIX and folder, removed at the end (lib/harness.js).
+const run = createRun('crl');
+const { work, dbName, withDb, queuePrefix: QUEUE_PREFIX, redisUrl: REDIS_URL } = run;
 const mib = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 // ------------------------------------------------------------------------------------------- processes
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-const children = [];
-
-function startService(name, main, env) {
-  const out = fs.openSync(path.join(work, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, main)], { env, stdio: ['ignore', out, out] });
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.serviceName = name;
-  children.push(child);
-  return child;
-}
-
-async function waitForHealth(name, child, port) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${tail(name)}`);
-    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${name} did not answer /healthz in 30 s: ${tail(name)}`);
-}
-
-function tail(name) {
-  try {
-    return fs.readFileSync(path.join(work, `${name}.log`), 'utf8').trim().split('\n').slice(-5).join(' | ');
-  } catch {
-    return '(no log)';
-  }
-}
-
-async function stopServices() {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => Promise.race([child.exited, sleep(10_000)])));
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
 
 /** VmRSS and VmHWM (bytes) of a process. */
 function memory(pid) {
@@ -187,56 +127,12 @@ function countCrlEntries(der) {
 
 // ------------------------------------------------------------------------------------------------ main
 
-async function api(base, method, route, key, body) {
-  const res = await fetch(`${base}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => null);
-  return { status: res.status, json };
-}
-
-async function withDb(fn) {
-  const db = new Client({ connectionString: dbUrl.toString() });
-  await db.connect();
-  try {
-    return await fn(db);
-  } finally {
-    await db.end();
-  }
-}
-
 let queue = null;
 let queueRedis = null;
-let cleanedUp = false;
-async function cleanup() {
-  if (cleanedUp) return;
-  cleanedUp = true;
+run.onCleanup(async () => {
   await queue?.close().catch(() => undefined);
   queueRedis?.disconnect();
-  await stopServices().catch(() => undefined);
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin
-    .connect()
-    .then(() => admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).finally(() => admin.end()), () => undefined)
-    .catch((err) => log(`could not drop ${dbName}: ${err.message}`));
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = nextCursor;
-    } while (cursor !== '0');
-  } catch (err) {
-    log(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${err.message}`);
-  } finally {
-    redis.disconnect();
-  }
-  fs.rmSync(work, { recursive: true, force: true });
-}
+});
 
 const REASONS = ['unspecified', 'keyCompromise', 'caCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn'];
 
@@ -268,43 +164,25 @@ function curlAsync(url, file) {
 }
 
 async function main() {
-  for (const file of ['dist/apps/api-gateway/src/main.js', 'dist/apps/signer/src/main.js', 'dist/libs/persistence/src/cli.js']) {
-    if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run npm run build first`);
-  }
+  run.requireBuild();
   const gatewayPort = await freePort();
   const signerPort = await freePort();
-  const shared = { PATH: process.env.PATH, DATABASE_URL: dbUrl.toString(), REDIS_URL, QUEUE_PREFIX, LOG_LEVEL: arg('log-level', 'warn') };
-  const gatewayEnv = {
-    ...shared,
-    PORT: String(gatewayPort),
-    HOST: '127.0.0.1',
-    PLATFORM_ADMIN_KEY,
-    PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}`,
-    GATEWAY_WORKERS: '1',
-    RATE_LIMIT_GENERAL: '10000000',
-    RATE_LIMIT_ISSUE: '10000000',
-    RATE_LIMIT_BATCH: '10000000',
-  };
+  const shared = run.sharedEnv(arg('log-level', 'warn'));
+  const gatewayEnv = run.gatewayEnv(shared, gatewayPort, 1);
   // The revocation sweep runs at start and then every SWEEP_MS: by default not again during the builds (its
   // query is timed on its own below); --sweep-ms 60000 gives the product's default.
-  const signerEnv = { ...shared, SIGNER_HEALTH_PORT: String(signerPort), MASTER_KEY: randomBytes(32).toString('base64'), REVOCATION_SWEEP_INTERVAL_MS: SWEEP_MS };
+  const signerEnv = run.signerEnv(shared, signerPort, { REVOCATION_SWEEP_INTERVAL_MS: SWEEP_MS });
 
-  log(`CRL bench, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()}), ${mib(os.totalmem())} RAM`);
+  log(`CRL bench, ${machineLine()}, ${mib(os.totalmem())} RAM`);
   log(`  database ${dbName}, QUEUE_PREFIX ${QUEUE_PREFIX}, LOG_LEVEL=${shared.LOG_LEVEL}, signer and gateway with their default settings otherwise`);
-  const cli = path.join(ROOT, 'dist/libs/persistence/src/cli.js');
-  execFileSync(process.execPath, [cli, 'create-db'], { env: shared, stdio: 'ignore' });
-  execFileSync(process.execPath, [cli, 'run'], { env: shared, stdio: 'ignore' });
-  const gateway = startService('gateway', 'dist/apps/api-gateway/src/main.js', gatewayEnv);
-  const signer = startService('signer', 'dist/apps/signer/src/main.js', signerEnv);
-  await Promise.all([waitForHealth('gateway', gateway, gatewayPort), waitForHealth('signer', signer, signerPort)]);
+  run.createDatabase(shared);
+  const gateway = run.startService('gateway', GATEWAY_MAIN, gatewayEnv);
+  const signer = run.startService('signer', SIGNER_MAIN, signerEnv);
+  await Promise.all([run.waitForHealth('gateway', gateway, gatewayPort), run.waitForHealth('signer', signer, signerPort)]);
 
   const base = `http://127.0.0.1:${gatewayPort}`;
-  const org = await api(base, 'POST', '/api/v1/platform/orgs', PLATFORM_ADMIN_KEY, { name: 'Bench', slug: `bench-${randomBytes(4).toString('hex')}` });
-  if (org.status !== 201) throw new Error(`create org: ${org.status} ${JSON.stringify(org.json)}`);
-  const key = org.json.adminKey;
-  const ca = await api(base, 'POST', '/api/v1/cas', key, { name: 'CRL bench', subject: { commonName: 'CRL Bench P-256 Root' }, keyAlgorithm: 'ECDSA-P256' });
-  if (ca.status !== 201) throw new Error(`create CA: ${ca.status} ${JSON.stringify(ca.json)}`);
-  const caId = ca.json.ca.id;
+  const key = await run.createOrg(base);
+  const caId = (await createCa(base, key, { name: 'CRL bench', subject: { commonName: 'CRL Bench P-256 Root' }, keyAlgorithm: 'ECDSA-P256' })).id;
   const caPem = path.join(work, 'ca.pem');
   fs.writeFileSync(caPem, (await api(base, 'GET', `/api/v1/cas/${caId}`, key)).json.ca.certificatePem);
   let first = null;
@@ -540,17 +418,4 @@ parts of a build, timed from this script: reading the ${fmt(parts.rows)} rows in
   log(`  revocation sweep's CRL query: ${sweep.ms.toFixed(1)} ms`);
 }
 
-process.stdout.on('error', () => undefined);
-process.once('SIGINT', () => {
-  log('\ninterrupted: cleaning up');
-  cleanup().finally(() => process.exit(130));
-});
-
-main()
-  .then(cleanup, async (error) => {
-    process.stderr.write(`bench/crl.js: ${error.stack || error}\n`);
-    for (const child of children) process.stderr.write(`  ${child.serviceName} log: ${tail(child.serviceName)}\n`);
-    await cleanup();
-    process.exitCode = 1;
-  })
-  .then(() => process.exit());
+run.main('bench/crl.js', main);

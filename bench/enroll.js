@@ -3,8 +3,9 @@
  * Enrollment on the mTLS port: enrollments/s with a full TLS handshake per enrollment (no session reuse,
  * P-256 everywhere), with p50/p99; then handshakes alone with `openssl s_time -new` (three clients at
  * once), against our enroll server and, in the same run, nginx with `ssl_verify_client on` and no session
- * reuse (../shared/peers/start). Built gateway, signer and enroll processes, its own database and queue
- * prefix, removed at the end.
+ * reuse (../shared/peers/start, run only when nginx does not answer on 9443, and then stopped at the end).
+ * Built gateway, signer and enroll processes, its own database and queue prefix, removed at the end, also
+ * on failure or Ctrl-C.
  *
  *   npm run build && node bench/enroll.js [--seconds 10] [--connections 16] [--stime-seconds 10] [--loaders 1]
  *     [--coalesce-ms N]  the enroll server's ISSUE_COALESCE_MS (default: its own)
@@ -17,75 +18,53 @@
  * loader before 2026-11-29, which cost the loader ~2x the CPU per enrollment).
  */
 'use strict';
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
-const { randomBytes } = require('node:crypto');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const tls = require('node:tls');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
+const { ROOT, GATEWAY_MAIN, SIGNER_MAIN, parseArgs, log, sleep, machineLine, freePort, portAnswers, createCa, createRun } = require('./lib/harness');
+const { processTable, machineTicks } = require('./lib/cpu');
+const { createPeers, peersDataDir } = require('./lib/peers');
 
-const ROOT = path.resolve(__dirname, '..');
-const argv = process.argv.slice(2);
-const arg = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
+const { arg, flag } = parseArgs();
 const SECONDS = Number(arg('seconds', '10'));
 const CONNECTIONS = Number(arg('connections', '16'));
 const STIME_SECONDS = arg('stime-seconds', '10');
 const PEERS = path.resolve(ROOT, arg('peers', '../shared/peers'));
 const LOADERS = Number(arg('loaders', '1'));
-const FRESH_CONTEXT = argv.includes('--fresh-context');
+const FRESH_CONTEXT = flag('fresh-context');
 const PROFILE_DIR = arg('profile', null) && path.resolve(arg('profile'));
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const suffix = randomBytes(4).toString('hex');
-const dbUrl = new URL(DATABASE_URL);
-const dbName = `signet_bench_enroll_${suffix}`;
-dbUrl.pathname = `/${dbName}`;
-const QUEUE_PREFIX = `signet-bench-enroll-${suffix}`;
-const PLATFORM_ADMIN_KEY = `sgn_platform_${randomBytes(32).toString('base64url')}`;
-const work = isMainThread ? fs.mkdtempSync(path.join(os.tmpdir(), 'signet-bench-enroll-')) : null;
-const log = (line = '') => process.stdout.write(`${line}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const children = [];
-
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
-function start(name, main, env, nodeArgs = []) {
-  const out = fs.openSync(path.join(work, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, main)], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', out, out] });
-  child.serviceName = name;
-  child.exited = new Promise((resolve) => child.on('exit', resolve));
-  children.push(child);
-  return child;
-}
-async function healthy(url) {
-  for (let i = 0; i < 300; i++) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${url} did not answer`);
-}
+// Its own database, QUEUE_PREFIX and folder, removed at the end, also on failure or Ctrl-C (lib/harness.js);
+// not in the loader threads, which run this file too.
+const run = isMainThread ? createRun('enroll') : null;
+const work = run?.work;
+const dbName = run?.dbName;
+const children = run?.children ?? [];
+const peers = run && createPeers(run, PEERS);
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 async function main() {
-  log(`enroll bench, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()})`);
-  execFileSync(process.execPath, [path.join(ROOT, 'dist/libs/persistence/src/cli.js'), 'create-db'], { env: { ...process.env, DATABASE_URL: dbUrl.href } });
-  execFileSync(process.execPath, [path.join(ROOT, 'dist/libs/persistence/src/cli.js'), 'run'], { env: { ...process.env, DATABASE_URL: dbUrl.href } });
-  const shared = { DATABASE_URL: dbUrl.href, REDIS_URL, QUEUE_PREFIX, LOG_LEVEL: 'warn' };
+  log(`enroll bench, ${machineLine()}`);
+  run.requireBuild();
+  const shared = run.sharedEnv('warn');
+  run.createDatabase(shared);
   const [gatewayPort, signerPort, enrollPort, enrollHealth] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  start('signer', 'dist/apps/signer/src/main.js', { ...shared, MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
-  start('gateway', 'dist/apps/api-gateway/src/main.js', { ...shared, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, RATE_LIMIT_GENERAL: '10000000', RATE_LIMIT_ISSUE: '10000000' });
-  await healthy(`http://127.0.0.1:${signerPort}/healthz`);
-  await healthy(`http://127.0.0.1:${gatewayPort}/healthz`);
+  const signer = run.startService('signer', SIGNER_MAIN, run.signerEnv(shared, signerPort));
+  const gateway = run.startService('gateway', GATEWAY_MAIN, { ...shared, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY: run.platformAdminKey, RATE_LIMIT_GENERAL: '10000000', RATE_LIMIT_ISSUE: '10000000' });
+  await run.waitForHealth('signer', signer, signerPort);
+  await run.waitForHealth('gateway', gateway, gatewayPort);
+  const base = `http://127.0.0.1:${gatewayPort}`;
   const api = async (method, p, body, key) => {
-    const res = await fetch(`http://127.0.0.1:${gatewayPort}${p}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+    const res = await fetch(`${base}${p}`, { method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
     const json = await res.json();
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${JSON.stringify(json)}`);
     return json;
   };
-  const { adminKey } = await api('POST', '/api/v1/platform/orgs', { name: 'Bench', slug: `bench-${suffix}` }, PLATFORM_ADMIN_KEY);
-  const ca = async (cn) => (await api('POST', '/api/v1/cas', { name: cn, subject: { commonName: cn } }, adminKey)).ca;
+  const adminKey = await run.createOrg(base);
+  const ca = (cn) => createCa(base, adminKey, { name: cn, subject: { commonName: cn } });
   const serverCa = await ca('Enroll Server CA');
   const bootstrap = await ca('Bootstrap CA');
   const devices = await ca('Device CA');
@@ -94,12 +73,12 @@ async function main() {
   fs.writeFileSync(path.join(work, 'device.pem'), device.certificate.certificatePem);
   fs.writeFileSync(path.join(work, 'device.key'), device.privateKey);
   fs.writeFileSync(path.join(work, 'server-ca.pem'), serverCa.certificatePem);
-  const enroll = start('enroll', 'dist/apps/enroll/src/main.js', {
+  const enroll = run.startService('enroll', 'dist/apps/enroll/src/main.js', {
     ...shared, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealth), ENROLL_TLS_CA_ID: serverCa.id, ENROLL_RATE_LIMIT: '1000000',
     ...(arg('coalesce-ms', null) ? { ISSUE_COALESCE_MS: arg('coalesce-ms') } : {}),
   }, PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []);
   enroll.startedAt = performance.now();
-  await healthy(`http://127.0.0.1:${enrollHealth}/healthz`);
+  await run.waitForHealth('enroll', enroll, enrollHealth);
   for (let i = 0; i < 100 && spawnSync('curl', ['-sk', '--max-time', '1', `https://127.0.0.1:${enrollPort}`]).status === 7; i++) await sleep(100);
 
   // A pool of P-256 CSRs made by openssl, reused round-robin (each enrollment gets a new serial anyway).
@@ -158,11 +137,10 @@ async function main() {
   log(`  Signet enroll: ${ours.toFixed(0)} /s   (enroll process ${stimeCpu.enroll?.toFixed(0)}% of a core = ${((stimeCpu.enroll ?? 0) * 10 / ours).toFixed(2)} ms per handshake; machine busy ${stimeCpu['machine busy'].toFixed(0)}%)`);
   let nginx = null;
   if (fs.existsSync(path.join(PEERS, 'start'))) {
-    execFileSync('bash', [path.join(PEERS, 'start')], { stdio: 'ignore' });
-    const d = process.env.PEERS_DIR || path.join(os.tmpdir(), 'signet-peers');
+    if (!(await portAnswers(9443))) peers.start();
+    const d = peersDataDir();
     nginx = await stime(9443, path.join(d, 'dev.pem'), path.join(d, 'dev-key.pem'), path.join(d, 'ca.pem'));
     log(`  nginx, ssl_verify_client on, no session reuse: ${nginx.toFixed(0)} /s   (Signet / nginx = ${(ours / nginx).toFixed(2)}x)`);
-    execFileSync('bash', [path.join(PEERS, 'stop')], { stdio: 'ignore' });
   }
   log(`\nsummary: ${result.rate.toFixed(0)} enrollments/s (p99 ${result.p99.toFixed(1)} ms), target >= 300 /s: ${result.rate >= 300 ? 'met' : 'NOT met'}; handshakes ${ours.toFixed(0)} /s${nginx ? `, nginx ${nginx.toFixed(0)} /s` : ''}`);
 }
@@ -203,22 +181,14 @@ async function loadLoop({ port, cert, key, ca, csrs, connections, seconds, fresh
 function cpuSnapshot() {
   const ticks = {};
   const own = new Map(children.map((c) => [c.pid, c.serviceName]));
-  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    let stat;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    let group = own.get(Number(pid)) ?? (Number(pid) === process.pid ? 'loader' : { postgres: 'postgres', 'redis-server': 'redis' }[name]);
+  for (const { pid, comm, ticks: used } of processTable()) {
+    let group = own.get(pid) ?? (pid === process.pid ? 'loader' : { postgres: 'postgres', 'redis-server': 'redis' }[comm]);
     // Backends of other databases (other people's work on the machine) count as the rest.
     if (group === 'postgres' && / postgres \S+ \S+\(\d+\)/.test(readTitle(pid)) && !readTitle(pid).includes(dbName)) group = undefined;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (group) ticks[group] = (ticks[group] ?? 0) + Number(f[11]) + Number(f[12]);
+    if (group) ticks[group] = (ticks[group] ?? 0) + used;
   }
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { ticks, busy: line[0] + line[1] + line[2] + line[5] + line[6] + line[7], all: line.reduce((a, b) => a + b, 0), at: performance.now() };
+  const { busy, all } = machineTicks();
+  return { ticks, busy, all, at: performance.now() };
 }
 
 function readTitle(pid) {
@@ -267,20 +237,10 @@ function summariseProfile(dir, from, to) {
   }
 }
 
-async function cleanup() {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.race([Promise.all(children.map((c) => c.exited)), sleep(10000)]);
-  const admin = new URL(dbUrl.href);
-  admin.pathname = '/postgres';
-  spawnSync('psql', [admin.href, '-qc', `DROP DATABASE IF EXISTS "${dbUrl.pathname.slice(1)}" WITH (FORCE)`]);
-  spawnSync('sh', ['-c', `redis-cli --scan --pattern '${QUEUE_PREFIX}*' | xargs -r redis-cli unlink > /dev/null`]);
-  fs.rmSync(work, { recursive: true, force: true });
-}
-
 if (!isMainThread) loadLoop(workerData).then((r) => parentPort.postMessage(r));
-else main().then(cleanup, async (error) => {
-  log(`failed: ${error.stack ?? error}`);
-  for (const name of ['signer', 'gateway', 'enroll']) if (fs.existsSync(path.join(work, `${name}.log`))) log(`--- ${name}.log\n${fs.readFileSync(path.join(work, `${name}.log`), 'utf8').slice(-2000)}`);
-  await cleanup();
-  process.exitCode = 1;
-});
+else {
+  run.main('bench/enroll.js', main, (error) => {
+    log(`failed: ${error.stack ?? error}`);
+    for (const name of ['signer', 'gateway', 'enroll']) if (fs.existsSync(path.join(work, `${name}.log`))) log(`--- ${name}.log\n${fs.readFileSync(path.join(work, `${name}.log`), 'utf8').slice(-2000)}`);
+  });
+}

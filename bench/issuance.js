@@ -24,23 +24,21 @@
  * about 2.5 minutes with the defaults. Figures and the reading of them: docs/BENCHMARKS.md.
  */
 'use strict';
-const { spawn, spawnSync, execFile, execFileSync } = require('node:child_process');
+const { execFile } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 const { promisify } = require('node:util');
-const { Client } = require('pg');
 const Redis = require('ioredis');
+const { ROOT, GATEWAY_MAIN, SIGNER_MAIN, parseArgs, log, sleep, fmt, percentile, machineLine, freePort, portAnswers, api, createCa, createRun } = require('./lib/harness');
+const { cpuGroups, cpuSnapshot, cpuSince } = require('./lib/cpu');
+const { createPeers } = require('./lib/peers');
+const { selfSamples, printSelfSamples } = require('./lib/profile');
+const { runWrk, wrkInstalled } = require('./lib/wrk');
 
-const argv = process.argv.slice(2);
-const arg = (name, fallback) => (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : fallback);
-const flag = (name) => argv.includes(`--${name}`);
-
-const ROOT = path.join(__dirname, '..');
+const { arg, flag } = parseArgs();
 const SECONDS = Number(arg('seconds', flag('profile') ? '10' : '15'));
 const WARMUP_SECONDS = Number(arg('warmup', '3'));
 const CONNECTIONS = Number(arg('connections', '32'));
@@ -52,69 +50,12 @@ const USE_PEERS = !flag('no-peers') && !PROFILE_DIR;
 const USE_WRK = !flag('no-wrk') && !PROFILE_DIR;
 const WRK_SECONDS = Number(arg('wrk-seconds', '5'));
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'signet-bench-issuance-'));
-const dbName = `signet_bench_${randomBytes(4).toString('hex')}`;
-const serverUrl = new URL(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/signet');
-const dbUrl = new URL(serverUrl);
-dbUrl.pathname = `/${dbName}`;
-const adminUrl = new URL(serverUrl);
-adminUrl.pathname = '/postgres';
-const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-const QUEUE_PREFIX = `signet-bench-${randomBytes(4).toString('hex')}`;
-const PLATFORM_ADMIN_KEY = `sgn_platform_${randomBytes(32).toString('base64url')}`;
-
-const log = (line = '') => process.stdout.write(`${line}\n`);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const fmt = (n, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-// ------------------------------------------------------------------------------------------- processes
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-const children = [];
-
-function startService(name, main, env) {
-  const out = fs.openSync(path.join(work, `${name}.log`), 'a');
-  const profile = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, name)] : [];
-  const child = spawn(process.execPath, [...profile, path.join(ROOT, main)], { env, stdio: ['ignore', out, out] });
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  child.serviceName = name;
-  child.spawnedAt = performance.now();
-  children.push(child);
-  return child;
-}
-
-async function waitForHealth(name, child, port) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${tail(name)}`);
-    if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return;
-    await sleep(100);
-  }
-  throw new Error(`${name} did not answer /healthz in 30 s: ${tail(name)}`);
-}
-
-function tail(name) {
-  try {
-    return fs.readFileSync(path.join(work, `${name}.log`), 'utf8').trim().split('\n').slice(-5).join(' | ');
-  } catch {
-    return '(no log)';
-  }
-}
-
-async function stopServices() {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  // A profiled process must exit on its own to write its profile; otherwise 10 s is plenty once idle.
-  await Promise.all(children.map((child) => Promise.race([child.exited, sleep(PROFILE_DIR ? 30_000 : 10_000)])));
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
+// Its own database, QUEUE_PREFIX and folder, removed at the end (lib/harness.js).
+const run = createRun('issuance');
+// A profiled process must exit on its own to write its profile; otherwise 10 s is plenty once idle.
+run.stopGraceMs = PROFILE_DIR ? 30_000 : 10_000;
+const { work, dbName, children, queuePrefix: QUEUE_PREFIX, redisUrl: REDIS_URL, withDb } = run;
+const peers = createPeers(run, PEERS_DIR);
 
 // ------------------------------------------------------------------------------------------------ load
 
@@ -132,11 +73,6 @@ function post(agent, target, headers, body) {
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function percentile(sorted, q) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 function summarise(latencies, ok, statuses, errors, elapsedMs) {
@@ -275,67 +211,17 @@ async function openLoop(target, rate, seconds) {
 
 // ------------------------------------------------------------------------------------------- CPU split
 
-/** utime + stime (clock ticks) of every process, with comm and ppid. */
-function processTable() {
-  const table = [];
-  for (const pid of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      table.push({ pid: Number(pid), comm, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return table;
-}
-
-/** Busy and total ticks of the machine, and processes forked since boot (short-lived ones show there). */
-function machineTicks() {
-  const text = fs.readFileSync('/proc/stat', 'utf8');
-  const [, ...f] = text.split('\n')[0].trim().split(/\s+/).map(Number);
-  const forks = Number(/^processes (\d+)/m.exec(text)?.[1] ?? 0);
-  return { busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7], all: f.reduce((a, b) => a + b, 0), forks };
-}
-
-function cpuGroups(table) {
-  const own = new Map(children.map((c) => [c.pid, c.serviceName]));
-  const groups = {};
-  const add = (name, ticks) => (groups[name] = (groups[name] || 0) + ticks);
-  for (const p of table) {
-    if (own.has(p.pid)) add(own.get(p.pid), p.ticks);
-    else if (own.has(p.ppid) && p.comm !== 'openssl') add(own.get(p.ppid), p.ticks); // gateway cluster workers
-    else if (p.pid === process.pid) add('loader (this script)', p.ticks);
-    else if (p.comm === 'postgres') add('postgres', p.ticks);
-    else if (p.comm === 'redis-server') add('redis', p.ticks);
-    else if (p.comm === 'cfssl') add('cfssl', p.ticks);
-  }
-  return groups;
-}
+/** Ticks of our services (and the gateway's cluster workers), this script, PostgreSQL, Redis, cfssl. */
+const groupsOf = (table) => cpuGroups(table, children, 'loader (this script)');
 
 /** Runs `fn` and reports each group's CPU as % of one core over its duration. */
 async function withCpu(fn) {
-  const before = cpuGroups(processTable());
-  const machineBefore = machineTicks();
-  const t0 = performance.now();
+  const before = cpuSnapshot(groupsOf);
   const result = await fn();
-  const seconds = (performance.now() - t0) / 1000;
-  const after = cpuGroups(processTable());
-  const machineAfter = machineTicks();
-  const hz = 100;
-  const cpu = {};
-  for (const [name, ticks] of Object.entries(after)) {
-    const used = ticks - (before[name] || 0);
-    if (used > 0) cpu[name] = (100 * used) / hz / seconds;
-  }
-  const accounted = Object.values(cpu).reduce((a, b) => a + b, 0);
-  cpu['machine busy'] = (100 * (machineAfter.busy - machineBefore.busy)) / (machineAfter.all - machineBefore.all) * os.cpus().length;
+  const { cpu, accounted, forksPerSecond } = cpuSince(before, groupsOf);
   // Kernel time not charged to a process (loopback softirqs) and everybody else on the machine.
   cpu['rest (kernel, other processes)'] = Math.max(0, cpu['machine busy'] - accounted);
-  return { ...result, cpu, forksPerSecond: (machineAfter.forks - machineBefore.forks) / seconds };
+  return { ...result, cpu, forksPerSecond };
 }
 
 const cpuLine = (cpu) =>
@@ -372,33 +258,15 @@ async function jobTimings(redis, count = 2000) {
 
 // ---------------------------------------------------------------------------------------------- peers
 
-async function portAnswers(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
-
 /** Starts the peers unless they already answer; reads the sign endpoints from the script's output. */
 async function startPeers() {
   const urls = { nodb: 'http://127.0.0.1:8888/api/v1/cfssl/sign', pg: 'http://127.0.0.1:8898/api/v1/cfssl/sign' };
   if ((await portAnswers(8888)) && (await portAnswers(8898))) return { urls, startedHere: false };
-  const out = path.join(work, 'peers-start.log');
-  // Output to a file: nginx daemonises and could keep an inherited pipe open.
-  const r = spawnSync('bash', ['-c', `"${path.join(PEERS_DIR, 'start')}" > "${out}" 2>&1`], { stdio: 'ignore' });
-  const text = fs.readFileSync(out, 'utf8');
-  if (r.status !== 0) throw new Error(`peers/start failed: ${text.trim().split('\n').slice(-3).join(' | ')}`);
+  const text = peers.start();
   const found = (comment) => new RegExp(`(http://127\\.0\\.0\\.1:\\d+/api/v1/cfssl/sign)\\s+#\\s*${comment}`).exec(text)?.[1];
   urls.nodb = found('cfssl, no DB') ?? urls.nodb;
   urls.pg = found('cfssl \\+ PostgreSQL') ?? urls.pg;
   return { urls, startedHere: true };
-}
-
-function stopPeers() {
-  spawnSync(path.join(PEERS_DIR, 'stop'), { stdio: 'ignore' });
 }
 
 /** wrk, the tool the peers script suggests, as a cross-check of the Node loader (same connections). */
@@ -407,12 +275,9 @@ function wrk(url, headers, body, seconds) {
   const lines = ['wrk.method = "POST"', `wrk.body = ${JSON.stringify(body.toString())}`];
   for (const [k, v] of Object.entries(headers)) lines.push(`wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`);
   fs.writeFileSync(lua, lines.join('\n') + '\n');
-  const r = spawnSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', lua, url], { encoding: 'utf8' });
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1];
-  const p50 = /\s50%\s+(\S+)/.exec(r.stdout)?.[1];
-  const p99 = /\s99%\s+(\S+)/.exec(r.stdout)?.[1];
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? '0';
-  return rps ? `${fmt(Number(rps))} /s   p50 ${p50}   p99 ${p99}   (non-2xx ${non2xx}; counts every answer)` : `wrk failed: ${r.stderr || r.stdout}`;
+  const r = runWrk(['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', lua, url]);
+  if (Number.isNaN(r.rps)) return `wrk failed: ${r.stderr || r.raw}`;
+  return `${fmt(r.rps)} /s   p50 ${r.text.p50}   p99 ${r.text.p99}   (non-2xx ${r.non2xx}; counts every answer)`;
 }
 
 // ------------------------------------------------------------------------------------------ profiles
@@ -425,53 +290,9 @@ function wrk(url, headers, body, seconds) {
  * charge the preemption to whatever the thread was running.
  */
 function summariseProfiles(dir, window) {
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
-  if (!files.length) return log(`  no profile in ${dir}`);
-  const byFunction = new Map();
-  const byCategory = new Map();
-  let busy = 0;
-  let idle = 0;
-  for (const file of files) {
-    const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
-    const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
-    const self = new Map();
-    let at = 0; // microseconds since the profile started (~ the process start)
-    profile.samples.forEach((id, i) => {
-      at += profile.timeDeltas[i] || 0;
-      if (at < window.from * 1000 || at > window.to * 1000) return;
-      self.set(id, (self.get(id) || 0) + 1);
-    });
-    for (const [id, n] of self) {
-      const { functionName, url, lineNumber } = nodes.get(id).callFrame;
-      if (functionName === '(idle)') {
-        idle += n;
-        continue;
-      }
-      busy += n;
-      const category = categoryOf(functionName, url);
-      byCategory.set(category, (byCategory.get(category) || 0) + n);
-      const where = url ? `${shortUrl(url)}:${lineNumber + 1}` : 'native';
-      const key = `${functionName || '(anonymous)'} ${where}`;
-      byFunction.set(key, (byFunction.get(key) || 0) + n);
-    }
-  }
-  const pct = (n) => `${((100 * n) / busy).toFixed(1).padStart(5)}%`;
-  log(`  ${files.length} profile(s); ${fmt(busy)} samples busy, ${fmt(idle)} idle`);
-  const parts = new Map();
-  for (const [category, n] of byCategory) parts.set(partOf(category), (parts.get(partOf(category)) || 0) + n);
-  log('  by part of the path (self samples, % of busy):');
-  for (const [name, n] of [...parts].sort((a, b) => b[1] - a[1])) log(`    ${pct(n)}  ${name}`);
-  log('  by package (self samples, % of busy):');
-  for (const [name, n] of [...byCategory].sort((a, b) => b[1] - a[1]).slice(0, 22)) log(`    ${pct(n)}  ${name}`);
-  log('  top functions (self samples, % of busy):');
-  for (const [name, n] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) log(`    ${pct(n)}  ${name}`);
-}
-
-function shortUrl(url) {
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
-  const dist = url.indexOf('/dist/');
-  return dist >= 0 ? url.slice(dist + 1) : url.replace(/^file:\/\//, '');
+  // node:internal/http_server.js -> "node http" (the file name up to its first underscore)
+  const samples = selfSamples(dir, window, (file) => file.replace(/^_+/, '').replace(/_.*/, ''));
+  if (samples) printSelfSamples(samples, PARTS, 25);
 }
 
 const PARTS = [
@@ -487,39 +308,18 @@ const PARTS = [
   [/^npm prom-client$|^npm @opentelemetry/, 'metrics (prom-client)'],
 ];
 
-function partOf(category) {
-  for (const [re, name] of PARTS) if (re.test(category)) return name;
-  if (/^node /.test(category) || /^native: /.test(category) || /^V8\/native/.test(category)) return 'Node/V8 runtime (events, timers, promises, buffers, program)';
-  return 'other';
-}
-
-function categoryOf(functionName, url) {
-  if (functionName === '(garbage collector)') return 'V8 garbage collector';
-  if (functionName === '(program)') return 'V8/native (program)';
-  if (!url) return `native: ${functionName || '(anonymous)'}`;
-  const nm = url.lastIndexOf('node_modules/');
-  if (nm >= 0) {
-    const parts = url.slice(nm + 'node_modules/'.length).split('/');
-    return `npm ${parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]}`;
-  }
-  const dist = /\/dist\/(apps|libs)\/([^/]+)\//.exec(url);
-  if (dist) return `signet ${dist[1]}/${dist[2]}`;
-  const internal = /^node:(?:internal\/)?([^/]+)/.exec(url);
-  if (internal) return `node ${internal[1].replace(/\.js$/, '').replace(/^_+/, '').replace(/_.*/, '')}`;
-  return url;
-}
 
 // ------------------------------------------------------------------------------------------------ main
 
 async function csrPool(count) {
-  const run = promisify(execFile);
+  const openssl = promisify(execFile);
   const pems = new Array(count);
   let next = 0;
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       while (next < count) {
         const i = next++;
-        const { stdout } = await run('openssl', [
+        const { stdout } = await openssl('openssl', [
           'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null',
           '-subj', `/CN=host${i}.bench.test`, '-addext', `subjectAltName=DNS:host${i}.bench.test`,
         ]);
@@ -530,100 +330,33 @@ async function csrPool(count) {
   return pems;
 }
 
-async function api(base, method, route, key, body) {
-  const res = await fetch(`${base}${route}`, {
-    method,
-    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => null);
-  return { status: res.status, json };
-}
-
-let cleanedUp = false;
-let peersStartedHere = false;
-async function cleanup() {
-  if (cleanedUp) return;
-  cleanedUp = true;
-  await stopServices().catch(() => undefined);
-  if (peersStartedHere) stopPeers();
-  const admin = new Client({ connectionString: adminUrl.toString() });
-  await admin.connect().then(
-    () => admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).finally(() => admin.end()),
-    () => undefined,
-  ).catch((err) => log(`could not drop ${dbName}: ${err.message}`));
-  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = nextCursor;
-    } while (cursor !== '0');
-  } catch (err) {
-    log(`could not delete Redis keys ${QUEUE_PREFIX}:*: ${err.message}`);
-  } finally {
-    redis.disconnect();
-  }
-  fs.rmSync(work, { recursive: true, force: true });
-}
-
 async function main() {
-  for (const file of ['dist/apps/api-gateway/src/main.js', 'dist/apps/signer/src/main.js', 'dist/libs/persistence/src/cli.js']) {
-    if (!fs.existsSync(path.join(ROOT, file))) throw new Error(`${file} is missing: run npm run build first`);
-  }
+  run.requireBuild();
   const gatewayPort = await freePort();
   const signerPort = await freePort();
-  const shared = {
-    PATH: process.env.PATH,
-    DATABASE_URL: dbUrl.toString(),
-    DATABASE_POOL_SIZE: arg('pool-size', '10'),
-    REDIS_URL,
-    QUEUE_PREFIX,
-    LOG_LEVEL: arg('log-level', 'warn'),
-  };
-  const gatewayEnv = {
-    ...shared,
-    PORT: String(gatewayPort),
-    HOST: '127.0.0.1',
-    PLATFORM_ADMIN_KEY,
-    PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}`,
-    GATEWAY_WORKERS: arg('gateway-workers', '1'),
-    RATE_LIMIT_GENERAL: '10000000',
-    RATE_LIMIT_ISSUE: '10000000',
-    RATE_LIMIT_BATCH: '10000000',
+  const shared = run.sharedEnv(arg('log-level', 'warn'), { DATABASE_POOL_SIZE: arg('pool-size', '10') });
+  const gatewayEnv = run.gatewayEnv(shared, gatewayPort, arg('gateway-workers', '1'), {
     ISSUE_COALESCE_MS: arg('coalesce-ms', '2'),
     ISSUE_COALESCE_MAX: arg('coalesce-max', '64'),
-  };
-  const signerEnv = {
-    ...shared,
-    SIGNER_HEALTH_PORT: String(signerPort),
-    MASTER_KEY: randomBytes(32).toString('base64'),
-    SIGNER_CONCURRENCY: arg('signer-concurrency', '32'),
-  };
+  });
+  const signerEnv = run.signerEnv(shared, signerPort, { SIGNER_CONCURRENCY: arg('signer-concurrency', '32') });
 
-  log(`issuance bench, ${new Date().toISOString()}, Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0].model.trim()})`);
+  log(`issuance bench, ${machineLine()}`);
   log(`  database ${dbName}, QUEUE_PREFIX ${QUEUE_PREFIX}, GATEWAY_WORKERS=${gatewayEnv.GATEWAY_WORKERS}, SIGNER_CONCURRENCY=${signerEnv.SIGNER_CONCURRENCY}, DATABASE_POOL_SIZE=${shared.DATABASE_POOL_SIZE}, LOG_LEVEL=${shared.LOG_LEVEL}`);
-  const cli = path.join(ROOT, 'dist/libs/persistence/src/cli.js');
-  execFileSync(process.execPath, [cli, 'create-db'], { env: shared, stdio: 'ignore' });
-  execFileSync(process.execPath, [cli, 'run'], { env: shared, stdio: 'ignore' });
+  run.createDatabase(shared);
+  const profile = (name) => (PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, name)] : []);
   const [pems] = await Promise.all([
     csrPool(CSR_COUNT),
     (async () => {
-      const gateway = startService('gateway', 'dist/apps/api-gateway/src/main.js', gatewayEnv);
-      const signer = startService('signer', 'dist/apps/signer/src/main.js', signerEnv);
-      await Promise.all([waitForHealth('gateway', gateway, gatewayPort), waitForHealth('signer', signer, signerPort)]);
+      const gateway = run.startService('gateway', GATEWAY_MAIN, gatewayEnv, profile('gateway'));
+      const signer = run.startService('signer', SIGNER_MAIN, signerEnv, profile('signer'));
+      await Promise.all([run.waitForHealth('gateway', gateway, gatewayPort), run.waitForHealth('signer', signer, signerPort)]);
     })(),
   ]);
 
   const base = `http://127.0.0.1:${gatewayPort}`;
-  const org = await api(base, 'POST', '/api/v1/platform/orgs', PLATFORM_ADMIN_KEY, { name: 'Bench', slug: `bench-${randomBytes(4).toString('hex')}` });
-  if (org.status !== 201) throw new Error(`create org: ${org.status} ${JSON.stringify(org.json)}`);
-  const orgKey = org.json.adminKey;
-  const ca = await api(base, 'POST', '/api/v1/cas', orgKey, { name: 'Bench P-256', subject: { commonName: 'Bench P-256 Root' }, keyAlgorithm: 'ECDSA-P256' });
-  if (ca.status !== 201) throw new Error(`create CA: ${ca.status} ${JSON.stringify(ca.json)}`);
-  const caId = ca.json.ca.id;
+  const orgKey = await run.createOrg(base);
+  const caId = (await createCa(base, orgKey, { name: 'Bench P-256', subject: { commonName: 'Bench P-256 Root' }, keyAlgorithm: 'ECDSA-P256' })).id;
 
   // The same CSR twice is accepted and gives two certificates (issuance does not need unique CSRs).
   const once = await api(base, 'POST', '/api/v1/certificates', orgKey, { caId, mode: 'csr', csrPem: pems[0] });
@@ -653,7 +386,7 @@ async function main() {
     report(`closed loop, ${CONNECTIONS} connections, ${SECONDS} s`, results.signetClosed);
     log(`  ${''.padEnd(34)} ${await jobTimings(redis)}`);
     if (PROFILE_DIR) {
-      await stopServices();
+      await run.stopServices();
       for (const child of children) {
         const name = child.serviceName;
         log(`\nprofile: ${name} (${path.join(PROFILE_DIR, name)}), the ${SECONDS} s closed loop only`);
@@ -668,14 +401,14 @@ async function main() {
     const { rows } = await withDb((db) => db.query('SELECT count(*)::int AS n FROM certificates'));
     results.rows = rows[0].n;
     log(`  certificates rows in ${dbName}: ${fmt(rows[0].n)} (every 201 is a committed row; warm-up and smoke included)`);
-    if (USE_WRK && spawnSync('wrk', ['--version']).error === undefined) {
+    if (USE_WRK && wrkInstalled()) {
       log(`  wrk -t2 -c${CONNECTIONS} -d${WRK_SECONDS}s, one CSR (cross-check of the loader): ${wrk(signet.url.toString(), signet.headers, signet.bodies[0], WRK_SECONDS)}`);
     }
   } finally {
     redis.disconnect();
   }
   // Our processes go before the peers run, so they do not share the cores with idle-but-alive services.
-  await stopServices();
+  await run.stopServices();
   for (const child of children) {
     const lines = fs.readFileSync(path.join(work, `${child.serviceName}.log`), 'utf8').split('\n').filter(Boolean);
     if (lines.length) log(`  ${child.serviceName} log (LOG_LEVEL=${shared.LOG_LEVEL}): ${lines.length} lines, last: ${lines[lines.length - 1].slice(0, 300)}`);
@@ -686,10 +419,9 @@ async function main() {
   log(`  PostgreSQL, whole run (setup included): ${(Number(st.x) / results.rows).toFixed(1)} transactions, ${(Number(st.tup_inserted) / results.rows).toFixed(1)} rows inserted, ${(Number(st.tup_fetched) / results.rows).toFixed(1)} rows fetched per certificate`);
 
   if (USE_PEERS) {
-    const peers = await startPeers();
-    peersStartedHere = peers.startedHere;
-    log(`\ncfssl serve (${peers.startedHere ? 'started by this run' : 'already running'}; same loader, same ${CONNECTIONS} connections, same CSRs)`);
-    for (const [key, label, url] of [['Nodb', 'no database', peers.urls.nodb], ['Pg', 'PostgreSQL certdb', peers.urls.pg]]) {
+    const cfssl = await startPeers();
+    log(`\ncfssl serve (${cfssl.startedHere ? 'started by this run' : 'already running'}; same loader, same ${CONNECTIONS} connections, same CSRs)`);
+    for (const [key, label, url] of [['Nodb', 'no database', cfssl.urls.nodb], ['Pg', 'PostgreSQL certdb', cfssl.urls.pg]]) {
       const target = {
         url: new URL(url),
         headers: { 'Content-Type': 'application/json' },
@@ -705,7 +437,7 @@ async function main() {
       await sleep(500);
       results[`cfssl${key}Open`] = await withCpu(() => openLoop(target, RATE, SECONDS));
       report(`open loop, ${RATE} /s, ${SECONDS} s`, results[`cfssl${key}Open`]);
-      if (USE_WRK && spawnSync('wrk', ['--version']).error === undefined) {
+      if (USE_WRK && wrkInstalled()) {
         log(`  wrk -t2 -c${CONNECTIONS} -d${WRK_SECONDS}s, one CSR (as peers/start prints): ${wrk(url, target.headers, target.bodies[0], WRK_SECONDS)}`);
       }
     }
@@ -746,28 +478,4 @@ async function roundTrips(redis) {
   return `PostgreSQL SELECT ${pg}; Redis PING ${ping}`;
 }
 
-async function withDb(fn) {
-  const db = new Client({ connectionString: dbUrl.toString() });
-  await db.connect();
-  try {
-    return await fn(db);
-  } finally {
-    await db.end();
-  }
-}
-
-// Output piped into `head` must not kill the run before it cleans up.
-process.stdout.on('error', () => undefined);
-process.once('SIGINT', () => {
-  log('\ninterrupted: cleaning up');
-  cleanup().finally(() => process.exit(130));
-});
-
-main()
-  .then(cleanup, async (error) => {
-    process.stderr.write(`bench/issuance.js: ${error.stack || error}\n`);
-    for (const child of children) process.stderr.write(`  ${child.serviceName} log: ${tail(child.serviceName)}\n`);
-    await cleanup();
-    process.exitCode = 1;
-  })
-  .then(() => process.exit());
+run.main('bench/issuance.js', main);
