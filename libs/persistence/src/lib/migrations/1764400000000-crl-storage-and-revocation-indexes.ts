@@ -17,8 +17,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  *   instead of walking every revoked row of each CA every minute.
  *
  * The indexes are built CONCURRENTLY (outside a transaction), so certificates stay writable meanwhile;
- * each step can be re-run after a failure. down() runs outside a transaction too (the flag covers both)
- * and builds the old index plainly, which blocks writes to certificates while it builds.
+ * each step can be re-run after a failure. down() runs in a transaction, and builds the old index plainly.
  */
 export class CrlStorageAndRevocationIndexes1764400000000 implements MigrationInterface {
   name = 'CrlStorageAndRevocationIndexes1764400000000';
