@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, stopService } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import Redis from 'ioredis';
 import { IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
 import { Queue } from 'bullmq';
 import request from 'supertest';
-import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
+import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-cas-'));
 const openssl = (...args: string[]) => {
@@ -24,10 +24,7 @@ describe('CA hierarchies through the signer queue', () => {
   let adminKey: string;
 
   beforeAll(async () => {
-    // The real signer process (built), as in production: the gateway only talks to it through the queue.
-    const port = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port) });
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    signer = await startSigner();
     gateway = await startGateway();
     http = gateway.getHttpServer();
     adminKey = (await createOrg(gateway, 'CA org')).adminKey;

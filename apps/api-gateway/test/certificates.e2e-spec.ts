@@ -1,13 +1,12 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, stopService } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
-import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
+import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
 const VECTORS = '/work/shared/vectors/csr';
 const dir = mkdtempSync(join(tmpdir(), 'signet-certs-'));
@@ -39,9 +38,7 @@ describe('certificate issuance through the signer', () => {
   }
 
   beforeAll(async () => {
-    const port = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port) });
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    signer = await startSigner();
     gateway = await startGateway();
     http = gateway.getHttpServer();
     adminKey = (await createOrg(gateway, 'Issuing org')).adminKey;

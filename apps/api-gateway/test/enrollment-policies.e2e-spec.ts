@@ -1,10 +1,9 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { enrollmentPoliciesChannel } from '@signet/queue';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, stopService } from '@signet/testing';
 import Redis from 'ioredis';
-import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
+import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
 describe('enrollment policies', () => {
   let gateway: NestExpressApplication;
@@ -15,9 +14,7 @@ describe('enrollment policies', () => {
   let issuingId: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port) });
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    signer = await startSigner();
     gateway = await startGateway();
     http = gateway.getHttpServer();
     adminKey = (await createOrg(gateway, 'Enrollment org')).adminKey;

@@ -5,10 +5,9 @@
  * documented schema (a small hand-written checker: property names, required fields, types, enums).
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
-import { randomBytes } from 'node:crypto';
+import { RunningService, stopService } from '@signet/testing';
 import request from 'supertest';
-import { TEST_ADMIN_KEY, bearer, createOrg, sleep, startGateway, uniqueSlug } from './support';
+import { TEST_ADMIN_KEY, bearer, createOrg, sleep, startGateway, uniqueSlug, startSigner } from './support';
 
 type Schema = {
   $ref?: string;
@@ -106,9 +105,7 @@ describe('OpenAPI document', () => {
   }
 
   beforeAll(async () => {
-    const port = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port) });
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+    signer = await startSigner();
     gateway = await startGateway();
     http = gateway.getHttpServer();
     doc = (await request(http).get('/api/v1/openapi.json').expect(200)).body;
