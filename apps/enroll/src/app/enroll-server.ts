@@ -14,11 +14,10 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
-import { REDIS, SignerClient } from '@signet/service';
+import { REDIS, SignerClient, chooseRequestId } from '@signet/service';
 import type Redis from 'ioredis';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Server, createServer } from 'node:https';
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
@@ -121,7 +120,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const requestId = typeof req.headers['x-request-id'] === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(req.headers['x-request-id']) ? req.headers['x-request-id'] : randomUUID();
+    const requestId = chooseRequestId(req);
     res.setHeader('X-Request-Id', requestId);
     const path = (req.url ?? '/').split('?')[0];
     try {

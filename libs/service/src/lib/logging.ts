@@ -32,9 +32,14 @@ export const REDACT_PATHS = [
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+/** The caller's X-Request-Id when it is a sane one, else a new UUID (for servers that write their own headers). */
+export function chooseRequestId(req: IncomingMessage): string {
   const given = req.headers['x-request-id'];
-  const id = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+export function requestIdFor(req: IncomingMessage, res: ServerResponse): string {
+  const id = chooseRequestId(req);
   res.setHeader('X-Request-Id', id);
   return id;
 }

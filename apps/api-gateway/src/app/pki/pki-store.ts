@@ -127,6 +127,7 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     }
     const entry = await this.ocspEntry(certId.serialNumber);
     if (!entry) return { body: OCSP_UNAUTHORIZED };
+    // The map first: a known CA (nearly always) then costs no await on this hot path.
     const ca = this.cas.get(entry.caId) ?? (await this.ca(entry.caId));
     const expected = ca?.hashes[certId.hashAlgorithm];
     // The serial is only ours if the request names the CA that issued it.

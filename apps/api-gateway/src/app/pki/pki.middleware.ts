@@ -15,7 +15,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { MAX_OCSP_REQUEST_BYTES, OCSP_INTERNAL_ERROR, OCSP_MALFORMED_REQUEST } from '@signet/pki';
-import { httpRequestDuration, httpRequestsTotal, requestIdFor } from '@signet/service';
+import { chooseRequestId, httpRequestDuration, httpRequestsTotal } from '@signet/service';
 import type { IncomingMessage, OutgoingHttpHeader, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { OcspAnswer, PkiStore } from './pki-store';
@@ -162,22 +162,16 @@ async function sendCaCertificate(store: PkiStore, req: IncomingMessage, res: Ser
 
 /** The API's error shape (API.md conventions). */
 function sendError(req: IncomingMessage, res: ServerResponse, status: number, code: string, error: string, route: Route, started: number): void {
-  const requestId = requestIdFor(req, headerSink);
+  const requestId = chooseRequestId(req);
   const body = Buffer.from(JSON.stringify({ error, code, status, details: {}, requestId }));
   send(req, res, status, ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store'], body, route, started, requestId);
 }
 
-/**
- * requestIdFor picks the id (the caller's if sane, else a new one) and sets it on the response it is
- * given; given this, it only picks, and the id goes in the header list below: writeHead's fast path
- * takes a list only while no header was set on the response.
- */
-const headerSink = { setHeader: () => undefined } as unknown as ServerResponse;
-
 /** One writev of headers and body; Node leaves the body out for HEAD and 304 itself. */
 function send(
   req: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeader[], body: Buffer | undefined, route: Route, started: number,
-  requestId = requestIdFor(req, headerSink),
+  // In the header list, not setHeader: writeHead's fast path takes a list only while no header was set.
+  requestId = chooseRequestId(req),
 ): void {
   if (res.headersSent || res.destroyed) return;
   headers.push('X-Request-Id', requestId);
