@@ -252,9 +252,15 @@ describe('enrollment over mutual TLS', () => {
     file('cacerts.b64', cacerts.body);
     expect(run('sh', ['-c', 'openssl base64 -d -in cacerts.b64 | openssl pkcs7 -inform DER -print_certs']).out).toContain('Device Issuing CA');
 
-    // Re-enroll with the operational certificate: the subject stays, whatever the CSR says.
+    // Re-enroll with the operational certificate: the subject must stay (RFC 7030 4.2.2); another is refused.
     writeFileSync(join(dir, 'est-op.key'), readFileSync(join(dir, 'est-csr.key')));
-    newCsr('est-again', 'something-else');
+    newCsr('est-other', 'something-else');
+    expect(openssl('req', '-in', 'est-other.csr', '-outform', 'DER', '-out', 'est-other.der').status).toBe(0);
+    file('est-other.b64', readFileSync(join(dir, 'est-other.der')).toString('base64'));
+    const other = curl('est-op', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est-other.b64']);
+    expect(other.status).toBe(403);
+    expect(JSON.parse(other.body).details.fields).toEqual([expect.objectContaining({ field: 'subject.commonName' })]);
+    newCsr('est-again', 'est-device');
     expect(openssl('req', '-in', 'est-again.csr', '-outform', 'DER', '-out', 'est-again.der').status).toBe(0);
     file('est-again.b64', readFileSync(join(dir, 'est-again.der')).toString('base64'));
     const again = curl('est-op', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est-again.b64']);
@@ -263,6 +269,50 @@ describe('enrollment over mutual TLS', () => {
     expect(run('sh', ['-c', 'openssl base64 -d -in again.p7.b64 | openssl pkcs7 -inform DER -print_certs']).out).toMatch(/subject=CN ?= ?est-device/);
     // simplereenroll with a bootstrap certificate is refused.
     expect(curl('est', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@est.csr.b64']).status).toBe(403);
+  });
+
+  it('issues no more identity than the client certificate holds: other subject attributes and SANs are 403 with the fields named (issue 18, finding 1)', async () => {
+    await deviceCertificate('device-1', bootstrapId, 'device-1');
+    const wide = (name: string, subject: string, sans: string) => {
+      expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`,
+        '-subj', subject, '-addext', `subjectAltName=${sans}`).status).toBe(0);
+      return `${name}.csr`;
+    };
+    const csrWide = wide('device-1-wide', '/CN=device-1/O=Other Org/OU=Admins', 'DNS:admin.a.test,DNS:device-2.a.test,URI:spiffe://a.test/admin,email:ceo@a.test,IP:10.0.0.1');
+    const refused = curl('device-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${csrWide}`]);
+    expect(refused.status).toBe(403);
+    const body = JSON.parse(refused.body);
+    expect(body).toMatchObject({ code: 'forbidden', status: 403 });
+    expect(body.details.fields.map((f: { field: string }) => f.field).sort()).toEqual(['sanDns', 'sanEmail', 'sanIp', 'sanUri', 'subject.organization', 'subject.organizationalUnit']);
+    // One widening at a time is refused too (a single SAN, a single attribute).
+    expect(curl('device-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${wide('device-1-san', '/CN=device-1', 'DNS:device-2.a.test')}`]).status).toBe(403);
+    expect(curl('device-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${wide('device-1-o', '/CN=device-1/O=Other Org', 'DNS:device-1')}`]).status).toBe(403);
+    // Its own name: issued, and the certificate carries exactly that (judged by openssl).
+    const own = curl('device-1', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '-H', 'Accept: application/x-pem-file', '--data-binary', `@${wide('device-1-own', '/CN=device-1', 'DNS:device-1')}`]);
+    expect(own.status).toBe(201);
+    file('device-1-op.pem', own.body);
+    const text = openssl('x509', '-in', 'device-1-op.pem', '-noout', '-subject', '-ext', 'subjectAltName').out;
+    expect(text).toMatch(/subject=CN ?= ?device-1\n/);
+    expect(text).toMatch(/DNS:device-1\s*$/);
+    const audit = await ok(api.get('/api/v1/audit?eventType=enroll.refused&limit=10'), 200);
+    expect(audit.body.events.some((e: { error: { fields?: { field: string }[] } }) => e.error?.fields?.some((f) => f.field === 'sanUri'))).toBe(true);
+
+    // Re-enrollment with that certificate keeps its SANs and takes no new ones.
+    writeFileSync(join(dir, 'device-1-op.key'), readFileSync(join(dir, 'device-1-own.key')));
+    const toEst = (csr: string) => {
+      expect(openssl('req', '-in', csr, '-outform', 'DER', '-out', `${csr}.der`).status).toBe(0);
+      return file(`${csr}.b64`, readFileSync(join(dir, `${csr}.der`)).toString('base64'));
+    };
+    const more = curl('device-1-op', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${toEst(wide('device-1-more', '/CN=device-1', 'DNS:device-1,DNS:admin.a.test'))}`]);
+    expect(more.status).toBe(403);
+    expect(JSON.parse(more.body).details.fields).toEqual([expect.objectContaining({ field: 'sanDns' })]);
+    const renewed = curl('device-1-op', '/.well-known/est/simplereenroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${toEst(newCsr('device-1-plain', 'device-1'))}`]);
+    expect(renewed.status).toBe(200);
+    file('device-1-renewed.p7.b64', renewed.body);
+    const printed = run('sh', ['-c', 'openssl base64 -d -in device-1-renewed.p7.b64 | openssl pkcs7 -inform DER -print_certs -text']).out;
+    expect(printed).toMatch(/Subject: ?CN ?= ?device-1\n/);
+    expect(printed).toMatch(/DNS:device-1\s/);
+    expect(printed).not.toContain('admin.a.test');
   });
 
   it('honours a policy created while the server runs, within seconds, without a restart', async () => {
@@ -324,8 +374,10 @@ describe('enrollment over mutual TLS', () => {
     expect(enrolled.status).toBe(201);
     file('meter-1-op.pem', JSON.parse(enrolled.body).certificatePem);
     writeFileSync(join(dir, 'meter-1-op.key'), readFileSync(join(dir, 'meter-1.key')));
-    // The operational certificate re-enrolls, keeping its subject.
-    const again = curl('meter-1-op', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '-H', 'Accept: application/x-pem-file', '--data-binary', '@meter-other.csr']);
+    // The operational certificate re-enrolls under its own subject only.
+    expect(curl('meter-1-op', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@meter-other.csr']).status).toBe(403);
+    newCsr('meter-1-again', 'meter-1');
+    const again = curl('meter-1-op', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '-H', 'Accept: application/x-pem-file', '--data-binary', '@meter-1-again.csr']);
     expect(again.status).toBe(201);
     file('meter-again.pem', again.body);
     expect(openssl('x509', '-in', 'meter-again.pem', '-noout', '-subject').out).toContain('CN = meter-1');

@@ -148,7 +148,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       if (!e) this.logger.error({ err: (error as Error).message, path }, 'enrollment failed');
       const status = e?.status ?? 500;
       res.writeHead(status, { 'Content-Type': 'application/json', ...(e?.headers ?? {}) });
-      res.end(JSON.stringify({ error: e?.message ?? 'internal error', code: e?.code ?? 'internal', status, details: {}, requestId }));
+      res.end(JSON.stringify({ error: e?.message ?? 'internal error', code: e?.code ?? 'internal', status, details: e?.details ?? {}, requestId }));
     }
   }
 

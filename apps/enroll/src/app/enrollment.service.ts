@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
+import { IdentityRefusal, enrollmentIdentity } from './enrollment-identity';
 import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
 
@@ -43,6 +44,7 @@ export class EnrollError extends Error {
     readonly code: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -102,7 +104,7 @@ export class EnrollmentService {
 
   async enroll(device: Device, csrPem: string, path: string, mode: 'enroll' | 'reenroll'): Promise<Enrolled> {
     const { issuerCa, policy, enrolled } = await this.admit(device, path);
-    const refuse = (code: string, status: number, message: string) => this.refused(device, path, policy.orgId, code, status, message);
+    const refuse = (code: string, status: number, message: string, details?: Record<string, unknown>) => this.refused(device, path, policy.orgId, code, status, message, details);
     // Re-enrollment: an operational certificate this policy's enrollment issued. Any other certificate,
     // even one from the issuing CA when a policy also trusts that CA, enrolls as a bootstrap credential
     // (subjectRule applies, the CSR's subject is taken).
@@ -119,10 +121,17 @@ export class EnrollmentService {
       throw await refuse('policy_violation', 422, `key algorithm ${csr.keyAlgorithm} is not allowed by this policy (${policy.allowedKeyAlgorithms.join(', ')})`);
     }
     const clientCn = device.certificate.subject.commonName;
-    if (!reenroll && policy.subjectRule === 'match-client-cn' && csr.commonName !== clientCn) {
+    const bounded = policy.subjectRule === 'match-client-cn';
+    if (!reenroll && bounded && csr.commonName !== clientCn) {
       throw await refuse('forbidden', 403, `the CSR's common name (${csr.commonName ?? 'none'}) must equal the client certificate's (${clientCn ?? 'none'})`);
     }
-    const { commonName: _cn, serialNumber: _sn, emailAddress: _email, ...kept } = device.certificate.subject as Record<string, string | undefined>;
+    let identity;
+    try {
+      identity = enrollmentIdentity(device.certificate, csr, { bounded, reenroll });
+    } catch (error) {
+      if (!(error instanceof IdentityRefusal)) throw error;
+      throw await refuse('forbidden', 403, error.message, { fields: error.fields });
+    }
     const certificateId = randomUUID();
     const job: IssueCertificateJob = {
       issuanceKey: `enroll-${certificateId}`,
@@ -130,10 +139,10 @@ export class EnrollmentService {
       orgId: policy.orgId,
       caId: policy.issuingCaId,
       mode: 'csr',
-      // Re-enrollment keeps the device's subject; a first enrollment takes the CSR's.
-      commonName: reenroll ? clientCn : undefined,
-      subject: reenroll && Object.values(kept).some(Boolean) ? (kept as IssueCertificateJob['subject']) : undefined,
-      sans: { dns: [], ip: [], email: [], uri: [] },
+      // Bounded by the client certificate (match-client-cn, re-enrollment), or the CSR's own (any).
+      commonName: identity?.commonName,
+      subject: identity?.subject,
+      sans: identity?.sans ?? { dns: [], ip: [], email: [], uri: [] },
       csrPem,
       keyAlgorithm: csr.keyAlgorithm,
       validityDays: policy.validityDays,
@@ -149,7 +158,7 @@ export class EnrollmentService {
     try {
       row = (await this.batcher.issue(job)).row;
     } catch (error) {
-      if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message);
+      if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message, error.details);
       if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message);
       throw error;
     }
@@ -162,12 +171,12 @@ export class EnrollmentService {
     return this.trust.chainPems(policy.issuingCaId);
   }
 
-  private async refused(device: Device, path: string, orgId: string | null, code: string, status: number, message: string): Promise<EnrollError> {
+  private async refused(device: Device, path: string, orgId: string | null, code: string, status: number, message: string, details: Record<string, unknown> = {}): Promise<EnrollError> {
     await insertAuditEvents(this.dataSource.manager, [{
       orgId, eventType: 'enroll.refused', outcome: 'failed',
       actorType: 'device', actorId: device.certificate.serialNumber, actorName: device.certificate.subject.commonName ?? null, ip: device.ip,
-      resourceType: 'enrollment', details: { path, fingerprintSha256: device.certificate.fingerprintSha256 }, error: { code, message },
+      resourceType: 'enrollment', details: { path, fingerprintSha256: device.certificate.fingerprintSha256 }, error: { code, message, ...details },
     }]).catch(() => undefined);
-    return new EnrollError(status, code, message);
+    return new EnrollError(status, code, message, {}, details);
   }
 }

@@ -201,6 +201,19 @@ function readSubject(name: DerNode): CsrSubject {
   return out;
 }
 
+/**
+ * A Name's attributes as a flat record, read the way a CSR's subject is (first occurrence of each type,
+ * unknown types by dotted OID): for comparing a request's subject with a certificate's.
+ */
+export function nameAttributes(nameDer: Buffer): CsrSubject {
+  try {
+    return readSubject(expectTag(readDer(nameDer), Tag.SEQUENCE, 'Name'));
+  } catch (error) {
+    if (error instanceof DerError) throw new PkiError('invalid_name', `not a DER-encoded Name: ${error.message}`);
+    throw error;
+  }
+}
+
 interface Parsed {
   csr: Omit<ParsedCsr, 'publicKey' | 'keyAlgorithm'>;
   tbs: Buffer;

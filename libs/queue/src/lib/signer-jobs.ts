@@ -72,6 +72,9 @@ export class CaSubject {
   @IsOptional() @IsString() @Length(2, 2) country?: string;
   @IsOptional() @IsString() @Length(1, 128) state?: string;
   @IsOptional() @IsString() @Length(1, 128) locality?: string;
+  /** Carried over from a device's client certificate by enrollment (the REST API does not take them). */
+  @IsOptional() @IsString() @Length(1, 64) serialNumber?: string;
+  @IsOptional() @IsString() @Length(1, 255) emailAddress?: string;
 }
 
 /** Make a CA: a self-signed root, or an intermediate signed by `parentCaId`. */

@@ -28,7 +28,7 @@ export class CreateEnrollmentPolicyDto {
   @IsOptional() @IsArray() @ArrayMaxSize(6) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
   allowedKeyAlgorithms: string[] = [];
 
-  @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's" })
+  @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's, and its other subject attributes and SANs must be the client certificate's (403 naming each field otherwise); any: the CSR's subject and SANs are taken" })
   @IsIn(SUBJECT_RULES as unknown as string[])
   subjectRule: (typeof SUBJECT_RULES)[number];
 }
