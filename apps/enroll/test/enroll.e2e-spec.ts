@@ -2,10 +2,11 @@
  * Device enrollment on the mTLS port, judged by real TLS clients (curl, openssl s_client) against the
  * built enroll and signer processes, with the gateway's API (in this process) to set things up.
  */
-import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, toPem } from '@signet/pki';
+import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, parseCertificate, toPem } from '@signet/pki';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,6 +314,55 @@ describe('enrollment over mutual TLS', () => {
     expect(printed).toMatch(/Subject: ?CN ?= ?device-1\n/);
     expect(printed).toMatch(/DNS:device-1\s/);
     expect(printed).not.toContain('admin.a.test');
+  });
+
+  it("keeps one org from cutting off another's devices with a copy of its CA's name and key identifier (issue 18, finding 3)", async () => {
+    const orgB = await ok(call('POST', '/api/v1/platform/orgs', { name: 'Org B', slug: `org-b-${randomBytes(4).toString('hex')}` }, PLATFORM_ADMIN_KEY), 201);
+    const keyB: string = orgB.body.adminKey;
+    // A self-made CA with the subject and key identifier of org A's bootstrap CA (both public), another key.
+    const ski = /([0-9A-F]{2}(?::[0-9A-F]{2})+)/.exec(openssl('x509', '-in', 'bootstrap-ca.pem', '-noout', '-ext', 'subjectKeyIdentifier').out)![1];
+    expect(openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'twin-ca.key', '-out', 'twin-ca.pem', '-days', '30',
+      '-subj', '/CN=Factory Bootstrap CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', `subjectKeyIdentifier=${ski}`).status).toBe(0);
+    const twinPem = readFileSync(join(dir, 'twin-ca.pem'), 'utf8');
+    const imported = await call('POST', '/api/v1/cas/import', { name: 'Twin', certificatePem: twinPem, privateKeyPem: readFileSync(join(dir, 'twin-ca.key'), 'utf8') }, keyB);
+    expect(imported.status).toBe(409);
+    expect(imported.body).toMatchObject({ code: 'conflict', details: { fields: [expect.objectContaining({ field: 'certificatePem' })] } });
+    // As a chain link above another CA it is refused too.
+    expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'twin-sub.key', '-out', 'twin-sub.csr', '-subj', '/CN=Twin Sub CA').status).toBe(0);
+    file('twin-sub.ext', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+    expect(openssl('x509', '-req', '-in', 'twin-sub.csr', '-CA', 'twin-ca.pem', '-CAkey', 'twin-ca.key', '-CAcreateserial', '-days', '20', '-extfile', 'twin-sub.ext', '-out', 'twin-sub.pem').status).toBe(0);
+    const viaChain = await call('POST', '/api/v1/cas/import', {
+      name: 'Twin sub', certificatePem: readFileSync(join(dir, 'twin-sub.pem'), 'utf8'), privateKeyPem: readFileSync(join(dir, 'twin-sub.key'), 'utf8'), chainPem: twinPem,
+    }, keyB);
+    expect(viaChain.status).toBe(409);
+    expect(viaChain.body.details.fields[0].field).toBe('chainPem');
+
+    // A row from before that check (written here directly), named by an org B policy: org A's devices
+    // still enroll, since the CA that was there first keeps its place in the TLS trust store.
+    const twin = parseCertificate(twinPem);
+    const db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    const twinId = randomUUID();
+    try {
+      await db.query(
+        `INSERT INTO cas (id, org_id, name, type, depth, subject, common_name, key_algorithm, serial_number, fingerprint_sha256, key_hash_sha1, certificate_der, encrypted_key, imported, valid_from, valid_to)
+         VALUES ($1, $2, 'Twin (legacy row)', 'root', 0, '{"commonName":"Factory Bootstrap CA"}', 'Factory Bootstrap CA', 'ECDSA-P256', $3, $4, $5, $6, '\\x00', true, $7, $8)`,
+        [twinId, orgB.body.org.id, twin.serialNumber, twin.fingerprintSha256, randomBytes(20), twin.der, twin.notBefore, twin.notAfter],
+      );
+      // As a revocation's CRL number bump does: org A's row moves behind the twin in the heap, so an
+      // unguarded trust store (which kept the order it read the rows in) would hand OpenSSL the twin first.
+      await db.query('UPDATE cas SET last_crl_number = last_crl_number WHERE id = $1', [bootstrapId]);
+    } finally {
+      await db.end();
+    }
+    const issuingB = (await ok(call('POST', '/api/v1/cas', { name: 'B devices', subject: { commonName: 'B Device CA' } }, keyB), 201)).body.ca;
+    await ok(call('POST', '/api/v1/enrollment-policies', { name: 'B', trustedCaIds: [twinId], issuingCaId: issuingB.id, subjectRule: 'any' }, keyB), 201);
+    await sleep(2500); // the trust store re-reads within ENROLL_TRUST_POLL_MS (1 s here)
+    for (const n of [1, 2, 3]) {
+      await deviceCertificate(`victim-${n}`, bootstrapId, `victim-${n}`);
+      const res = curl(`victim-${n}`, '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', `@${newCsr(`victim-${n}-op`, `victim-${n}`)}`]);
+      expect(res.status).toBe(201);
+    }
   });
 
   it('honours a policy created while the server runs, within seconds, without a restart', async () => {

@@ -4,3 +4,4 @@ export * from './lib/data-source';
 export * from './lib/audit-events';
 export * from './lib/insert-certificates';
 export * from './lib/certificate-json';
+export * from './lib/ca-certificates';

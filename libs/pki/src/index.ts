@@ -10,6 +10,7 @@ export * from './lib/distinguished-name';
 export * from './lib/csr';
 export * from './lib/extensions';
 export * from './lib/certificate';
+export * from './lib/issuer-ambiguity';
 export * from './lib/name-constraints';
 export * from './lib/crl';
 export * from './lib/ocsp';

@@ -10,7 +10,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity, EnrollmentPolicyEntity } from '@signet/persistence';
-import { ParsedCertificate, certificateSignedBy, parseCertificate, pemBlocks, toPem } from '@signet/pki';
+import { ParsedCertificate, certificateSignedBy, issuersAmbiguous, parseCertificate, pemBlocks, toPem } from '@signet/pki';
 import { enrollmentPoliciesChannel } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import type Redis from 'ioredis';
@@ -23,9 +23,11 @@ export interface TrustedCa {
   orgId: string;
   parentCaId: string | null;
   status: string;
+  createdAt: Date;
   certificate: ParsedCertificate;
   pem: string;
   /** Certificates above it that are not Signet CAs (an imported CA's external chain). */
+  externalChain: ParsedCertificate[];
   externalChainPems: string[];
 }
 
@@ -42,6 +44,8 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
   /** Client certificate fingerprint -> id of the CA that signed it, for the current set of CAs. */
   private issuers = new Map<string, string>();
   private policies: EnrollmentPolicyEntity[] = [];
+  /** PEMs of the TLS context's `ca`, with no two certificates a chain builder could confuse. */
+  private anchors: string[] = [];
   private fingerprint = '';
   private subscriber: Redis | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -70,14 +74,9 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     this.listeners.push(listener);
   }
 
-  /** PEMs for the TLS context's `ca`: the named CAs and everything above them. */
+  /** PEMs for the TLS context's `ca`: the named CAs and everything above them (see `unambiguousAnchors`). */
   anchorPems(): string[] {
-    const pems = new Set<string>();
-    for (const ca of this.cas.values()) {
-      pems.add(ca.pem);
-      ca.externalChainPems.forEach((pem) => pems.add(pem));
-    }
-    return [...pems];
+    return this.anchors;
   }
 
   ca(id: string): TrustedCa | undefined {
@@ -129,6 +128,33 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     return out;
   }
 
+  /**
+   * The TLS context's trust anchors. OpenSSL picks a client certificate's issuer by name and key
+   * identifier before it checks the signature, so two anchors with the same subject and key identifier
+   * but different keys (one org's copy of another's public CA certificate, say) would fail every device
+   * of whichever CA it does not pick. Import refuses such a certificate; should one be here anyway (a row
+   * from before that check), the CA that was on the platform first keeps its place and the later one is
+   * left out, with a warning: one org can never cut off another's devices.
+   */
+  private unambiguousAnchors(cas: Map<string, TrustedCa>): string[] {
+    const kept: ParsedCertificate[] = [];
+    const pems: string[] = [];
+    const oldestFirst = [...cas.values()].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.id.localeCompare(b.id));
+    for (const ca of oldestFirst) {
+      const certificates = [ca.certificate, ...ca.externalChain];
+      certificates.forEach((certificate, index) => {
+        if (kept.some((k) => k.der.equals(certificate.der))) return;
+        if (kept.some((k) => issuersAmbiguous(k, certificate))) {
+          this.logger.warn({ caId: ca.id, orgId: ca.orgId, fingerprintSha256: certificate.fingerprintSha256 }, 'CA certificate left out of the enrollment trust store: an older CA has its subject and key identifier with another key');
+          return;
+        }
+        kept.push(certificate);
+        pems.push(index === 0 ? ca.pem : ca.externalChainPems[index - 1]);
+      });
+    }
+    return pems;
+  }
+
   async reload(): Promise<void> {
     const policies = await this.dataSource.getRepository(EnrollmentPolicyEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } });
     const wanted = new Set(policies.flatMap((p) => [...p.trustedCaIds, p.issuingCaId]));
@@ -136,14 +162,15 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     let frontier = [...wanted];
     for (let depth = 0; frontier.length && depth < MAX_DEPTH; depth++) {
       const rows = await this.dataSource.getRepository(CertificateAuthorityEntity).find({
-        select: { id: true, orgId: true, parentCaId: true, status: true, certificateDer: true, externalChainPem: true },
+        select: { id: true, orgId: true, parentCaId: true, status: true, createdAt: true, certificateDer: true, externalChainPem: true },
         where: { id: In(frontier) },
       });
       for (const row of rows) {
-        const external = row.externalChainPem ? pemBlocks(row.externalChainPem).filter((b) => b.label === 'CERTIFICATE').map((b) => toPem('CERTIFICATE', b.der)) : [];
+        const external = row.externalChainPem ? pemBlocks(row.externalChainPem).filter((b) => b.label === 'CERTIFICATE') : [];
         cas.set(row.id, {
-          id: row.id, orgId: row.orgId, parentCaId: row.parentCaId, status: row.status,
-          certificate: parseCertificate(row.certificateDer), pem: toPem('CERTIFICATE', row.certificateDer), externalChainPems: external,
+          id: row.id, orgId: row.orgId, parentCaId: row.parentCaId, status: row.status, createdAt: row.createdAt,
+          certificate: parseCertificate(row.certificateDer), pem: toPem('CERTIFICATE', row.certificateDer),
+          externalChain: external.map((b) => parseCertificate(b.der)), externalChainPems: external.map((b) => toPem('CERTIFICATE', b.der)),
         });
       }
       frontier = rows.map((r) => r.parentCaId).filter((id): id is string => !!id && !cas.has(id));
@@ -151,6 +178,7 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
     const fingerprint = JSON.stringify([[...cas.keys()].sort(), [...cas.values()].map((c) => c.status), policies.map((p) => [p.id, p.trustedCaIds, p.issuingCaId])]);
     if (fingerprint !== this.fingerprint) this.issuers = new Map();
     this.cas = cas;
+    this.anchors = this.unambiguousAnchors(cas);
     this.named = wanted;
     this.policies = policies;
     if (fingerprint !== this.fingerprint) {

@@ -34,7 +34,10 @@ export class CasController {
   @Post('import')
   @Access('orgAdmin')
   @Audited('ca.import', 'ca')
-  @ApiOperation({ summary: 'Import an externally signed CA (certificate, its key, optional chain); the key is sealed to the signer and kept encrypted there' })
+  @ApiOperation({
+    summary: 'Import an externally signed CA (certificate, its key, optional chain); the key is sealed to the signer and kept encrypted there',
+    description: '409 conflict when the certificate or a chain certificate has the subject and key identifier of another CA on the platform (of any org) but a different key: verifiers pick issuers by name and key identifier, so the two would shadow each other.',
+  })
   @ApiCreatedResponse({ type: CaEnvelopeView, description: 'the imported CA, with its certificate PEM' })
   @ApiErrors(...BODY_ERRORS, 409, 422, 503)
   import(@Req() req: GatewayRequest, @Body() dto: ImportCaDto) {

@@ -6,9 +6,9 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, insertAuditEvents } from '@signet/persistence';
+import { CertificateAuthorityEntity, caCertificatesUnderSubjects, insertAuditEvents } from '@signet/persistence';
 import {
-  ParsedCertificate, certificateSignedBy, encryptPrivateKey, importPrivateKey, isPkiError, keyAlgorithmOf, keyIdentifier, keysMatch,
+  ParsedCertificate, certificateSignedBy, encryptPrivateKey, importPrivateKey, isPkiError, issuersAmbiguous, keyAlgorithmOf, keyIdentifier, keysMatch,
   parseCertificate, pemBlocks, toPem,
 } from '@signet/pki';
 import { CreateCaResult, ImportCaJob, ImportCaSecret, open } from '@signet/queue';
@@ -69,6 +69,8 @@ export class ImportCaHandler {
     const selfSigned = certificate.subjectDer.equals(certificate.issuerDer) && certificateSignedBy(certificate, certificate.publicKey);
     if (selfSigned && chain.length) throw invalid('chainPem', 'a self-signed root has no chain above it');
 
+    await this.refuseShadowing(certificate, chain);
+
     const encryptedKey = await encryptPrivateKey(privateKey, this.keyring.master, secret.passphrase || undefined);
     const commonName = certificate.subject.commonName ?? job.name;
     await this.dataSource.transaction(async (manager) => {
@@ -109,6 +111,24 @@ export class ImportCaHandler {
     });
     await this.crls.first(job.caId, secret.passphrase || undefined);
     return { caId: job.caId };
+  }
+
+  /**
+   * A certificate (or chain link) with the subject and key identifier of a CA already on the platform,
+   * but another key, would make chain builders pick the wrong issuer for the other CA's children: org B
+   * could cut off org A's devices (issue 18, finding 3). Refused; the message names no other org's CA.
+   */
+  private async refuseShadowing(certificate: ParsedCertificate, chain: ParsedCertificate[]): Promise<void> {
+    const incoming = [certificate, ...chain];
+    const rows = await caCertificatesUnderSubjects(this.dataSource.manager, incoming.map((c) => ({ ...c.subject }) as Record<string, string>));
+    for (const row of rows) {
+      const held = [parseCertificate(row.certificateDer), ...(row.externalChainPem ? readChain(row.externalChainPem) : [])];
+      const index = incoming.findIndex((c) => held.some((h) => issuersAmbiguous(c, h)));
+      if (index < 0) continue;
+      const field = index === 0 ? 'certificatePem' : 'chainPem';
+      const message = `${index === 0 ? 'the certificate' : `chain certificate ${index}`} has the subject and key identifier of another CA on the platform but a different key: verifiers could not tell the two apart`;
+      throw refuse('conflict', message, { fields: [{ field, messages: [message] }] });
+    }
   }
 }
 
