@@ -5,3 +5,4 @@ export * from './lib/audit-events';
 export * from './lib/insert-certificates';
 export * from './lib/certificate-json';
 export * from './lib/ca-certificates';
+export * from './lib/profiles';

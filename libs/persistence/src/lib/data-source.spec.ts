@@ -6,7 +6,7 @@ describe('createDataSourceOptions', () => {
     const options = createDataSourceOptions('postgres://u@h/db', { poolSize: 3 });
     expect(options.synchronize).toBe(false);
     expect(options.migrationsRun).toBe(false);
-    expect(Array.isArray(options.entities) && options.entities.length).toBe(9);
+    expect(Array.isArray(options.entities) && options.entities.length).toBe(11);
     expect(options.extra).toMatchObject({ max: 3 });
   });
 

@@ -101,6 +101,13 @@ export class CertificateEntity {
   @Column({ name: 'issuance_key', type: 'text', nullable: true, unique: true })
   issuanceKey: string | null;
 
+  /** The profile it was issued under; null: its CA's built-in default profile. */
+  @Column({ name: 'profile_id', type: 'uuid', nullable: true })
+  profileId: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  environment: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

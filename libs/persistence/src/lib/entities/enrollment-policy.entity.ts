@@ -33,6 +33,10 @@ export class EnrollmentPolicyEntity {
   @Column({ name: 'subject_rule', type: 'text', default: 'match-client-cn' })
   subjectRule: SubjectRule;
 
+  /** Enrollment issues under this profile when set (its CA must be the policy's issuing CA). */
+  @Column({ name: 'profile_id', type: 'uuid', nullable: true })
+  profileId: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

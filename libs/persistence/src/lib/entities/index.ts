@@ -7,6 +7,8 @@ import { EnrollmentPolicyEntity } from './enrollment-policy.entity';
 import { IdempotencyRecordEntity } from './idempotency-record.entity';
 import { OcspResponseEntity } from './ocsp-response.entity';
 import { OrgEntity } from './org.entity';
+import { ProfileEntity } from './profile.entity';
+import { ApprovalEntity } from './approval.entity';
 
 export * from './types';
 export * from './org.entity';
@@ -18,6 +20,8 @@ export * from './idempotency-record.entity';
 export * from './crl.entity';
 export * from './ocsp-response.entity';
 export * from './enrollment-policy.entity';
+export * from './profile.entity';
+export * from './approval.entity';
 
 /** Listed explicitly: glob patterns break once the apps are bundled or moved. */
 export const ENTITIES = [
@@ -30,4 +34,6 @@ export const ENTITIES = [
   CrlEntity,
   OcspResponseEntity,
   EnrollmentPolicyEntity,
+  ProfileEntity,
+  ApprovalEntity,
 ];
