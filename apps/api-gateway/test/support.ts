@@ -1,6 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfig } from '@signet/service';
-import { RunningService, freePort, spawnService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { createGateway } from '../src/app/gateway';
@@ -26,13 +25,7 @@ export async function startGateway(overrides: Record<string, string> = {}): Prom
   return app;
 }
 
-/** The built signer, as in production (the gateway reaches it only through the queue), with a MASTER_KEY of its own; answered once healthy. */
-export async function startSigner(env: Record<string, string> = {}): Promise<RunningService> {
-  const port = await freePort();
-  const signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port), ...env });
-  await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
-  return signer;
-}
+export { startSigner } from '@signet/testing';
 
 export const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 

@@ -1,5 +1,6 @@
 export * from './lib/errors';
 export * from './lib/der';
+export * from './lib/text';
 export * from './lib/algorithms';
 export * from './lib/signing';
 export * from './lib/pem';

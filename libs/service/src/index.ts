@@ -3,6 +3,7 @@ export * from './lib/config-rules';
 export * from './lib/errors';
 export * from './lib/exception.filter';
 export * from './lib/validation';
+export * from './lib/request-text';
 export * from './lib/redis.module';
 export * from './lib/metrics';
 export * from './lib/readiness';

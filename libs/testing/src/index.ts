@@ -2,3 +2,4 @@ export * from './lib/test-environment';
 export * from './lib/service-process';
 export * from './lib/health-checks';
 export * from './lib/env-example';
+export * from './lib/crafted-csr';

@@ -10,7 +10,8 @@ export const ERROR_SCHEMA_REF = '#/components/schemas/Error';
 
 /** The error statuses of API.md, with the codes each one carries. */
 export const ERROR_RESPONSES = {
-  400: 'bad_request (an undecodable body or bad parameters) or validation_failed (details.fields lists each bad field)',
+  400: 'bad_request (an undecodable body, one nested deeper than 32 levels, or bad parameters) or validation_failed (details.fields lists each bad field; ' +
+    'a NUL or an unpaired UTF-16 surrogate in any string of the body, query or path is one)',
   401: 'unauthorized: missing, unknown, revoked or expired API key',
   403: 'forbidden: this key may not do that',
   404: 'not_found',

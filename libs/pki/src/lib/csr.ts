@@ -21,6 +21,7 @@ import { PkiError } from './errors';
 import { decodeGeneralNames } from './general-names';
 import { publicKeyFromSpki } from './keys';
 import { decodeInput, pemBlocks } from './pem';
+import { textFault } from './text';
 
 /** Requests are small (a 4096-bit RSA CSR with many SANs is ~2 KiB); the bound is checked before parsing. */
 export const MAX_CSR_BYTES = 16 * 1024;
@@ -278,6 +279,7 @@ function parseStructure(input: string | Buffer, options: ParseCsrOptions): Parse
     };
     csr.commonName = csr.subject.commonName;
     if (attributes) readAttributes(expectTag(attributes, 0xa0, 'attributes'), csr);
+    checkText(csr);
     return { csr, tbs: encoding(info), signature: readBitStringBytes(signatureBits), verifyParams, key, keyAlgorithm };
   } catch (error) {
     if (error instanceof PkiError) throw error;
@@ -315,6 +317,18 @@ function readAttributes(attributes: DerNode, csr: Parsed['csr']): void {
         csr.sanUri.push(...sans.uri);
       }
     }
+  }
+}
+
+/**
+ * Every value read out of the request is stored or echoed as text: a NUL or an unpaired surrogate (a
+ * BMPString can hold one) is refused here, naming the attribute, rather than failing the store later.
+ */
+function checkText(csr: Parsed['csr']): void {
+  const values: [string, string | undefined][] = [...Object.entries(csr.subject), ['challengePassword', csr.challengePassword]];
+  for (const [name, value] of values) {
+    const fault = value === undefined ? null : textFault(value);
+    if (fault) throw new PkiError('invalid_name', `the CSR's ${name} ${fault}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { Logger } from 'nestjs-pino';
 import { ApiError } from './errors';
 import { ApiExceptionFilter, BeforeErrorResponse, toApiError } from './exception.filter';
 import { requestIdFor } from './logging';
+import { refuseDeepBodies } from './request-text';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
 
@@ -77,7 +78,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.set('trust proxy', 'loopback');
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   // The parser reads exactly what jsonBodiesOnly lets through (`+json` types too, which it skips by default).
-  app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors);
+  app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors, refuseDeepBodies);
   app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app)));
   app.useGlobalPipes(createValidationPipe());
   await options.configure?.(app);

@@ -3,6 +3,7 @@
  * way an orchestrator sees them.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -77,3 +78,11 @@ export const testServiceEnv = (): Record<string, string> => ({
   QUEUE_PREFIX: process.env.QUEUE_PREFIX as string,
   LOG_LEVEL: 'warn',
 });
+
+/** The built signer, as in production (producers reach it only through the queue), with a MASTER_KEY of its own; answered once healthy. */
+export async function startSigner(env: Record<string, string> = {}): Promise<RunningService> {
+  const port = await freePort();
+  const signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port), ...env });
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, signer);
+  return signer;
+}

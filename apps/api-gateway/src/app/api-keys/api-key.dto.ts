@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  IsDateString,
   IsIn,
   IsOptional,
   IsString,
@@ -10,6 +9,7 @@ import {
   registerDecorator,
 } from 'class-validator';
 import type { CaPermissions } from '@signet/persistence';
+import { IsTimestamp } from '@signet/service';
 import { ApiKeyView } from './api-key.view';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -64,7 +64,7 @@ export class CreateApiKeyDto {
 
   @ApiPropertyOptional({ format: 'date-time', description: 'must be in the future' })
   @IsOptional()
-  @IsDateString({ strict: true })
+  @IsTimestamp()
   expiresAt?: string;
 }
 
@@ -76,7 +76,7 @@ export class CreatePlatformKeyDto {
 
   @ApiPropertyOptional({ format: 'date-time', description: 'must be in the future' })
   @IsOptional()
-  @IsDateString({ strict: true })
+  @IsTimestamp()
   expiresAt?: string;
 }
 

@@ -1,8 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, Min, ValidateBy } from 'class-validator';
 
 export const MAX_AUDIT_LIMIT = 1000;
+
+/** A cursor is an event's seq: a PostgreSQL bigint, so at most 2^63 - 1. */
+const isCursor = (value: unknown) => typeof value === 'string' && /^[0-9]{1,19}$/.test(value) && BigInt(value) <= 0x7fffffffffffffffn;
 
 export class AuditQueryDto {
   @ApiPropertyOptional({ description: 'exact event type, or a prefix ending in "." (certificate.)', example: 'apiKey.' })
@@ -41,7 +44,7 @@ export class AuditQueryDto {
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
-  @Matches(/^[0-9]{1,19}$/, { message: 'cursor must be a nextCursor from a previous page' })
+  @ValidateBy({ name: 'isCursor', validator: { validate: isCursor } }, { message: 'cursor must be a nextCursor from a previous page' })
   cursor?: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'platform admin only: narrow to one org' })

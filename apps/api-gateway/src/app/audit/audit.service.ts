@@ -9,6 +9,7 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { AuditEventInput, AuditOutcome, insertAuditEvents } from '@signet/persistence';
+import { textFault } from '@signet/pki';
 import type { ApiError } from '@signet/service';
 import { DataSource, EntityManager } from 'typeorm';
 import { actorOf } from '../access/principal';
@@ -48,7 +49,8 @@ export class AuditService implements OnApplicationShutdown {
         eventType: route?.eventType ?? 'http.request',
         outcome: 'failed',
         resourceType: route?.resourceType,
-        resourceId: typeof req.params?.id === 'string' ? req.params.id : null,
+        // A refused id may be text no store takes (a NUL): it would sink the whole batch of events.
+        resourceId: typeof req.params?.id === 'string' && !textFault(req.params.id) ? req.params.id : null,
         details: { method: req.method, path: req.originalUrl.split('?')[0].slice(0, 512), status, requestId: req.id },
       }, error ? { code: error.code, message: error.message } : { code: 'http_' + status, message: `HTTP ${status}` }),
     );

@@ -5,7 +5,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { plainToInstance } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsOptional, IsString, IsUUID, ValidationError, validate } from 'class-validator';
-import { ApiError } from '@signet/service';
+import { ApiError, CheckedPerItem, unfitTextFields } from '@signet/service';
 import { IssueCertificateDto } from './issue-certificate.dto';
 
 export const MAX_BATCH_ITEMS = 1000;
@@ -13,7 +13,7 @@ export const MAX_BATCH_ITEMS = 1000;
 export class BatchIssueDto {
   // Documented as IssueCertificateDto items by the controller's @ApiBody (a oneOf with the CertMate form).
   @ApiPropertyOptional({ type: 'array', items: { type: 'object' }, maxItems: MAX_BATCH_ITEMS, description: 'issue requests, as for POST /certificates' })
-  @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS)
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS) @CheckedPerItem()
   items?: Record<string, unknown>[];
 
   @ApiPropertyOptional({ format: 'uuid', description: 'CertMate form: the CA of every row without a caId column' })
@@ -25,7 +25,7 @@ export class BatchIssueDto {
   headers?: string[];
 
   @ApiPropertyOptional({ type: 'array', items: { type: 'array', items: { type: 'string' } }, maxItems: MAX_BATCH_ITEMS })
-  @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS)
+  @IsOptional() @IsArray() @ArrayMaxSize(MAX_BATCH_ITEMS) @CheckedPerItem()
   rows?: unknown[][];
 }
 
@@ -65,6 +65,8 @@ const describe = (errors: ValidationError[], parent = ''): string[] =>
 /** Validate one item like the global pipe would; an ApiError naming the bad fields otherwise. */
 export async function validItem(item: unknown): Promise<IssueCertificateDto> {
   if (!item || typeof item !== 'object' || Array.isArray(item)) throw ApiError.badRequest('an item must be an object');
+  const unfit = unfitTextFields(item);
+  if (unfit.length) throw new ApiError('validation_failed', unfit.flatMap((f) => f.messages).join('; '), { fields: unfit.map((f) => f.field) });
   const dto = plainToInstance(IssueCertificateDto, item);
   const errors = await validate(dto, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length) {

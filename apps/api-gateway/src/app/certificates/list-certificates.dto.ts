@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDateString, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
+import { IsTimestamp } from '@signet/service';
 import { PageQueryDto } from '../paging';
 
 export class ListCertificatesQueryDto extends PageQueryDto {
@@ -20,8 +21,8 @@ export class ListCertificatesQueryDto extends PageQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3650)
   expiringInDays = 30;
 
-  @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsDateString() createdFrom?: string;
-  @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsDateString() createdTo?: string;
+  @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdFrom?: string;
+  @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdTo?: string;
 
   @ApiPropertyOptional({ type: String, enum: ['validTo', 'commonName', 'createdAt'], default: 'createdAt' })
   @IsOptional() @IsIn(['validTo', 'commonName', 'createdAt'])
