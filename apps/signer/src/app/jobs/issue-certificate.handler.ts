@@ -13,10 +13,11 @@ import {
   namesOutside, normalizeSubjectAltNames, parseCsr,
 } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
+import { unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
 import { KeyObject } from 'node:crypto';
-import { DataSource, EntityManager, In, IsNull } from 'typeorm';
+import { DataSource, EntityManager, In, IsNull, QueryFailedError } from 'typeorm';
 import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
@@ -73,7 +74,10 @@ export class IssueCertificateHandler {
         await this.dataSource.transaction((manager) => this.commit(manager, bulk.map((p) => p.item)));
         for (const { index, item } of bulk) outcomes[index] = this.resultOf(item);
       } catch (error) {
-        if ((error as { code?: string }).code !== '23505') throw error;
+        // The database refused a statement because of what one item holds (a twin that got there
+        // first, a value the table cannot take): each item goes again in its own transaction, so only
+        // that one fails. Anything else (the database went away) is left to BullMQ's retry of the job.
+        if (!refusedByDatabase(error)) throw error;
         single.push(...bulk);
       }
     }
@@ -81,7 +85,7 @@ export class IssueCertificateHandler {
       try {
         outcomes[index] = await this.commitOne(item);
       } catch (error) {
-        outcomes[index] = { error: refusalOf(error) };
+        outcomes[index] = { error: itemFailureOf(error, item.job) };
       }
     }
     return outcomes;
@@ -254,6 +258,34 @@ function refusalOf(error: unknown): JobFailure {
   const failure = refusal instanceof UnrecoverableError ? decodeJobFailure(refusal.message) : null;
   if (!failure) throw error;
   return failure;
+}
+
+/**
+ * PostgreSQL refused a statement for what it was given (its own SQLSTATE, not a lost connection): the
+ * classes that mean the server or the connection failed (08 connection, 40 rollback, 53 resources,
+ * 57 operator intervention, 58 system, XX internal) are retried with the job instead.
+ */
+function refusedByDatabase(error: unknown): boolean {
+  if (!(error instanceof QueryFailedError)) return false;
+  const driverError = (error as QueryFailedError & { driverError?: { code?: unknown; severity?: unknown } }).driverError;
+  const code = driverError?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || driverError?.severity === undefined) return false;
+  return !['08', '40', '53', '57', '58', 'XX'].includes(code.slice(0, 2));
+}
+
+/**
+ * One item's failure on its own commit: a refusal as it is (refusalOf); a value the database cannot store (SQLSTATE
+ * class 22, data exception) is the request's to fix, with the fields textFault finds; any other refusal
+ * of the database fails the item alone as `internal`, answered at once, not retried. Anything else
+ * (the database went away) is rethrown: the job is retried, the items already committed found again.
+ */
+function itemFailureOf(error: unknown, job: IssueCertificateJob): JobFailure {
+  if (!refusedByDatabase(error)) return refusalOf(error);
+  const code = (error as QueryFailedError & { driverError: { code: string } }).driverError.code;
+  if (!code.startsWith('22')) return { code: 'internal', message: 'the certificate could not be stored; the other requests of its group were not affected' };
+  const fields = unfitTextFields(job);
+  const message = 'a value of this request cannot be stored';
+  return { code: 'validation_failed', message, details: { fields: fields.length ? fields : [{ field: 'request', messages: [message] }] } };
 }
 
 const hasSans = (s: IssueCertificateJob['sans']) => s.dns.length + s.ip.length + s.email.length + s.uri.length > 0;
