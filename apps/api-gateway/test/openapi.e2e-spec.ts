@@ -30,6 +30,8 @@ const CERTIFICATE_FIELDS = [
   'id', 'caId', 'commonName', 'subject', 'sanDns', 'sanIp', 'sanEmail', 'sanUri', 'keyAlgorithm', 'serialNumber', 'fingerprintSha256',
   'usage', 'extendedKeyUsage', 'mode', 'validFrom', 'validTo', 'daysRemaining', 'status', 'revokedAt', 'revocationReason', 'autoRenew',
   'renewalThresholdDays', 'renewedFromId', 'supersededById', 'hasStoredKey', 'notes', 'createdAt',
+  // API.md section 5
+  'profileId', 'environment',
 ];
 const ERROR_REF = '#/components/schemas/Error';
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
@@ -163,6 +165,9 @@ describe('OpenAPI document', () => {
     expect(statuses('/api/v1/certificates', 'post')).toEqual(expect.arrayContaining(['404', '409', '422', '503']));
     expect(statuses('/api/v1/certificates/{id}/revoke', 'post')).toEqual(expect.arrayContaining(['404', '409']));
     expect(statuses('/api/v1/platform/orgs', 'post')).toContain('409');
+    expect(statuses('/api/v1/profiles', 'post')).toContain('409');
+    expect(statuses('/api/v1/profiles/{id}', 'patch')).toEqual(expect.arrayContaining(['404', '409']));
+    expect(Object.keys(doc.paths['/api/v1/profiles/{id}'].delete.responses)).toEqual(expect.arrayContaining(['204', '404']));
   });
 
   it("describes the certificate with API.md's fields, the batch request forms and the ops endpoints", () => {
@@ -240,7 +245,19 @@ describe('OpenAPI document', () => {
     const rows = await request(http).post('/api/v1/certificates/batch').set(admin).send({ caId, headers: ['commonName', 'sanDns'], rows: [['r1.openapi.test', 'r1.openapi.test;r2.openapi.test']] });
     conforms('/api/v1/certificates/batch', 'post', rows);
 
-    const policy = await request(http).post('/api/v1/enrollment-policies').set(admin).send({ name: 'devices', trustedCaIds: [rootId], issuingCaId: caId, subjectRule: 'any' });
+    const profile = await request(http).post('/api/v1/profiles').set(admin).send({ name: 'Web', slug: 'web', caId, allowedDomains: ['openapi.test'], environment: 'test' });
+    conforms('/api/v1/profiles', 'post', profile);
+    const profileId = profile.body.profile.id;
+    conforms('/api/v1/profiles', 'get', await request(http).get('/api/v1/profiles').set(admin));
+    conforms('/api/v1/profiles/{id}', 'get', await request(http).get(`/api/v1/profiles/${profileId}`).set(admin));
+    conforms('/api/v1/profiles/{id}', 'patch', await request(http).patch(`/api/v1/profiles/${profileId}`).set(admin).send({ usage: 'teleport', extendedKeyUsage: ['clientAuth'], description: 'd' }));
+    conforms('/api/v1/profiles', 'post', await request(http).post('/api/v1/profiles').set(admin).send({ name: 'Web', slug: 'web', caId }));
+    conforms('/api/v1/profiles/{id}', 'patch', await request(http).patch(`/api/v1/profiles/${profileId}`).set(admin).send({ caId: rootId }));
+    const spare = await request(http).post('/api/v1/profiles').set(admin).send({ name: 'Spare', slug: 'spare', caId });
+    await request(http).delete(`/api/v1/profiles/${spare.body.profile.id}`).set(admin).expect(204);
+    conforms('/api/v1/profiles/{id}', 'get', await request(http).get(`/api/v1/profiles/${spare.body.profile.id}`).set(admin));
+
+    const policy = await request(http).post('/api/v1/enrollment-policies').set(admin).send({ name: 'devices', trustedCaIds: [rootId], issuingCaId: caId, subjectRule: 'any', profileId });
     conforms('/api/v1/enrollment-policies', 'post', policy);
     conforms('/api/v1/enrollment-policies', 'get', await request(http).get('/api/v1/enrollment-policies').set(admin));
     conforms('/api/v1/audit', 'get', await request(http).get('/api/v1/audit?limit=50').set(admin));

@@ -12,7 +12,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 
 const actor = { type: 'system' as const, id: null, name: null, ip: null };
-const publicBaseUrl = 'http://127.0.0.1:3000';
 
 describe('certificate.issueMany with items the database refuses', () => {
   let signer: RunningService;
@@ -28,7 +27,7 @@ describe('certificate.issueMany with items the database refuses', () => {
     await db.connect();
     orgId = (await db.query(`INSERT INTO orgs (name, slug) VALUES ('Isolation', $1) RETURNING id`, [`iso-${randomBytes(4).toString('hex')}`])).rows[0].id;
     const ca: CreateCaJob = {
-      caId: randomUUID(), orgId, name: 'Isolation root', subject: { commonName: 'Isolation Root' }, keyAlgorithm: 'ECDSA-P256', validityDays: 365, actor, publicBaseUrl,
+      caId: randomUUID(), orgId, name: 'Isolation root', subject: { commonName: 'Isolation Root' }, keyAlgorithm: 'ECDSA-P256', validityDays: 365, actor,
     };
     caId = (await client.run<CreateCaResult>(SIGNER_JOBS.createCa, ca, `test-ca-${ca.caId}`)).caId;
   });
@@ -43,7 +42,7 @@ describe('certificate.issueMany with items the database refuses', () => {
     return {
       issuanceKey: `issue-${randomUUID()}`, certificateId, orgId, caId, mode: 'managed', commonName, sans: { dns: [], ip: [], email: [], uri: [] },
       keyAlgorithm: 'ECDSA-P256', validityDays: 30, usage: 'server', extendedKeyUsage: ['serverAuth'], autoRenew: false, renewalThresholdDays: 30,
-      storeKey: false, actor, publicBaseUrl, ...more,
+      storeKey: false, actor, ...more,
     };
   };
 

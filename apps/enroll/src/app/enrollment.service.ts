@@ -145,14 +145,15 @@ export class EnrollmentService {
       sans: identity?.sans ?? { dns: [], ip: [], email: [], uri: [] },
       csrPem,
       keyAlgorithm: csr.keyAlgorithm,
-      validityDays: policy.validityDays,
-      usage: policy.usage,
-      extendedKeyUsage: USAGE_EKU[policy.usage] ?? ['clientAuth'],
+      // Under a profile, the profile decides validity and usage; else the policy's own settings.
+      profileId: policy.profileId ?? undefined,
+      validityDays: policy.profileId ? undefined : policy.validityDays,
+      usage: policy.profileId ? undefined : policy.usage,
+      extendedKeyUsage: policy.profileId ? undefined : USAGE_EKU[policy.usage] ?? ['clientAuth'],
       autoRenew: false,
       renewalThresholdDays: 30,
       storeKey: false,
       actor: { type: 'device', id: device.certificate.serialNumber, name: clientCn ?? null, ip: device.ip },
-      publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
     let row: CertificateEntity;
     try {

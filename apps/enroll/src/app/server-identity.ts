@@ -39,7 +39,7 @@ export async function serverIdentity(config: EnrollConfig, dataSource: DataSourc
       commonName: names[0], sans: { ...sans, email: [], uri: [] }, keyAlgorithm: 'ECDSA-P256', validityDays: Math.min(90, Math.floor((ca.validTo.getTime() - Date.now()) / DAY)),
       usage: 'server', extendedKeyUsage: ['serverAuth'], autoRenew: false, renewalThresholdDays: 30, storeKey: false,
       recipientKey: recipient.publicKeyBase64, notes: 'TLS certificate of the enroll server',
-      actor: { type: 'system', id: null, name: 'enroll', ip: null }, publicBaseUrl: config.PUBLIC_BASE_URL,
+      actor: { type: 'system', id: null, name: 'enroll', ip: null },
     };
     const result = await signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
     const row = await dataSource.getRepository(CertificateEntity).findOneByOrFail({ id: result.certificateId });

@@ -32,6 +32,8 @@ export interface CertificateJson {
   renewalThresholdDays: number;
   renewedFromId: string | null;
   supersededById: string | null;
+  profileId: string | null;
+  environment: string | null;
   hasStoredKey: boolean;
   notes: string | null;
   createdAt: string;
@@ -63,6 +65,8 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     renewalThresholdDays: row.renewalThresholdDays,
     renewedFromId: row.renewedFromId,
     supersededById: row.supersededById,
+    profileId: row.profileId ?? null,
+    environment: row.environment ?? null,
     hasStoredKey: row.encryptedKey !== null,
     notes: row.notes,
     createdAt: row.createdAt.toISOString(),

@@ -9,7 +9,6 @@ const valid = {
   keyAlgorithm: 'ECDSA-P256',
   validityDays: 3650,
   actor: { type: 'apiKey', id: 'k', name: 'n', ip: '127.0.0.1' },
-  publicBaseUrl: 'http://127.0.0.1:3000',
 };
 
 describe('signer job contracts', () => {

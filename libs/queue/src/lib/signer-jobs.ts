@@ -72,9 +72,6 @@ export class CaSubject {
   @IsOptional() @IsString() @Length(2, 2) country?: string;
   @IsOptional() @IsString() @Length(1, 128) state?: string;
   @IsOptional() @IsString() @Length(1, 128) locality?: string;
-  /** Carried over from a device's client certificate by enrollment (the REST API does not take them). */
-  @IsOptional() @IsString() @Length(1, 64) serialNumber?: string;
-  @IsOptional() @IsString() @Length(1, 255) emailAddress?: string;
 }
 
 /** Make a CA: a self-signed root, or an intermediate signed by `parentCaId`. */
@@ -94,7 +91,6 @@ export class CreateCaJob {
   /** Opens the parent's key when the parent has a passphrase; sealed likewise. */
   @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedParentPassphrase?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
-  @IsString() publicBaseUrl: string;
 }
 
 export interface CreateCaResult {
@@ -184,6 +180,9 @@ export class LeafSubject {
   @IsOptional() @IsString() @Length(2, 2) country?: string;
   @IsOptional() @IsString() @Length(1, 128) state?: string;
   @IsOptional() @IsString() @Length(1, 128) locality?: string;
+  /** Carried over from a device's client certificate by enrollment (the REST API does not take them). */
+  @IsOptional() @IsString() @Length(1, 64) serialNumber?: string;
+  @IsOptional() @IsString() @Length(1, 255) emailAddress?: string;
 }
 
 /**
@@ -199,10 +198,17 @@ export class IssueCertificateJob {
   @IsOptional() @IsString() @Length(1, 64) commonName?: string;
   @ValidateNested() @Type(() => SanLists) sans: SanLists;
   @IsOptional() @IsString() @Length(1, 16384) csrPem?: string;
-  @IsIn(KEY_ALGORITHM_NAMES as unknown as string[]) keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number];
-  @IsInt() @Min(1) @Max(397) validityDays: number;
-  @IsString() @Length(1, 64) usage: string;
-  @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) extendedKeyUsage: string[];
+  /** Managed mode: the key pair to make; absent, the profile's default. (CSR mode: the CSR's key.) */
+  @IsOptional() @IsIn(KEY_ALGORITHM_NAMES as unknown as string[]) keyAlgorithm?: (typeof KEY_ALGORITHM_NAMES)[number];
+  /**
+   * The profile to issue under (the signer's policy module decides validity, usage and EKU from it);
+   * absent: the CA's built-in default profile.
+   */
+  @IsOptional() @IsUUID() profileId?: string;
+  /** What the request asked for; the profile decides (absent: its defaults). */
+  @IsOptional() @IsInt() @Min(1) @Max(397) validityDays?: number;
+  @IsOptional() @IsString() @Length(1, 64) usage?: string;
+  @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) extendedKeyUsage?: string[];
   @IsOptional() @ValidateNested() @Type(() => LeafSubject) subject?: LeafSubject;
   @IsOptional() @IsString() @Length(0, 2000) notes?: string;
   @IsIn([true, false]) autoRenew: boolean;
@@ -217,7 +223,6 @@ export class IssueCertificateJob {
    */
   @IsOptional() @IsString() @Length(1, 200) recipientKey?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
-  @IsString() publicBaseUrl: string;
 }
 
 export interface IssueCertificateResult {

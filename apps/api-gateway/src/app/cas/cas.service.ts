@@ -63,7 +63,6 @@ export class CasService {
       sealedPassphrase: await this.signer.sealPassphrase(dto.passphrase, caId),
       sealedParentPassphrase: dto.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, dto.parentCaId) : undefined,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
-      publicBaseUrl: this.config.PUBLIC_BASE_URL,
     };
     await this.signer.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
     return this.get(principal, caId);

@@ -38,6 +38,8 @@ export class CertificateView {
   @ApiProperty() renewalThresholdDays: number;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the certificate this one renewed' }) renewedFromId: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the certificate that renewed this one' }) supersededById: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: "the profile it was issued under (null: its CA's built-in default profile)" }) profileId: string | null;
+  @ApiProperty({ type: String, nullable: true, description: "the profile's environment" }) environment: string | null;
   @ApiProperty({ description: 'a managed key is kept, encrypted, for download (format=key)' }) hasStoredKey: boolean;
   @ApiProperty({ type: String, nullable: true }) notes: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;

@@ -33,7 +33,8 @@ export class CertificatesController {
   constructor(private readonly certificates: CertificatesService) {}
 
   @Post()
-  @Access({ ca: 'issue', from: 'body.caId' })
+  // The issuing CA may come from the profile: the service checks the issue permission on it.
+  @Access('orgKey')
   @RateLimit('issue')
   @Audited('certificate.issue', 'certificate')
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })

@@ -4,10 +4,10 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity } from '@signet/persistence';
+import { CertificateEntity, ProfileEntity, findLiveProfile } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import {
-  ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open,
+  ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open, renewalJob,
 } from '@signet/queue';
 import { ApiError, ErrorCode, IssuanceBatcher, SignerClient, extendedKeyUsageFor } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
@@ -98,7 +98,6 @@ export class CertificatesService {
 
   /** Issue every item, 16 at a time through the queue; failures are reported per index. */
   async batch(req: GatewayRequest, items: Record<string, unknown>[]) {
-    const principal = req.principal as OrgPrincipal;
     const certificates: { index: number; certificate: unknown; privateKey?: string }[] = [];
     const errors: { index: number; error: string; code: string }[] = [];
     let next = 0;
@@ -107,9 +106,6 @@ export class CertificatesService {
         const index = next++;
         try {
           const dto = await validItem(items[index]);
-          if (!mayOnCa(principal, dto.caId, 'issue')) {
-            throw mayOnCa(principal, dto.caId, 'read') ? ApiError.forbidden(`this key may not issue on certificate authority ${dto.caId}`) : ApiError.notFound('certificate authority');
-          }
           const issued = await this.issueOnce(req, dto, randomUUID());
           certificates.push({ index, ...issued });
         } catch (error) {
@@ -137,29 +133,11 @@ export class CertificatesService {
     if (old.supersededById) throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
     if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
-    const { commonName: _cn, ...subject } = old.subject;
-    const originalDays = Math.round((old.validTo.getTime() - old.validFrom.getTime()) / 86_400_000);
-    const issue = Object.assign(new IssueCertificateDto(), {
-      caId: old.caId,
-      mode: old.mode,
-      commonName: old.commonName,
-      sanDns: old.sanDns,
-      sanIp: old.sanIp,
-      sanEmail: old.sanEmail,
-      sanUri: old.sanUri,
-      csrPem: dto.csrPem,
-      keyAlgorithm: old.keyAlgorithm,
-      validityDays: dto.validityDays ?? Math.min(397, Math.max(1, originalDays)),
-      usage: old.usage,
-      extendedKeyUsage: old.extendedKeyUsage,
-      subject: Object.keys(subject).length ? subject : undefined,
-      notes: old.notes ?? undefined,
-      autoRenew: old.autoRenew,
-      renewalThresholdDays: old.renewalThresholdDays,
-      storeKey: old.encryptedKey !== null,
-      caPassphrase: dto.caPassphrase,
+    const certificateId = randomUUID();
+    const job = renewalJob(old, {
+      certificateId, issuanceKey: `issue-${certificateId}`, actor: this.actorOf(req), csrPem: dto.csrPem, validityDays: dto.validityDays,
     });
-    const renewed = await this.issueOnce(req, issue, randomUUID(), old.id);
+    const renewed = await this.submit(req, job, dto.caPassphrase);
     if (dto.revokeOld) {
       await this.revoke(req, old.id, { reason: 'superseded', caPassphrase: dto.caPassphrase }).catch((error) => {
         if (!(error instanceof ApiError && error.code === 'already_revoked')) throw error;
@@ -168,21 +146,21 @@ export class CertificatesService {
     return renewed;
   }
 
-  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string, renewedFromId?: string) {
+  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string) {
     const principal = req.principal as OrgPrincipal;
-    const extendedKeyUsage = extendedKeyUsageFor(dto.usage, dto.extendedKeyUsage);
     if (dto.mode === 'managed' && !dto.commonName) throw ApiError.validation([{ field: 'commonName', messages: ['commonName is required in managed mode'] }]);
     if (dto.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem is required in csr mode'] }]);
     if (dto.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem belongs to csr mode'] }]);
+    // Labels are checked here (a 400 before the queue); the profile in the signer decides what is issued.
+    if (dto.usage !== undefined || dto.extendedKeyUsage) extendedKeyUsageFor(dto.usage ?? 'server', dto.extendedKeyUsage);
     const sans = subjectAltNamesOf(dto);
-    // The CSR is read and its signature verified once, by the signer, which names csrPem in its refusal.
-    const ca = await this.cas.knownReadable(principal, dto.caId);
-    const recipient = dto.mode === 'managed' ? newRecipient() : null;
+    const { caId, profile } = await this.issuingTarget(principal, dto);
     const job: IssueCertificateJob = {
       issuanceKey: `issue-${certificateId}`,
       certificateId,
       orgId: principal.orgId,
-      caId: ca.id,
+      caId,
+      profileId: profile?.id,
       mode: dto.mode,
       commonName: dto.commonName,
       sans,
@@ -190,18 +168,49 @@ export class CertificatesService {
       keyAlgorithm: dto.keyAlgorithm,
       validityDays: dto.validityDays,
       usage: dto.usage,
-      extendedKeyUsage,
+      extendedKeyUsage: dto.extendedKeyUsage,
       subject: dto.subject ? { ...dto.subject } : undefined,
       notes: dto.notes,
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
       storeKey: dto.storeKey,
-      sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, ca.id),
-      recipientKey: recipient?.publicKeyBase64,
-      renewedFromId,
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
-      publicBaseUrl: this.config.PUBLIC_BASE_URL,
+      actor: this.actorOf(req),
     };
+    return this.submit(req, job, dto.caPassphrase);
+  }
+
+  /**
+   * The CA (and profile) a request issues from, and the caller's issue permission on it: `profileId` or
+   * `profile` (slug) names a live profile of the org, whose CA is the issuing CA (a different `caId` is
+   * 400); without one, `caId` and the CA's built-in default profile.
+   */
+  private async issuingTarget(principal: OrgPrincipal, dto: IssueCertificateDto): Promise<{ caId: string; profile: ProfileEntity | null }> {
+    const named = dto.profileId ?? dto.profile;
+    const profile = named ? await findLiveProfile(this.dataSource.manager, principal.orgId, named) : null;
+    if (named && !profile) throw ApiError.notFound('profile');
+    if (profile && dto.caId && dto.caId !== profile.caId) {
+      throw ApiError.validation([{ field: 'caId', messages: [`the profile issues from certificate authority ${profile.caId}; leave caId out or give that one`] }]);
+    }
+    const caId = profile?.caId ?? dto.caId;
+    if (!caId) throw ApiError.validation([{ field: 'caId', messages: ['caId (or profileId / profile) is required'] }]);
+    if (!mayOnCa(principal, caId, 'issue')) {
+      throw mayOnCa(principal, caId, 'read') ? ApiError.forbidden(`this key may not issue on certificate authority ${caId}`) : ApiError.notFound(profile ? 'profile' : 'certificate authority');
+    }
+    return { caId, profile };
+  }
+
+  private actorOf(req: GatewayRequest): IssueCertificateJob['actor'] {
+    const principal = req.principal as OrgPrincipal;
+    return { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) };
+  }
+
+  /** Send an issuance to the signer and answer with the certificate, its chain and (managed) its key. */
+  private async submit(req: GatewayRequest, job: IssueCertificateJob, caPassphrase: string | undefined) {
+    const principal = req.principal as OrgPrincipal;
+    const ca = await this.cas.knownReadable(principal, job.caId);
+    const recipient = job.mode === 'managed' ? newRecipient() : null;
+    job.sealedCaPassphrase = await this.signer.sealPassphrase(caPassphrase, ca.id);
+    job.recipientKey = recipient?.publicKeyBase64;
     const issued = await this.batcher.issue(job);
     const chain = await this.cas.chain(principal, issued.row.caId);
     const response = { certificate: { ...certificateView(issued.row), certificatePem: certificatePem(issued.row), chainPem: chain.chain.join('') } };
@@ -223,6 +232,7 @@ export class CertificatesService {
     if (readable) query.andWhere('c.ca_id = ANY(:readable)', { readable: readable.length ? readable : ['00000000-0000-0000-0000-000000000000'] });
     if (q.caId) query.andWhere('c.ca_id = :caId', { caId: q.caId });
     if (q.usage) query.andWhere('c.usage = :usage', { usage: q.usage });
+    if (q.profileId ?? q.dtp) query.andWhere('c.profile_id = :profileId', { profileId: q.profileId ?? q.dtp });
     if (q.createdFrom) query.andWhere('c.created_at >= :createdFrom', { createdFrom: q.createdFrom });
     if (q.createdTo) query.andWhere('c.created_at <= :createdTo', { createdTo: q.createdTo });
     switch (q.status) {

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
@@ -17,7 +17,14 @@ export class LeafSubjectDto {
 }
 
 export class IssueCertificateDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() caId: string;
+  @ApiPropertyOptional({ format: 'uuid', description: "the issuing CA; may be left out with a profile (its CA; another caId is 400)" })
+  @IsOptional() @IsUUID() caId?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'the profile to issue under (API.md section 5); without one, the CA\'s built-in default profile' })
+  @IsOptional() @IsUUID() profileId?: string;
+
+  @ApiPropertyOptional({ description: 'the profile by its slug (instead of profileId)' })
+  @IsOptional() @IsString() @Length(1, 63) profile?: string;
 
   @ApiPropertyOptional({ type: String, enum: ['managed', 'csr'], default: 'managed' })
   @IsOptional() @IsIn(['managed', 'csr'])
@@ -45,17 +52,17 @@ export class IssueCertificateDto {
   @IsOptional() @IsString() @MaxLength(16384)
   csrPem?: string;
 
-  @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256' })
+  @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256', description: "managed mode; default ECDSA-P256, or the profile's first allowed algorithm" })
   @IsOptional() @IsIn(KEY_ALGORITHM_NAMES as unknown as string[])
-  keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number] = 'ECDSA-P256';
+  keyAlgorithm?: (typeof KEY_ALGORITHM_NAMES)[number];
 
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 90 })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 90, description: "default: the profile's defaultValidityDays (90 without a profile); at most its maxValidityDays" })
   @IsOptional() @IsInt() @Min(1) @Max(397)
-  validityDays = 90;
+  validityDays?: number;
 
-  @ApiPropertyOptional({ type: String, default: 'server', description: 'server, client, api-mtls, vpn, server-client, email, code-signing, or any label with extendedKeyUsage' })
+  @ApiPropertyOptional({ type: String, default: 'server', description: "server, client, api-mtls, vpn, server-client, email, code-signing, or any label with extendedKeyUsage; under a profile, the profile's (another is 422, rule usage)" })
   @IsOptional() @IsString() @Length(1, 64)
-  usage = 'server';
+  usage?: string;
 
   @ApiPropertyOptional({ type: [String], description: 'names (serverAuth, clientAuth, ...) or dotted OIDs' })
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })

@@ -21,6 +21,9 @@ export class ListCertificatesQueryDto extends PageQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3650)
   expiringInDays = 30;
 
+  @ApiPropertyOptional({ format: 'uuid', description: 'certificates issued under this profile' }) @IsOptional() @IsUUID() profileId?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'alias of profileId (CertForge DTPs)' }) @IsOptional() @IsUUID() dtp?: string;
+
   @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdFrom?: string;
   @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdTo?: string;
 

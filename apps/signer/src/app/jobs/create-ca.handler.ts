@@ -3,7 +3,7 @@
  * encrypt the key under MASTER_KEY (and the CA's passphrase), then store the CA and its audit event
  * in one transaction. The producer picks the CA id, so a retried job returns the CA it already made.
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity, insertAuditEvents } from '@signet/persistence';
 import {
@@ -16,6 +16,8 @@ import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 import { OcspSigner } from '../revocation/ocsp-signer';
 import { CrlBuilder } from '../revocation/crl-builder';
+import { SIGNER_CONFIG } from '../signer-config.token';
+import type { SignerConfig } from '../signer.config';
 
 const DAY_MS = 86_400_000;
 /** Certificates start a minute in the past: relying parties with a slightly slow clock still accept them. */
@@ -28,6 +30,7 @@ export class CreateCaHandler {
     private readonly keyring: CaKeyring,
     private readonly ocsp: OcspSigner,
     private readonly crls: CrlBuilder,
+    @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
   ) {}
 
   async handle(job: CreateCaJob): Promise<CreateCaResult> {
@@ -71,7 +74,8 @@ export class CreateCaHandler {
 
     const parentIssuer = parent ? await this.keyring.issuer(parent, this.keyring.openPassphrase(job.sealedParentPassphrase, parent.id)) : null;
     const keys = await generateKeyPair(job.keyAlgorithm);
-    const base = job.publicBaseUrl.replace(/\/$/, '');
+    // The signer's own PUBLIC_BASE_URL: what goes into a certificate is never a producer's to say.
+    const base = this.config.PUBLIC_BASE_URL.replace(/\/$/, '');
     const certificate = parent
       ? await buildCertificate({
           kind: 'intermediate', subject: job.subject, publicKey: keys.publicKey, issuer: parentIssuer!,

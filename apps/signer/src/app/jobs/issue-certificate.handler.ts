@@ -3,10 +3,11 @@
  * verify the CSR, build and sign the leaf, and commit the row with its audit event in one transaction.
  * The job's `issuanceKey` is unique in the table: a retry after a crash finds the committed row.
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  AuditEventInput, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, insertAuditEvents, insertCertificates,
+  AuditEventInput, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, ProfileEntity, insertAuditEvents, insertCertificates,
+  liveProfilesById,
 } from '@signet/persistence';
 import {
   DistinguishedName, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
@@ -22,6 +23,9 @@ import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 import { OcspSigner, SignedOcspResponse } from '../revocation/ocsp-signer';
+import { BUILT_IN_POLICY, IssuancePolicy, applyPolicy, defaultKeyAlgorithm, policyOf } from '../policy/issuance-policy';
+import { SIGNER_CONFIG } from '../signer-config.token';
+import type { SignerConfig } from '../signer.config';
 
 const DAY_MS = 86_400_000;
 const BACKDATE_MS = 60_000;
@@ -33,6 +37,7 @@ export class IssueCertificateHandler {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly keyring: CaKeyring,
     private readonly ocsp: OcspSigner,
+    @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
   ) {}
 
   /** One issuance (renewals, the sweep, and single jobs). */
@@ -53,6 +58,7 @@ export class IssueCertificateHandler {
     const outcomes: IssueOutcome[] = new Array(jobs.length);
     const done = await this.issuedFor(jobs.map((j) => j.issuanceKey));
     const cas = await this.casFor(jobs);
+    const profiles = await liveProfilesById(this.dataSource.manager, [...new Set(jobs.flatMap((j) => (j.profileId ? [j.profileId] : [])))]);
     const prepared: { index: number; item: PreparedIssuance }[] = [];
     // Prepared side by side: key generation and signatures run on libuv's thread pool.
     await Promise.all(jobs.map(async (job, index) => {
@@ -62,7 +68,7 @@ export class IssueCertificateHandler {
         return;
       }
       try {
-        prepared.push({ index, item: await this.prepare(job, cas.get(job.caId)) });
+        prepared.push({ index, item: await this.prepare(job, cas.get(job.caId), profiles) });
       } catch (error) {
         outcomes[index] = { error: refusalOf(error) };
       }
@@ -106,15 +112,12 @@ export class IssueCertificateHandler {
   }
 
   /** Every check, the key pair or the CSR, the signed certificate and its OCSP answer; nothing stored yet. */
-  private async prepare(job: IssueCertificateJob, ca: CertificateAuthorityEntity | undefined): Promise<PreparedIssuance> {
+  private async prepare(job: IssueCertificateJob, ca: CertificateAuthorityEntity | undefined, profiles: Map<string, ProfileEntity>): Promise<PreparedIssuance> {
     if (!ca || ca.orgId !== job.orgId) throw refuse('not_found', 'certificate authority not found');
+    const policy = policyFor(job, ca, profiles);
     const now = Date.now();
     if (ca.status === 'revoked') throw refuse('ca_unavailable', 'the certificate authority is revoked');
     if (ca.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the certificate authority has expired');
-    const notAfter = new Date(Math.floor((now + job.validityDays * DAY_MS) / 1000) * 1000);
-    if (notAfter.getTime() > ca.validTo.getTime()) {
-      throw refuse('policy_violation', `validityDays reaches past the CA's validTo (${ca.validTo.toISOString()})`, { field: 'validityDays' });
-    }
     const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id));
 
     const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
@@ -136,9 +139,17 @@ export class IssueCertificateHandler {
       throw refuse('policy_violation', `${outside.join(', ')} outside the CA's permitted domains (${ca.permittedDnsDomains.join(', ')})`, { field: 'sanDns' });
     }
 
-    const keys = csr ? null : await generateKeyPair(job.keyAlgorithm);
+    const keyAlgorithm = csr ? csr.keyAlgorithm : job.keyAlgorithm ?? (defaultKeyAlgorithm(policy) as NonNullable<IssueCertificateJob['keyAlgorithm']>);
+    const template = applyPolicy(policy, { keyAlgorithm, validityDays: job.validityDays, usage: job.usage, extendedKeyUsage: job.extendedKeyUsage, sans });
+    const notAfter = new Date(Math.floor((now + template.validityDays * DAY_MS) / 1000) * 1000);
+    if (notAfter.getTime() > ca.validTo.getTime()) {
+      throw refuse('policy_violation', `validityDays reaches past the CA's validTo (${ca.validTo.toISOString()})`, { field: 'validityDays', rule: 'caValidTo' });
+    }
+
+    const keys = csr ? null : await generateKeyPair(keyAlgorithm);
     const subject: DistinguishedName = { ...(job.subject ?? {}), commonName };
-    const base = job.publicBaseUrl.replace(/\/$/, '');
+    // The signer's own PUBLIC_BASE_URL: what goes into a certificate is never a producer's to say.
+    const base = this.config.PUBLIC_BASE_URL.replace(/\/$/, '');
     const subjectFromCsr = csr && !job.commonName && !job.subject;
     const certificate = await buildCertificate({
       kind: 'leaf',
@@ -149,12 +160,11 @@ export class IssueCertificateHandler {
       notBefore: new Date(now - BACKDATE_MS),
       notAfter,
       sans,
-      extendedKeyUsage: job.extendedKeyUsage,
+      extendedKeyUsage: template.extendedKeyUsage,
       crlUrl: `${base}/pki/cas/${ca.id}/crl`,
       ocspUrl: `${base}/pki/ocsp`,
       caIssuersUrl: `${base}/pki/cas/${ca.id}/ca.crt`,
     });
-    const keyAlgorithm = csr ? csr.keyAlgorithm : job.keyAlgorithm;
     const encryptedKey = keys && job.storeKey ? await encryptPrivateKey(keys.privateKey, this.keyring.master) : null;
     // Its OCSP answer exists before the certificate does (RFC 5019: responses are signed ahead).
     const ocspGood = await this.ocsp.sign(ca, issuer, { serialNumber: certificate.serialNumber, certificateId: job.certificateId });
@@ -171,8 +181,8 @@ export class IssueCertificateHandler {
       sanEmail: sans.email,
       sanUri: sans.uri,
       keyAlgorithm,
-      usage: job.usage,
-      extendedKeyUsage: job.extendedKeyUsage,
+      usage: template.usage,
+      extendedKeyUsage: template.extendedKeyUsage,
       mode: job.mode,
       validFrom: certificate.notBefore,
       validTo: certificate.notAfter,
@@ -184,12 +194,14 @@ export class IssueCertificateHandler {
       notes: job.notes ?? null,
       issuanceKey: job.issuanceKey,
       renewedFromId: job.renewedFromId ?? null,
+      profileId: policy.profileId,
+      environment: policy.environment,
     };
     const audit: AuditEventInput = {
       orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
       ...auditActor(job.actor),
       resourceType: 'certificate', resourceId: job.certificateId,
-      details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null },
+      details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null, profileId: policy.profileId },
     };
     return { job, row, ocsp: ocspGood, audit, privateKey: keys?.privateKey ?? null };
   }
@@ -286,6 +298,18 @@ function itemFailureOf(error: unknown, job: IssueCertificateJob): JobFailure {
   const fields = unfitTextFields(job);
   const message = 'a value of this request cannot be stored';
   return { code: 'validation_failed', message, details: { fields: fields.length ? fields : [{ field: 'request', messages: [message] }] } };
+}
+
+/** The profile a job issues under (the CA's built-in default without one); a deleted one is not found. */
+function policyFor(job: IssueCertificateJob, ca: CertificateAuthorityEntity, profiles: Map<string, ProfileEntity>): IssuancePolicy {
+  if (!job.profileId) return BUILT_IN_POLICY;
+  const profile = profiles.get(job.profileId);
+  if (!profile || profile.orgId !== job.orgId) throw refuse('not_found', 'profile not found');
+  if (profile.caId !== ca.id) {
+    const message = `the profile issues from certificate authority ${profile.caId}, not ${ca.id}`;
+    throw refuse('validation_failed', message, { fields: [{ field: 'caId', messages: [message] }] });
+  }
+  return policyOf(profile);
 }
 
 const hasSans = (s: IssueCertificateJob['sans']) => s.dns.length + s.ip.length + s.email.length + s.uri.length > 0;

@@ -14,7 +14,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName } from '@signet/persistence';
 import { toPem } from '@signet/pki';
-import { IssueCertificateJob } from '@signet/queue';
+import { renewalJob } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, In } from 'typeorm';
 import { IssueCertificateHandler } from '../jobs/issue-certificate.handler';
@@ -128,7 +128,10 @@ export class Sweeps {
       for (const old of due) {
         tried.add(old.id);
         try {
-          await this.issuance.handle(renewalJob(old, this.config));
+          await this.issuance.handle(renewalJob(old, {
+            certificateId: randomUUID(), issuanceKey: `renew-${old.id}`, actor: { type: 'system', id: null, name: 'renewal-sweep', ip: null },
+            csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
+          }));
           renewed++;
         } catch (error) {
           failed++;
@@ -138,32 +141,4 @@ export class Sweeps {
     }
     return { renewed, failed };
   }
-}
-
-function renewalJob(old: CertificateEntity, config: SignerConfig): IssueCertificateJob {
-  const { commonName: _cn, ...subject } = old.subject;
-  const certificateId = randomUUID();
-  const originalDays = Math.round((old.validTo.getTime() - old.validFrom.getTime()) / 86_400_000);
-  return {
-    issuanceKey: `renew-${old.id}`,
-    certificateId,
-    orgId: old.orgId,
-    caId: old.caId,
-    mode: old.mode,
-    commonName: old.commonName,
-    sans: { dns: old.sanDns, ip: old.sanIp, email: old.sanEmail, uri: old.sanUri },
-    csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
-    keyAlgorithm: old.keyAlgorithm,
-    validityDays: Math.min(397, Math.max(1, originalDays)),
-    usage: old.usage,
-    extendedKeyUsage: old.extendedKeyUsage,
-    subject: Object.keys(subject).length ? subject : undefined,
-    notes: old.notes ?? undefined,
-    autoRenew: old.autoRenew,
-    renewalThresholdDays: old.renewalThresholdDays,
-    storeKey: old.encryptedKey !== null,
-    renewedFromId: old.id,
-    actor: { type: 'system', id: null, name: 'renewal-sweep', ip: null },
-    publicBaseUrl: config.PUBLIC_BASE_URL,
-  };
 }
