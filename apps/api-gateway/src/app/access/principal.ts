@@ -3,7 +3,8 @@
  */
 import type { ApiKeyRole, CaPermissions } from '@signet/persistence';
 
-export type CaAction = 'read' | 'issue' | 'revoke';
+/** `approve`: decide others' approval requests on the CA (API.md section 6). */
+export type CaAction = 'read' | 'issue' | 'revoke' | 'approve';
 
 export interface PlatformPrincipal {
   type: 'platform';

@@ -13,9 +13,9 @@ import { IsTimestamp } from '@signet/service';
 import { ApiKeyView } from './api-key.view';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ACTIONS = new Set(['read', 'issue', 'revoke']);
+const ACTIONS = new Set(['read', 'issue', 'revoke', 'approve']);
 
-/** `{"<caId>": {"read": true, "issue": true, "revoke": false}}`: uuid keys, boolean grants, nothing else. */
+/** `{"<caId>": {"read": true, "issue": true, "revoke": false, "approve": false}}`: uuid keys, boolean grants, nothing else. */
 function IsCaPermissions(options?: ValidationOptions) {
   return (target: object, propertyName: string) =>
     registerDecorator({
@@ -24,7 +24,7 @@ function IsCaPermissions(options?: ValidationOptions) {
       propertyName,
       options: {
         message: (a: ValidationArguments) =>
-          `${a.property} must map CA ids (uuid) to {read, issue, revoke} booleans, at most 1000 CAs`,
+          `${a.property} must map CA ids (uuid) to {read, issue, revoke, approve} booleans, at most 1000 CAs`,
         ...options,
       },
       validator: {
@@ -57,7 +57,7 @@ export class CreateApiKeyDto {
   @IsIn(['admin', 'member'])
   role: 'admin' | 'member';
 
-  @ApiPropertyOptional({ example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false } } })
+  @ApiPropertyOptional({ example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false, approve: false } } })
   @IsOptional()
   @IsCaPermissions()
   permissions?: CaPermissions;

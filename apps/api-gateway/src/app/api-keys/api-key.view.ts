@@ -2,15 +2,15 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { ApiKeyEntity, CaPermissions } from '@signet/persistence';
 import { PageView } from '../api-docs.decorator';
 
-/** `{"<caId>": {"read": true, "issue": true, "revoke": false}}` */
+/** `{"<caId>": {"read": true, "issue": true, "revoke": false, "approve": false}}` */
 export const CA_PERMISSIONS_SCHEMA = {
   type: 'object' as const,
   description: 'per-CA grants of a member key, by CA id; empty for an admin key, which may do everything in its org',
   additionalProperties: {
     type: 'object' as const,
-    properties: { read: { type: 'boolean' as const }, issue: { type: 'boolean' as const }, revoke: { type: 'boolean' as const } },
+    properties: { read: { type: 'boolean' as const }, issue: { type: 'boolean' as const }, revoke: { type: 'boolean' as const }, approve: { type: 'boolean' as const } },
   },
-  example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false } },
+  example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false, approve: false } },
 };
 
 /** An API key as the API shows it: never the secret or its hash. */

@@ -3,7 +3,7 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeor
 export type ApiKeyRole = 'platform' | 'admin' | 'member';
 
 /** Per-CA grants of a member key: `{"<caId>": {"read": true, "issue": true, "revoke": false}}`. */
-export type CaPermissions = Record<string, { read?: boolean; issue?: boolean; revoke?: boolean }>;
+export type CaPermissions = Record<string, { read?: boolean; issue?: boolean; revoke?: boolean; approve?: boolean }>;
 
 /**
  * An API key `sgn_<keyId>_<secret>`. Only SHA-256 of the secret is kept; `keyId` finds the row without
