@@ -10,7 +10,7 @@ import { RunningService, bmpBytes, craftedCsr, stopService } from '@signet/testi
 import { Client } from 'pg';
 import request from 'supertest';
 import { AuditService } from '../src/app/audit/audit.service';
-import { TEST_ADMIN_KEY, bearer, createOrg, expectErrorShape, startGateway, startSigner, uniqueSlug } from './support';
+import { TEST_ADMIN_KEY, withKey, bearer, createOrg, expectErrorShape, startGateway, startSigner, uniqueSlug } from './support';
 
 const NUL = 'a\u0000b';
 const HIGH = 'a\ud800b';
@@ -25,11 +25,7 @@ describe('hostile values', () => {
   let caId: string;
   let certificateId: string;
 
-  const api = (key = adminKey) => ({
-    get: (path: string) => request(http).get(path).set(bearer(key)),
-    post: (path: string, body: unknown) => request(http).post(path).set(bearer(key)).send(body as object),
-    patch: (path: string, body: unknown) => request(http).patch(path).set(bearer(key)).send(body as object),
-  });
+  const api = (key = adminKey) => withKey(http, key);
   const fieldsOf = (res: request.Response) => (res.body.details?.fields ?? []).map((f: { field: string }) => f.field);
   const count = async (sql: string, params: unknown[] = []) => (await db.query(sql, params)).rows[0].n as number;
 

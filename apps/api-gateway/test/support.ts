@@ -29,6 +29,14 @@ export { startSigner } from '@signet/testing';
 
 export const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 
+/** Requests to `http` under `key`: `withKey(http, key).post(path, body)`. */
+export const withKey = (http: Parameters<typeof request>[0], key: string) => ({
+  get: (path: string) => request(http).get(path).set(bearer(key)),
+  post: (path: string, body: unknown) => request(http).post(path).set(bearer(key)).send(body as object),
+  patch: (path: string, body: unknown) => request(http).patch(path).set(bearer(key)).send(body as object),
+  delete: (path: string) => request(http).delete(path).set(bearer(key)),
+});
+
 export const uniqueSlug = (base = 'org') => `${base}-${randomBytes(4).toString('hex')}`;
 
 /** A new org through the platform API; returns it and its first admin key. */

@@ -22,6 +22,8 @@ import { OrgDirectory } from './identity/org-directory';
 import { WhoamiController } from './identity/whoami.controller';
 import { OrgsService } from './platform/orgs.service';
 import { PlatformController } from './platform/platform.controller';
+import { ProfilesController } from './profiles/profiles.controller';
+import { ProfilesService } from './profiles/profiles.service';
 
 export { GATEWAY_CONFIG };
 
@@ -40,14 +42,14 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController, ProfilesController],
       providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] }, {
           provide: IssuanceBatcher,
           useFactory: (signer: SignerClient, c: GatewayConfig, dataSource: DataSource) =>
             new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
           inject: [SignerClient, GATEWAY_CONFIG, getDataSourceToken()],
         },
-        CertificatesService, PkiStore, EnrollmentPoliciesService],
+        CertificatesService, PkiStore, EnrollmentPoliciesService, ProfilesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

@@ -5,7 +5,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, EnrollmentPolicyEntity } from '@signet/persistence';
+import { CertificateAuthorityEntity, EnrollmentPolicyEntity, findLiveProfile } from '@signet/persistence';
 import { enrollmentPoliciesChannel } from '@signet/queue';
 import { ApiError, REDIS, extendedKeyUsageFor } from '@signet/service';
 import type Redis from 'ioredis';
@@ -27,6 +27,7 @@ export const policyView = (p: EnrollmentPolicyEntity) => ({
   usage: p.usage,
   allowedKeyAlgorithms: p.allowedKeyAlgorithms,
   subjectRule: p.subjectRule,
+  profileId: p.profileId,
   createdAt: p.createdAt.toISOString(),
 });
 
@@ -50,6 +51,11 @@ export class EnrollmentPoliciesService {
     const found = await this.dataSource.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { id: In(named), orgId: principal.orgId } });
     const missing = named.filter((id) => !found.some((ca) => ca.id === id));
     if (missing.length) throw new ApiError('not_found', 'certificate authority not found', { caIds: missing });
+    // Enrollment issues under the profile, so it must be one of issuingCaId (the signer checks it again when it issues).
+    const profile = dto.profileId ? await findLiveProfile(this.dataSource.manager, principal.orgId, dto.profileId) : null;
+    if (dto.profileId && profile?.caId !== dto.issuingCaId) {
+      throw ApiError.validation([{ field: 'profileId', messages: [profile ? 'the profile is of another CA than issuingCaId' : 'no live profile of this org has this id'] }]);
+    }
     const policy = await this.dataSource.transaction(async (manager) => {
       const saved = await manager.getRepository(EnrollmentPolicyEntity).save(
         manager.getRepository(EnrollmentPolicyEntity).create({
@@ -61,9 +67,10 @@ export class EnrollmentPoliciesService {
           usage: dto.usage,
           allowedKeyAlgorithms: [...new Set(dto.allowedKeyAlgorithms)] as EnrollmentPolicyEntity['allowedKeyAlgorithms'],
           subjectRule: dto.subjectRule,
+          profileId: profile?.id ?? null,
         }),
       );
-      await this.audit.record(req, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId } }, manager);
+      await this.audit.record(req, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId, profileId: saved.profileId } }, manager);
       return saved;
     });
     await this.announce();

@@ -31,6 +31,10 @@ export class CreateEnrollmentPolicyDto {
   @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's, and its other subject attributes and SANs must be the client certificate's (403 naming each field otherwise); any: the CSR's subject and SANs are taken" })
   @IsIn(SUBJECT_RULES as unknown as string[])
   subjectRule: (typeof SUBJECT_RULES)[number];
+
+  @ApiPropertyOptional({ type: String, format: 'uuid', description: 'a live profile of the org whose caId is issuingCaId: enrollment issues under it' })
+  @IsOptional() @IsUUID()
+  profileId?: string;
 }
 
 /** A policy as policyView() answers it. */
@@ -43,6 +47,7 @@ export class EnrollmentPolicyView {
   @ApiProperty() usage: string;
   @ApiProperty({ type: [String], enum: KEY_ALGORITHM_NAMES, description: 'empty: every algorithm a CSR may use' }) allowedKeyAlgorithms: string[];
   @ApiProperty({ type: String, enum: SUBJECT_RULES }) subjectRule: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the profile enrollment issues under; null: none' }) profileId: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
 }
 

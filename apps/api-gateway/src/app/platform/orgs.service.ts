@@ -1,15 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { OrgEntity } from '@signet/persistence';
+import { OrgEntity, isUniqueViolation } from '@signet/persistence';
 import { ApiError } from '@signet/service';
-import { DataSource, QueryFailedError } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
 import type { GatewayRequest } from '../request-context';
 import { CreateOrgDto, orgView } from './org.dto';
-
-const UNIQUE_VIOLATION = '23505';
 
 @Injectable()
 export class OrgsService {
@@ -35,7 +33,7 @@ export class OrgsService {
         return { org: orgView(org), adminKey: token };
       });
     } catch (error) {
-      if (error instanceof QueryFailedError && (error.driverError as { code?: string }).code === UNIQUE_VIOLATION) {
+      if (isUniqueViolation(error)) {
         throw new ApiError('conflict', `an org with slug "${dto.slug}" already exists`, { field: 'slug' });
       }
       throw error;
