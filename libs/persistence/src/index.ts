@@ -6,3 +6,4 @@ export * from './lib/insert-certificates';
 export * from './lib/certificate-json';
 export * from './lib/ca-certificates';
 export * from './lib/profiles';
+export * from './lib/approvals';

@@ -16,3 +16,4 @@ export * from './lib/cluster';
 export * from './lib/signer-client';
 export * from './lib/usage';
 export * from './lib/issuance-batcher';
+export * from './lib/clock';

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { certificatesById, createDataSourceOptions } from '@signet/persistence';
-import { HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
+import { Clock, HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
 import { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { AccessModule } from './access/access.module';
@@ -12,6 +12,9 @@ import { CasController } from './cas/cas.controller';
 import { CasService } from './cas/cas.service';
 import { CertificatesController } from './certificates/certificates.controller';
 import { CertificatesService } from './certificates/certificates.service';
+import { IssuanceService } from './certificates/issuance.service';
+import { ApprovalsController } from './approvals/approvals.controller';
+import { ApprovalsService } from './approvals/approvals.service';
 import { PkiStore } from './pki/pki-store';
 import { EnrollmentPoliciesController } from './enrollment/enrollment-policies.controller';
 import { EnrollmentPoliciesService } from './enrollment/enrollment-policies.service';
@@ -42,14 +45,14 @@ export class AppModule {
         HealthModule,
         AccessModule,
       ],
-      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, OcspStatusController, EnrollmentPoliciesController, ProfilesController],
+      controllers: [PlatformController, ApiKeysController, WhoamiController, AuditController, CasController, CertificatesController, ApprovalsController, OcspStatusController, EnrollmentPoliciesController, ProfilesController],
       providers: [{ provide: GATEWAY_CONFIG, useValue: config }, AuditService, ApiKeysService, OrgsService, OrgDirectory, CasService, { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] }, {
           provide: IssuanceBatcher,
           useFactory: (signer: SignerClient, c: GatewayConfig, dataSource: DataSource) =>
             new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
           inject: [SignerClient, GATEWAY_CONFIG, getDataSourceToken()],
         },
-        CertificatesService, PkiStore, EnrollmentPoliciesService, ProfilesService],
+        CertificatesService, IssuanceService, ApprovalsService, Clock, PkiStore, EnrollmentPoliciesService, ProfilesService],
       exports: [GATEWAY_CONFIG, AuditService],
     };
   }

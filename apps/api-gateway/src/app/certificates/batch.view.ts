@@ -5,6 +5,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { CertificateWithPemView } from './certificate.view';
 import { IssueCertificateDto } from './issue-certificate.dto';
+import { ApprovalView } from '../approvals/approval.dto';
 
 const MAX_ITEMS = 1000;
 
@@ -47,6 +48,11 @@ export class BatchIssuedItemView {
   @ApiPropertyOptional({ description: 'PKCS#8 PEM, managed items only' }) privateKey?: string;
 }
 
+export class BatchPendingItemView {
+  @ApiProperty({ description: 'position of the item (or row), from 0' }) index: number;
+  @ApiProperty({ type: () => ApprovalView, description: 'the request waiting for approval (its profile has requireApproval)' }) approval: ApprovalView;
+}
+
 /** 201 `{total, successful, failed, errors, certificates}`: one bad item never sinks the others. */
 export class BatchIssueResultView {
   @ApiProperty() total: number;
@@ -54,4 +60,5 @@ export class BatchIssueResultView {
   @ApiProperty() failed: number;
   @ApiProperty({ type: () => [BatchItemErrorView] }) errors: BatchItemErrorView[];
   @ApiProperty({ type: () => [BatchIssuedItemView] }) certificates: BatchIssuedItemView[];
+  @ApiPropertyOptional({ type: () => [BatchPendingItemView], description: 'items waiting for approval: neither issued nor failed' }) pending?: BatchPendingItemView[];
 }

@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Req, Res } 
 import { RESOURCE_ID } from '../resource-id.pipe';
 import type { Response } from 'express';
 import {
-  ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath,
+  ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath,
 } from '@nestjs/swagger';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { BatchIssueDto, batchItems } from './batch';
@@ -17,6 +17,7 @@ import { Audited } from '../audit/audited.decorator';
 import { RateLimit } from '../rate-limit/rate-limit.decorator';
 import type { GatewayRequest } from '../request-context';
 import { CertificatesService } from './certificates.service';
+import { ApprovalEnvelopeView } from '../approvals/approval.dto';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
@@ -40,11 +41,15 @@ export class CertificatesController {
   @ApiOperation({ summary: 'Issue a certificate (managed: the signer makes the key; csr: from your PKCS#10)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'csr mode: same key + same body within 24 h -> the same certificate' })
   @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the certificate with its PEM and chain; privateKey in managed mode' })
+  @ApiAcceptedResponse({ type: ApprovalEnvelopeView, description: 'under a profile with requireApproval: the request, waiting for approval; nothing signed yet' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto) {
+  async issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Res({ passthrough: true }) res: Response) {
     // Read from the request, not with @Headers(): Swagger would list that as a second, required header.
     const idempotencyKey = req.headers['idempotency-key'];
-    return this.certificates.issue(req, dto, Array.isArray(idempotencyKey) ? idempotencyKey[0] : idempotencyKey);
+    const result = await this.certificates.issue(req, dto, Array.isArray(idempotencyKey) ? idempotencyKey[0] : idempotencyKey);
+    // Under a profile with requireApproval nothing is signed yet: 202 with the request (API.md section 6).
+    if ('approval' in result) res.status(202);
+    return result;
   }
 
   @Post('batch')

@@ -6,10 +6,8 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ProfileEntity, findLiveProfile } from '@signet/persistence';
 import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
-import {
-  ExportKeyJob, ExportKeyResult, IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, newRecipient, open, renewalJob,
-} from '@signet/queue';
-import { ApiError, ErrorCode, IssuanceBatcher, SignerClient, extendedKeyUsageFor } from '@signet/service';
+import { IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, renewalJob } from '@signet/queue';
+import { ApiError, ErrorCode, SignerClient, extendedKeyUsageFor } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -20,6 +18,8 @@ import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { GatewayRequest, clientIp } from '../request-context';
 import { certificatePem, certificateView } from './certificate.view';
+import { IssuanceService, actorOf } from './issuance.service';
+import { ApprovalsService } from '../approvals/approvals.service';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
@@ -65,7 +65,8 @@ export class CertificatesService {
     private readonly signer: SignerClient,
     private readonly cas: CasService,
     private readonly audit: AuditService,
-    private readonly batcher: IssuanceBatcher<CertificateEntity>,
+    private readonly issuance: IssuanceService,
+    private readonly approvals: ApprovalsService,
   ) {}
 
   /**
@@ -99,6 +100,7 @@ export class CertificatesService {
   /** Issue every item, 16 at a time through the queue; failures are reported per index. */
   async batch(req: GatewayRequest, items: Record<string, unknown>[]) {
     const certificates: { index: number; certificate: unknown; privateKey?: string }[] = [];
+    const pending: { index: number; approval: unknown }[] = [];
     const errors: { index: number; error: string; code: string }[] = [];
     let next = 0;
     const worker = async () => {
@@ -107,7 +109,8 @@ export class CertificatesService {
         try {
           const dto = await validItem(items[index]);
           const issued = await this.issueOnce(req, dto, randomUUID());
-          certificates.push({ index, ...issued });
+          if ('approval' in issued) pending.push({ index, approval: issued.approval });
+          else certificates.push({ index, ...issued });
         } catch (error) {
           // An unexpected failure sinks its item only: the items issued before it keep their answers
           // (and managed items their keys, which exist nowhere else).
@@ -120,7 +123,9 @@ export class CertificatesService {
     await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
     certificates.sort((a, b) => a.index - b.index);
     errors.sort((a, b) => a.index - b.index);
-    return { total: items.length, successful: certificates.length, failed: errors.length, errors, certificates };
+    pending.sort((a, b) => a.index - b.index);
+    // Items under a profile that requires approval wait in `pending` (neither issued nor failed).
+    return { total: items.length, successful: certificates.length, failed: errors.length, errors, certificates, ...(pending.length ? { pending } : {}) };
   }
 
   /**
@@ -135,9 +140,9 @@ export class CertificatesService {
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
     const certificateId = randomUUID();
     const job = renewalJob(old, {
-      certificateId, issuanceKey: `issue-${certificateId}`, actor: this.actorOf(req), csrPem: dto.csrPem, validityDays: dto.validityDays,
+      certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(req), csrPem: dto.csrPem, validityDays: dto.validityDays,
     });
-    const renewed = await this.submit(req, job, dto.caPassphrase);
+    const renewed = await this.issuance.submit(req, job, dto.caPassphrase);
     if (dto.revokeOld) {
       await this.revoke(req, old.id, { reason: 'superseded', caPassphrase: dto.caPassphrase }).catch((error) => {
         if (!(error instanceof ApiError && error.code === 'already_revoked')) throw error;
@@ -174,9 +179,11 @@ export class CertificatesService {
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
       storeKey: dto.storeKey,
-      actor: this.actorOf(req),
+      actor: actorOf(req),
     };
-    return this.submit(req, job, dto.caPassphrase);
+    // Four eyes: nothing is signed until another key approves (the certificate then gets this id).
+    if (profile?.requireApproval) return this.approvals.request(req, profile, job);
+    return this.issuance.submit(req, job, dto.caPassphrase);
   }
 
   /**
@@ -197,32 +204,6 @@ export class CertificatesService {
       throw mayOnCa(principal, caId, 'read') ? ApiError.forbidden(`this key may not issue on certificate authority ${caId}`) : ApiError.notFound(profile ? 'profile' : 'certificate authority');
     }
     return { caId, profile };
-  }
-
-  private actorOf(req: GatewayRequest): IssueCertificateJob['actor'] {
-    const principal = req.principal as OrgPrincipal;
-    return { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) };
-  }
-
-  /** Send an issuance to the signer and answer with the certificate, its chain and (managed) its key. */
-  private async submit(req: GatewayRequest, job: IssueCertificateJob, caPassphrase: string | undefined) {
-    const principal = req.principal as OrgPrincipal;
-    const ca = await this.cas.knownReadable(principal, job.caId);
-    const recipient = job.mode === 'managed' ? newRecipient() : null;
-    job.sealedCaPassphrase = await this.signer.sealPassphrase(caPassphrase, ca.id);
-    job.recipientKey = recipient?.publicKeyBase64;
-    const issued = await this.batcher.issue(job);
-    const chain = await this.cas.chain(principal, issued.row.caId);
-    const response = { certificate: { ...certificateView(issued.row), certificatePem: certificatePem(issued.row), chainPem: chain.chain.join('') } };
-    if (!recipient) return response;
-    if (issued.sealedPrivateKey) return { ...response, privateKey: open(issued.sealedPrivateKey, recipient.privateKey) };
-    // A retried job found this certificate committed by a signer that died before answering: the key it
-    // made left with it. A stored key can still be handed out; otherwise say so rather than answer
-    // 201 without a key.
-    if (issued.row.encryptedKey) return { ...response, privateKey: await this.storedKey(req, issued.row) };
-    throw new ApiError('conflict', 'the certificate was issued but its private key was lost when a signer stopped mid-request: revoke it and issue again', {
-      certificateId: issued.row.id,
-    });
   }
 
   /** API.md's list: every filter, sort and page; a member sees only certificates of CAs it may read. */
@@ -329,7 +310,7 @@ export class CertificatesService {
     const pem = certificatePem(row);
     const chainPem = (await this.cas.chain(principal, row.caId)).chain.join('');
     const name = row.commonName.replace(/[^A-Za-z0-9.-]/g, '_');
-    const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.storedKey(req, row) : undefined);
+    const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.issuance.storedKey(req, row) : undefined);
     switch (format) {
       case 'pem':
         return { body: pem, contentType: 'application/x-pem-file', filename: `${name}.pem` };
@@ -344,7 +325,7 @@ export class CertificatesService {
         return { body: toPem('CERTIFICATE REQUEST', row.csrDer), contentType: 'application/pkcs10', filename: `${name}.csr` };
       case 'key':
         if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
-        return { body: await this.storedKey(req, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
+        return { body: await this.issuance.storedKey(req, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
       case 'json': {
         const privateKeyPem = await keyIfAllowed();
         return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem, ...(privateKeyPem ? { privateKeyPem } : {}) }, contentType: 'application/json', filename: `${name}.json` };
@@ -366,20 +347,6 @@ export class CertificatesService {
   }
 
   /** The stored private key, opened by the signer and sealed to this request only. */
-  private async storedKey(req: GatewayRequest, row: CertificateEntity): Promise<string> {
-    const principal = req.principal as OrgPrincipal;
-    if (!mayOnCa(principal, row.caId, 'issue')) throw ApiError.forbidden(`a private key is handed out only to keys that may issue on certificate authority ${row.caId}`);
-    const recipient = newRecipient();
-    const job: ExportKeyJob = {
-      certificateId: row.id,
-      orgId: row.orgId,
-      recipientKey: recipient.publicKeyBase64,
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
-    };
-    const result = await this.signer.run<ExportKeyResult>(SIGNER_JOBS.exportKey, job, `key-${row.id}-${randomUUID()}`);
-    return open(result.sealedPrivateKey, recipient.privateKey);
-  }
-
   async stats(principal: OrgPrincipal, caId?: string) {
     const readable = readableCaIds(principal);
     const params: unknown[] = [principal.orgId];
