@@ -18,6 +18,13 @@ export class SignerConfig extends CommonConfig {
   SIGNER_CONCURRENCY = 32;
 
   /**
+   * One org's share of a signer process: at most this many of its issuance jobs run at once here (an
+   * expensive key generation is a job of its own). Its further jobs wait, out of the way of other orgs'.
+   */
+  @IsIntBetween('ORG_ISSUE_CONCURRENCY', 1, 512)
+  ORG_ISSUE_CONCURRENCY = 8;
+
+  /**
    * How long a job's lock lasts without renewal. A signer that dies (SIGKILL, OOM, lost node) holds its
    * active jobs until the lock runs out; then another signer takes them again. Shorter means a faster
    * recovery, at the price of more lock renewals in Redis.

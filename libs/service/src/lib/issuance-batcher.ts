@@ -4,6 +4,11 @@
  * queue round trip, one signer transaction and one read of the new rows for the whole group, instead of
  * one each per certificate. Each request still gets its own answer or its own refusal; crash safety and
  * idempotency stay per item (every item carries its issuanceKey, unique in the database).
+ *
+ * A job is answered when its last item is done, so what travels together must cost alike and belong to
+ * one tenant (issue 18, finding 7): requests wait in lanes, one per org, and an expensive key generation
+ * (managed RSA-3072/4096, seconds each) is never coalesced at all: it travels alone, so it holds no
+ * cheap item hostage, and the signer's per-org share (ORG_ISSUE_CONCURRENCY) counts it as one job.
  */
 import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, IssueManyResult, SIGNER_JOBS } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
@@ -24,10 +29,25 @@ export interface CoalesceOptions {
   max: number;
 }
 
+/** Key pairs slow enough to make (seconds each) that they never share a job. */
+const EXPENSIVE_KEY_ALGORITHMS: ReadonlySet<string> = new Set(['RSA-3072', 'RSA-4096']);
+
+/**
+ * Whether an item makes an expensive key pair. A managed item without keyAlgorithm gets its profile's
+ * default, unknown here: it stays in its org's cheap lane (only its own org's items can wait on it).
+ */
+export const isExpensiveIssuance = (job: IssueCertificateJob): boolean =>
+  job.mode === 'managed' && job.keyAlgorithm !== undefined && EXPENSIVE_KEY_ALGORITHMS.has(job.keyAlgorithm);
+
+interface Lane<Row> {
+  waiting: Waiting<Row>[];
+  timer: NodeJS.Timeout | null;
+}
+
 /** Provided by each producer app with its loader of the new rows (one query per group). */
 export class IssuanceBatcher<Row> {
-  private waiting: Waiting<Row>[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  /** The org's requests waiting for company, by org id. */
+  private readonly lanes = new Map<string, Lane<Row>>();
 
   constructor(
     private readonly signer: SignerClient,
@@ -37,18 +57,23 @@ export class IssuanceBatcher<Row> {
 
   issue(job: IssueCertificateJob): Promise<Issued<Row>> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ job, resolve, reject });
-      if (this.waiting.length >= this.options.max) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.ms);
+      const waiting = { job, resolve, reject };
+      if (isExpensiveIssuance(job)) return void this.send([waiting]);
+      let lane = this.lanes.get(job.orgId);
+      if (!lane) this.lanes.set(job.orgId, (lane = { waiting: [], timer: null }));
+      lane.waiting.push(waiting);
+      if (lane.waiting.length >= this.options.max) this.flush(job.orgId);
+      else lane.timer ??= setTimeout(() => this.flush(job.orgId), this.options.ms);
     });
   }
 
-  private flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const group = this.waiting;
-    this.waiting = [];
-    if (group.length) void this.send(group);
+  private flush(orgId: string): void {
+    const lane = this.lanes.get(orgId);
+    if (!lane) return;
+    if (lane.timer) clearTimeout(lane.timer);
+    // An idle org's lane goes: the map holds only orgs with requests waiting.
+    this.lanes.delete(orgId);
+    if (lane.waiting.length) void this.send(lane.waiting);
   }
 
   private async send(group: Waiting<Row>[]): Promise<void> {

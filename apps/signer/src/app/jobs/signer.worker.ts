@@ -2,6 +2,11 @@
  * The signer's BullMQ worker. Payloads are validated as they come off the queue; refusals travel back
  * as structured failures. On shutdown the worker closes first (it stops taking jobs and lets active
  * ones finish), then its connection.
+ *
+ * Each org gets a share of the process, not all of it (issue 18, finding 7): at most
+ * ORG_ISSUE_CONCURRENCY of one org's issuance jobs run here at once. A job past its org's share goes
+ * back to the queue, delayed (DelayedError: no attempt is spent), so the worker slot serves other orgs'
+ * jobs; when one of the org's jobs ends, one it put back is promoted at once.
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
@@ -9,7 +14,7 @@ import {
   transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
-import { Job, Worker } from 'bullmq';
+import { DelayedError, Job, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { asJobError, refuse } from '../job-failure';
 import { SIGNER_CONFIG } from '../signer-config.token';
@@ -27,6 +32,18 @@ import { Sweeps } from '../revocation/sweeps';
 /** This job's id, and whether an attempt of it started before: one that failed, or one whose signer died (stalled). */
 const attemptOf = (job: Job): JobAttempt => ({ jobId: String(job.id), retried: job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 1 });
 
+/** The org an issuance job works for (a coalesced job carries one org's items); null for other jobs. */
+function issuingOrgOf(job: Job): string | null {
+  const data = job.data as { orgId?: unknown; items?: { orgId?: unknown }[] } | undefined;
+  const orgId = job.name === SIGNER_JOBS.issueCertificate ? data?.orgId : job.name === SIGNER_JOBS.issueMany && Array.isArray(data?.items) ? data.items[0]?.orgId : null;
+  return typeof orgId === 'string' ? orgId : null;
+}
+
+/** A job put back for its org's share returns after this long at the latest (promoted sooner when a slot frees). */
+const backOffOf = (job: Job): number => Math.min(1000, 100 * Math.max(1, job.attemptsStarted ?? 1));
+/** Put-back jobs remembered per org for promotion; past this many the rest just return after their delay. */
+const MAX_PUT_BACK = 1000;
+
 /** The transport key is re-published this often, so a flushed or failed-over Redis gets it back. */
 const PUBLISH_EVERY_MS = 60_000;
 
@@ -36,6 +53,10 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
   private worker: Worker | null = null;
   private connection: Redis | null = null;
   private publisher: NodeJS.Timeout | null = null;
+  /** Issuance jobs of each org running in this process. */
+  private readonly running = new Map<string, number>();
+  /** Jobs this process put back for their org's share, oldest first, by org. */
+  private readonly putBack = new Map<string, string[]>();
 
   constructor(
     @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
@@ -53,7 +74,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.connection = createRedis(this.config.REDIS_URL, 'signet-signer-worker');
-    this.worker = new Worker(SIGNER_QUEUE, (job) => this.process(job), {
+    this.worker = new Worker(SIGNER_QUEUE, (job, token) => this.withinOrgShare(job, token), {
       connection: this.connection,
       prefix: this.config.QUEUE_PREFIX,
       concurrency: this.config.SIGNER_CONCURRENCY,
@@ -77,6 +98,39 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     if (this.publisher) clearInterval(this.publisher);
     await this.worker?.close();
     if (this.connection) await closeRedis(this.connection);
+  }
+
+  private async withinOrgShare(job: Job, token: string | undefined): Promise<unknown> {
+    const orgId = issuingOrgOf(job);
+    if (orgId === null) return this.process(job);
+    const running = this.running.get(orgId) ?? 0;
+    if (running >= this.config.ORG_ISSUE_CONCURRENCY) {
+      await job.moveToDelayed(Date.now() + backOffOf(job), token);
+      const waiting = this.putBack.get(orgId) ?? [];
+      if (waiting.length < MAX_PUT_BACK && !waiting.includes(String(job.id))) waiting.push(String(job.id));
+      this.putBack.set(orgId, waiting);
+      throw new DelayedError();
+    }
+    this.running.set(orgId, running + 1);
+    try {
+      return await this.process(job);
+    } finally {
+      const left = (this.running.get(orgId) ?? 1) - 1;
+      if (left > 0) this.running.set(orgId, left);
+      else this.running.delete(orgId);
+      void this.promoteOneOf(orgId);
+    }
+  }
+
+  /** The oldest job of the org this process put back, made waiting again now (it may have returned already). */
+  private async promoteOneOf(orgId: string): Promise<void> {
+    const waiting = this.putBack.get(orgId);
+    const jobId = waiting?.shift();
+    if (!waiting?.length) this.putBack.delete(orgId);
+    if (!jobId) return;
+    const job = await Job.fromId(this.queue.queue, jobId).catch(() => undefined);
+    // Not delayed any more (back already, taken, finished): nothing to do.
+    await job?.promote().catch(() => undefined);
   }
 
   private async process(job: Job): Promise<unknown> {
