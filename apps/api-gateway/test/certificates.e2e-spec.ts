@@ -8,7 +8,7 @@ import { Client } from 'pg';
 import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
-const VECTORS = '/work/shared/vectors/csr';
+const VECTORS = join(__dirname, '../../../libs/pki/testdata/csr');
 const dir = mkdtempSync(join(tmpdir(), 'signet-certs-'));
 const openssl = (...args: string[]) => {
   const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
