@@ -10,7 +10,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
-import { ApiError, ErrorCode, IssuanceBatcher, USAGE_EKU } from '@signet/service';
+import { ApiError, IssuanceBatcher, USAGE_EKU, apiErrorOfPki } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
@@ -35,7 +35,6 @@ export interface Enrolled {
   chainPems: string[];
 }
 
-const PKI_CODES: Partial<Record<string, ErrorCode>> = { weak_key: 'policy_violation', unsupported_key: 'policy_violation', unsupported_algorithm: 'policy_violation' };
 
 /** An answer of the enroll server: API.md's error shape, with its two enroll-only 403 codes. */
 export class EnrollError extends Error {
@@ -115,7 +114,8 @@ export class EnrollmentService {
       csr = await parseCsr(csrPem);
     } catch (error) {
       if (!isPkiError(error)) throw error;
-      throw await refuse(PKI_CODES[error.code] ?? 'validation_failed', PKI_CODES[error.code] ? 422 : 400, error.message);
+      const refusal = apiErrorOfPki(error, 'csrPem');
+      throw await refuse(refusal.code, refusal.status, refusal.message, refusal.details);
     }
     if (policy.allowedKeyAlgorithms.length && !policy.allowedKeyAlgorithms.includes(csr.keyAlgorithm)) {
       throw await refuse('policy_violation', 422, `key algorithm ${csr.keyAlgorithm} is not allowed by this policy (${policy.allowedKeyAlgorithms.join(', ')})`);

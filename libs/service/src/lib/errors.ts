@@ -2,7 +2,11 @@
  * The one error shape of API.md:
  *   {"error": "certificate not found", "code": "not_found", "status": 404, "details": {...}, "requestId": "..."}
  * Code throws ApiError (or a Nest HttpException, which the filter maps); nothing else reaches a client.
+ * This file is the one error table: API codes and their statuses, and the API code of every
+ * signing-lib refusal, used alike by the gateway, the signer (job refusals) and the enroll server.
  */
+import type { PkiError, PkiErrorCode } from '@signet/pki';
+
 export const ERROR_STATUS = {
   bad_request: 400,
   validation_failed: 400,
@@ -76,4 +80,35 @@ export function codeForStatus(status: number): ErrorCode {
     case 503: return 'service_unavailable';
     default: return status >= 500 ? 'internal' : 'bad_request';
   }
+}
+
+/** The API code a signing-lib refusal becomes, wherever it is met. */
+export const PKI_ERROR_CODES: Record<PkiErrorCode, ErrorCode> = {
+  invalid_encoding: 'validation_failed',
+  not_a_csr: 'validation_failed',
+  bad_signature: 'validation_failed',
+  invalid_name: 'validation_failed',
+  key_mismatch: 'validation_failed',
+  invalid_request: 'validation_failed',
+  weak_key: 'policy_violation',
+  unsupported_key: 'policy_violation',
+  unsupported_algorithm: 'policy_violation',
+  name_constraint_violation: 'policy_violation',
+  decryption_failed: 'ca_unavailable',
+  passphrase_required: 'ca_unavailable',
+};
+
+/**
+ * The API code of a refusal about `error`: PKI_ERROR_CODES, except that a wildcard where a name may
+ * not have one is a policy refusal (the name is well-formed; the rule forbids it).
+ */
+export function apiCodeOfPki(error: PkiError): ErrorCode {
+  if (error.code === 'invalid_name' && /wildcard/.test(error.message)) return 'policy_violation';
+  return PKI_ERROR_CODES[error.code] ?? 'policy_violation';
+}
+
+/** A signing-lib refusal about one request field, as the API error naming that field. */
+export function apiErrorOfPki(error: PkiError, field: string): ApiError {
+  const code = apiCodeOfPki(error);
+  return code === 'validation_failed' ? ApiError.validation([{ field, messages: [error.message] }]) : new ApiError(code, error.message, { field });
 }

@@ -5,9 +5,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ProfileEntity, findLiveProfile } from '@signet/persistence';
-import { PkiError, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
+import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, renewalJob } from '@signet/queue';
-import { ApiError, ErrorCode, SignerClient, extendedKeyUsageFor } from '@signet/service';
+import { ApiError, ErrorCode, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
 import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -27,13 +27,6 @@ import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
 import { zip } from './zip';
 
-/** Signing-lib refusals as API errors: bad names and CSRs are the caller's to fix. */
-function apiErrorOf(error: PkiError, field: string): ApiError {
-  if (error.code === 'invalid_name' && /wildcard/.test(error.message)) return new ApiError('policy_violation', error.message, { field });
-  if (['weak_key', 'unsupported_key', 'unsupported_algorithm'].includes(error.code)) return new ApiError('policy_violation', error.message, { field });
-  return ApiError.validation([{ field, messages: [error.message] }]);
-}
-
 const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
 
 /** The request's SANs, normalised; a refusal names the list (sanDns, sanIp, ...) that holds the bad name. */
@@ -51,7 +44,7 @@ function subjectAltNamesOf(dto: IssueCertificateDto) {
         return true;
       }
     });
-    throw apiErrorOf(error, culprit ? SAN_FIELDS[culprit] : 'sanDns');
+    throw apiErrorOfPki(error, culprit ? SAN_FIELDS[culprit] : 'sanDns');
   }
 }
 
