@@ -365,6 +365,28 @@ describe('enrollment over mutual TLS', () => {
     }
   });
 
+  it("issues under the policy's profile: its validity and usage, and its profileId on the certificate", async () => {
+    const boot = (await ok(api.post('/api/v1/cas', { name: 'Profiled boot', subject: { commonName: 'Profiled Bootstrap CA' } }), 201)).body.ca;
+    const profile = (await ok(api.post('/api/v1/profiles', {
+      name: 'Meters', slug: `meters-${randomBytes(3).toString('hex')}`, caId: deviceCaId, defaultValidityDays: 10, maxValidityDays: 20, usage: 'server-client', environment: 'field',
+    }), 201)).body.profile;
+    await ok(api.post('/api/v1/enrollment-policies', { name: 'Profiled', trustedCaIds: [boot.id], issuingCaId: deviceCaId, profileId: profile.id, subjectRule: 'match-client-cn' }), 201);
+    await deviceCertificate('profiled', boot.id, 'meter-77');
+    newCsr('profiled-op', 'meter-77');
+    const send = () => curl('profiled', '/v1/enroll', ['-H', 'Content-Type: application/pkcs10', '--data-binary', '@profiled-op.csr']);
+    let res = send();
+    for (let i = 0; i < 50 && res.status === 0; i++) {
+      await sleep(200);
+      res = send();
+    }
+    expect(res.status).toBe(201);
+    const body = JSON.parse(res.body);
+    expect(body.certificate).toMatchObject({ profileId: profile.id, environment: 'field', usage: 'server-client', extendedKeyUsage: ['serverAuth', 'clientAuth'] });
+    expect(Math.round((Date.parse(body.certificate.validTo) - Date.parse(body.certificate.validFrom)) / 86_400_000)).toBe(10);
+    file('profiled-op.pem', body.certificatePem);
+    expect(openssl('x509', '-in', 'profiled-op.pem', '-noout', '-ext', 'extendedKeyUsage').out).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+  });
+
   it('honours a policy created while the server runs, within seconds, without a restart', async () => {
     const newCa = (await ok(api.post('/api/v1/cas', { name: 'Late', subject: { commonName: 'Late Bootstrap CA' } }), 201)).body.ca;
     await deviceCertificate('late', newCa.id, 'late-device');
