@@ -420,6 +420,16 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(audit).toEqual([expect.objectContaining({ outcome: 'success', actor: expect.objectContaining({ type: 'system', name: 'renewal-sweep' }) })]);
   });
 
+  it('renews under the profile in the sweep: the profile as it is now decides validity and usage', async () => {
+    const profile = (await api().post('/api/v1/profiles', { name: 'Sweep', slug: `sweep-${randomBytes(3).toString('hex')}`, caId: issuingId, defaultValidityDays: 15, usage: 'client' }).expect(201)).body.profile;
+    const first = (await issue({ profileId: profile.id, commonName: 'swept.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10, storeKey: true })).certificate;
+    expect(first).toMatchObject({ profileId: profile.id, usage: 'client' });
+    const renewedId = await until('renewal under the profile', async () => (await api().get(`/api/v1/certificates/${first.id}`)).body.certificate.supersededById, 15000);
+    const renewed = (await api().get(`/api/v1/certificates/${renewedId}`).expect(200)).body.certificate;
+    expect(renewed).toMatchObject({ profileId: profile.id, usage: 'client', extendedKeyUsage: ['clientAuth'], renewedFromId: first.id });
+    expect(Math.round((Date.parse(renewed.validTo) - Date.parse(renewed.validFrom)) / 86_400_000)).toBe(15);
+  });
+
   it('needs the revoke permission, and answers a second revoke with 409 already_revoked', async () => {
     const leaf = (await issue({ commonName: 'perm.example.test' })).certificate;
     const member = await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [issuingId]: { read: true } } });
