@@ -200,13 +200,20 @@ describe('access layer (real PostgreSQL and Redis)', () => {
     });
 
     it('refuses malformed permissions', async () => {
-      for (const permissions of [{ 'not-a-uuid': { read: true } }, { [caA1]: { read: 'yes' } }, { [caA1]: { delete: true } }, ['x']]) {
+      const cases: [unknown, string][] = [
+        // A key that is no CA id is named like a CA of another org (issue 18).
+        [{ 'not-a-uuid': { read: true } }, 'permissions.not-a-uuid'],
+        [{ [caA1]: { read: 'yes' } }, 'permissions'],
+        [{ [caA1]: { delete: true } }, 'permissions'],
+        [['x'], 'permissions'],
+      ];
+      for (const [permissions, field] of cases) {
         const res = await request(http)
           .post('/api/v1/api-keys')
           .set(bearer(orgA.adminKey))
           .send({ name: 'm', role: 'member', permissions })
           .expect(400);
-        expect(res.body.details.fields[0].field).toBe('permissions');
+        expect(res.body.details.fields[0].field).toBe(field);
       }
     });
 

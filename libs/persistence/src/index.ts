@@ -7,3 +7,6 @@ export * from './lib/certificate-json';
 export * from './lib/ca-certificates';
 export * from './lib/profiles';
 export * from './lib/approvals';
+export * from './lib/ca-chain';
+export * from './lib/compromised-keys';
+export * from './lib/api-keys';

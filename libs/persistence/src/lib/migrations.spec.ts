@@ -9,6 +9,7 @@ const EXPECTED_TABLES = [
   'audit_events',
   'cas',
   'certificates',
+  'compromised_keys',
   'crls',
   'enrollment_policies',
   'idempotency_records',

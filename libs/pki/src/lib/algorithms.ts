@@ -87,6 +87,7 @@ function classify(key: KeyObject): KeyAlgorithm {
       throw new PkiError('unsupported_key', `elliptic curve ${details.namedCurve ?? 'unknown'} is not offered: use P-256 or P-384`);
     case 'rsa': {
       const bits = details.modulusLength ?? 0;
+      checkRsaExponent(details.publicExponent);
       if (bits === 2048 || bits === 3072 || bits === 4096) return `RSA-${bits}` as KeyAlgorithm;
       if (bits < 2048) throw new PkiError('weak_key', `RSA key of ${bits} bits is too weak: at least 2048 bits are required`);
       throw new PkiError('unsupported_key', `RSA key size ${bits} is not offered: use 2048, 3072 or 4096 bits`);
@@ -95,6 +96,16 @@ function classify(key: KeyObject): KeyAlgorithm {
       return 'Ed25519';
     default:
       throw new PkiError('unsupported_key', `${key.asymmetricKeyType ?? 'unknown'} keys are not offered: use ECDSA (P-256, P-384), RSA or Ed25519`);
+  }
+}
+
+/** RSA public exponents below 65537 (3, 17, ...) and even ones are refused, as CA/B Forum BR 6.1.6 and NIST SP 800-89 ask. */
+export const MIN_RSA_PUBLIC_EXPONENT = 65537n;
+
+function checkRsaExponent(exponent: bigint | undefined): void {
+  if (exponent === undefined) throw new PkiError('invalid_encoding', 'the RSA key has no readable public exponent');
+  if (exponent < MIN_RSA_PUBLIC_EXPONENT || exponent % 2n === 0n) {
+    throw new PkiError('weak_key', `RSA public exponent ${exponent} is too weak: it must be odd and at least ${MIN_RSA_PUBLIC_EXPONENT}`);
   }
 }
 

@@ -2,8 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KeyObject, generateKeyPairSync, sign } from 'node:crypto';
+import { OID } from './algorithms';
+import { bitString, implicitConstructed, integer, octetString, oid, printableString, sequence, setOf, utf8String } from './der';
 import { PkiError } from './errors';
-import { MAX_CSR_BYTES, parseCsr, parseCsrSync } from './csr';
+import { MAX_CSR_BYTES, MAX_SANS_PER_KIND, parseCsr, parseCsrSync } from './csr';
+import { encodeGeneralNames } from './general-names';
+import { toPem } from './pem';
 
 const VECTORS = '/work/shared/vectors/csr';
 const index: Record<string, { expect: 'accept' | 'reject'; why?: string; commonName?: string; keyAlgorithm?: string; sanDns?: string[]; sanIp?: string[]; sanEmail?: string[]; sanUri?: string[] }> =
@@ -237,5 +242,60 @@ describe('hostile bytes', () => {
     const untyped = [...outcomes.keys()].filter((k) => k.startsWith('untyped'));
     expect(untyped).toEqual([]);
     expect(outcomes.get('accepted')).toBeUndefined();
+  });
+});
+
+describe('the REST request limits, for CSRs too (issue 18)', () => {
+  const p256 = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const cn = (value: Buffer) => setOf(sequence(oid('2.5.4.3'), value));
+
+  /** A signed request no tool would write: `rdns` as the subject, `dns` in an extensionRequest. */
+  function csr(rdns: Buffer[], dns: string[] = [], keys: { publicKey: KeyObject; privateKey: KeyObject } = p256()): string {
+    const sans = dns.length ? [sequence(oid('1.2.840.113549.1.9.14'), setOf(sequence(sequence(oid('2.5.29.17'), octetString(encodeGeneralNames({ dns, ip: [], email: [], uri: [] }))))))] : [];
+    const info = sequence(integer(0), sequence(...rdns), keys.publicKey.export({ type: 'spki', format: 'der' }), implicitConstructed(0, Buffer.concat(sans)));
+    const rsa = keys.publicKey.asymmetricKeyType === 'rsa';
+    const algorithm = rsa ? sequence(oid(OID.sha256WithRSAEncryption), Buffer.from([0x05, 0x00])) : sequence(oid(OID.ecdsaWithSHA256));
+    return toPem('CERTIFICATE REQUEST', sequence(info, algorithm, bitString(sign('sha256', info, keys.privateKey))));
+  }
+  const refusal = (pem: string) => parseCsr(pem).then(() => null, (e: PkiError) => ({ code: e.code, message: e.message }));
+
+  it('accepts a commonName of 64 characters and refuses one of 65 or 1000', async () => {
+    expect((await parseCsr(csr([cn(utf8String('a'.repeat(64)))]))).commonName).toBe('a'.repeat(64));
+    for (const length of [65, 1000]) {
+      expect(await refusal(csr([cn(utf8String('a'.repeat(length)))]))).toEqual({ code: 'invalid_name', message: "the CSR's commonName is longer than 64 characters" });
+    }
+    // Characters, not bytes: 64 two-byte characters are fine.
+    expect((await parseCsr(csr([cn(utf8String('\u00e9'.repeat(64)))]))).commonName).toHaveLength(64);
+    expect(await refusal(csr([cn(utf8String('x')), setOf(sequence(oid('2.5.4.10'), utf8String('o'.repeat(65))))]))).toMatchObject({ code: 'invalid_name', message: expect.stringContaining('organization') });
+  });
+
+  it(`accepts ${MAX_SANS_PER_KIND} DNS names and refuses ${MAX_SANS_PER_KIND + 1} or 400`, async () => {
+    const names = (n: number) => Array.from({ length: n }, (_, i) => `h${i}.example.test`);
+    expect((await parseCsr(csr([cn(utf8String('x'))], names(MAX_SANS_PER_KIND)))).sanDns).toHaveLength(MAX_SANS_PER_KIND);
+    for (const n of [MAX_SANS_PER_KIND + 1, 400]) {
+      expect(await refusal(csr([cn(utf8String('x'))], names(n)))).toEqual({ code: 'invalid_name', message: `the CSR asks for ${n} DNS names: at most ${MAX_SANS_PER_KIND} are accepted` });
+    }
+  });
+
+  it('refuses a PrintableString with a character outside its alphabet, in any attribute', async () => {
+    expect((await parseCsr(csr([cn(printableString("Device (1) a-b.c/d:e=f?g+h,'i")) ]))).commonName).toBe("Device (1) a-b.c/d:e=f?g+h,'i");
+    for (const bad of ['a@b.test', 'a_b', 'a*b', 'a&b', '\u00e9']) {
+      const value = Buffer.concat([Buffer.from([0x13, Buffer.byteLength(bad, 'latin1')]), Buffer.from(bad, 'latin1')]);
+      expect(await refusal(csr([cn(value)]))).toMatchObject({ code: 'invalid_name', message: expect.stringContaining('PrintableString') });
+    }
+    // A repeated attribute is looked at too, not only the first of its type.
+    const second = Buffer.concat([Buffer.from([0x13, 3]), Buffer.from('a@b')]);
+    expect(await refusal(csr([cn(utf8String('ok')), cn(second)]))).toMatchObject({ code: 'invalid_name' });
+  });
+
+  it('refuses RSA public exponents below 65537 (weak_key), and accepts 65537', async () => {
+    for (const publicExponent of [3, 17, 257]) {
+      const keys = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent });
+      expect(await refusal(csr([cn(utf8String('x'))], [], keys))).toEqual({
+        code: 'weak_key', message: `RSA public exponent ${publicExponent} is too weak: it must be odd and at least 65537`,
+      });
+    }
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65537 });
+    expect((await parseCsr(csr([cn(utf8String('x'))], [], keys))).keyAlgorithm).toBe('RSA-2048');
   });
 });

@@ -17,6 +17,7 @@
 import { KeyObject, constants, verify } from 'node:crypto';
 import { KeyAlgorithm, OID } from './algorithms';
 import { DerError, DerNode, Tag, children, content, encoding, expectTag, readBitStringBytes, readDer, readOid, readSmallInteger, readString } from './der';
+import { NAME_UPPER_BOUNDS, PRINTABLE_STRING_ALPHABET } from './distinguished-name';
 import { PkiError } from './errors';
 import { decodeGeneralNames } from './general-names';
 import { publicKeyFromSpki } from './keys';
@@ -25,6 +26,9 @@ import { textFault } from './text';
 
 /** Requests are small (a 4096-bit RSA CSR with many SANs is ~2 KiB); the bound is checked before parsing. */
 export const MAX_CSR_BYTES = 16 * 1024;
+
+/** Names of one kind (DNS, IP, e-mail, URI) a request may carry: the REST request's bound, for CSRs too. */
+export const MAX_SANS_PER_KIND = 100;
 
 export interface ParseCsrOptions {
   /** Largest input accepted, in bytes of the input as given (PEM text, base64 or DER); default 16 KiB. */
@@ -191,6 +195,10 @@ function readSubject(name: DerNode): CsrSubject {
       if (!value || extra) throw new DerError('expected AttributeTypeAndValue');
       const id = readOid(type);
       const key = ATTRIBUTE_NAMES[id] ?? id;
+      // Every value, repeated ones too: the certificate carries the Name byte for byte.
+      if (value.tag === Tag.PRINTABLE_STRING && !PRINTABLE_STRING_ALPHABET.test(content(value).toString('latin1'))) {
+        throw new PkiError('invalid_name', `the CSR's ${key} is a PrintableString with characters outside its alphabet (A-Z a-z 0-9 space '()+,-./:=?)`);
+      }
       if (key in out) continue;
       try {
         out[key] = readString(value);
@@ -315,6 +323,10 @@ function readAttributes(attributes: DerNode, csr: Parsed['csr']): void {
         csr.sanIp.push(...sans.ip);
         csr.sanEmail.push(...sans.email);
         csr.sanUri.push(...sans.uri);
+        const kinds: [string, string[]][] = [['DNS names', csr.sanDns], ['IP addresses', csr.sanIp], ['e-mail addresses', csr.sanEmail], ['URIs', csr.sanUri]];
+        for (const [kind, names] of kinds) {
+          if (names.length > MAX_SANS_PER_KIND) throw new PkiError('invalid_name', `the CSR asks for ${names.length} ${kind}: at most ${MAX_SANS_PER_KIND} are accepted`);
+        }
       }
     }
   }
@@ -323,12 +335,18 @@ function readAttributes(attributes: DerNode, csr: Parsed['csr']): void {
 /**
  * Every value read out of the request is stored or echoed as text: a NUL or an unpaired surrogate (a
  * BMPString can hold one) is refused here, naming the attribute, rather than failing the store later.
+ * The attributes the REST request bounds (a commonName of at most 64 characters, ...) are bounded the
+ * same here: RFC 5280 Appendix A's upper bounds.
  */
 function checkText(csr: Parsed['csr']): void {
   const values: [string, string | undefined][] = [...Object.entries(csr.subject), ['challengePassword', csr.challengePassword]];
   for (const [name, value] of values) {
     const fault = value === undefined ? null : textFault(value);
     if (fault) throw new PkiError('invalid_name', `the CSR's ${name} ${fault}`);
+    const max = Object.prototype.hasOwnProperty.call(NAME_UPPER_BOUNDS, name) ? NAME_UPPER_BOUNDS[name] : undefined;
+    if (max !== undefined && value !== undefined && [...value].length > max) {
+      throw new PkiError('invalid_name', `the CSR's ${name} is longer than ${max} characters`);
+    }
   }
 }
 

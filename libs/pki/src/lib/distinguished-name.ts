@@ -42,14 +42,18 @@ const ATTRIBUTES: Attribute[] = [
 ];
 const BY_OID = new Map(ATTRIBUTES.map((a) => [a.oid, a]));
 
-const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+/** X.680 41.4: the whole PrintableString alphabet (no `@`, `&`, `*`, `_`, ...). */
+export const PRINTABLE_STRING_ALPHABET = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/** RFC 5280 Appendix A upper bounds, in characters, by the attribute names the API (and parsed CSRs) use. */
+export const NAME_UPPER_BOUNDS: Readonly<Record<string, number>> = Object.fromEntries(ATTRIBUTES.map((a) => [a.key, a.max]));
 
 function checkValue(attribute: Attribute, value: string): void {
   if (typeof value !== 'string' || !value.trim()) throw new PkiError('invalid_name', `${attribute.key} must be a non-empty string`);
   if ([...value].length > attribute.max) throw new PkiError('invalid_name', `${attribute.key} is longer than ${attribute.max} characters`);
   if (/[\x00-\x1f\x7f]/.test(value)) throw new PkiError('invalid_name', `${attribute.key} contains control characters`);
   if (attribute.key === 'country' && !/^[A-Z]{2}$/.test(value)) throw new PkiError('invalid_name', 'country must be a two-letter ISO 3166 code (e.g. DE)');
-  if (attribute.encode === printableString && !PRINTABLE.test(value)) throw new PkiError('invalid_name', `${attribute.key} has characters a PrintableString cannot carry`);
+  if (attribute.encode === printableString && !PRINTABLE_STRING_ALPHABET.test(value)) throw new PkiError('invalid_name', `${attribute.key} has characters a PrintableString cannot carry`);
   if (attribute.encode === ia5String && /[^\x20-\x7e]/.test(value)) throw new PkiError('invalid_name', `${attribute.key} must be ASCII`);
 }
 

@@ -3,7 +3,7 @@
  * blocks the event loop), import from the usual encodings, and the fast public-key import the CSR
  * hot path uses.
  */
-import { KeyObject, createPrivateKey, createPublicKey, generateKeyPair as generate } from 'node:crypto';
+import { KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPair as generate } from 'node:crypto';
 import { KeyAlgorithm, OID, keyAlgorithmOf } from './algorithms';
 import { Tag, children, content, expectTag, readBitStringBytes, readDer, readOid } from './der';
 import { PkiError } from './errors';
@@ -44,6 +44,12 @@ export const exportPrivateKeyPem = (key: KeyObject): string => key.export({ type
 
 /** SubjectPublicKeyInfo DER of a public key (or of a private key's public half). */
 export const spkiDer = (key: KeyObject): Buffer => key.export({ type: 'spki', format: 'der' }) as Buffer;
+
+/**
+ * SHA-256 of a key's SubjectPublicKeyInfo as OpenSSL re-encodes it: one key, one hash, however a request
+ * spelled it (a compressed EC point, say). What a compromised key is remembered and looked up by.
+ */
+export const spkiSha256 = (key: KeyObject): Buffer => createHash('sha256').update(spkiDer(key)).digest();
 
 export const exportPublicKeyPem = (key: KeyObject): string => key.export({ type: 'spki', format: 'pem' }) as string;
 

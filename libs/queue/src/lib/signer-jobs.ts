@@ -74,6 +74,9 @@ export class CaSubject {
   @IsOptional() @IsString() @Length(1, 128) locality?: string;
 }
 
+/** A CA's validity when the request names none: ten years for a root, five for an intermediate. */
+export const CA_DEFAULT_VALIDITY_DAYS = { root: 3650, intermediate: 1825 } as const;
+
 /** Make a CA: a self-signed root, or an intermediate signed by `parentCaId`. */
 export class CreateCaJob {
   /** Chosen by the producer: a retried job finds the CA it already made instead of making another. */
@@ -82,7 +85,11 @@ export class CreateCaJob {
   @IsString() @Length(1, 200) name: string;
   @ValidateNested() @Type(() => CaSubject) subject: CaSubject;
   @IsIn(KEY_ALGORITHM_NAMES as unknown as string[]) keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number];
-  @IsInt() @Min(1) @Max(36500) validityDays: number;
+  /**
+   * Absent: the default (CA_DEFAULT_VALIDITY_DAYS), for an intermediate cut at its parent's validTo. A
+   * given value reaching past the parent is refused.
+   */
+  @IsOptional() @IsInt() @Min(1) @Max(36500) validityDays?: number;
   @IsOptional() @IsUUID() parentCaId?: string;
   @IsOptional() @IsInt() @Min(0) @Max(32) pathLength?: number;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) permittedDnsDomains?: string[];

@@ -4,8 +4,8 @@
  * needs. Left alone they passed validation and failed later, as a 500 or in the signer's shared
  * transaction, where one bad value sank the requests coalesced with it.
  *
- * The global validation pipe checks every string (and object key) of each body, query and route
- * parameter it validates; a route that validates the items of a list on its own (a batch, where one bad
+ * The global validation pipe checks every string (and object key; `__proto__`, `constructor` and
+ * `prototype` are no keys at all) of each body, query and route parameter it validates; a route that validates the items of a list on its own (a batch, where one bad
  * item must not sink the others) marks that property @CheckedPerItem() and checks each item itself.
  */
 import { textFault } from '@signet/pki';
@@ -15,7 +15,10 @@ import { ApiError, FieldError } from './errors';
 /** No request of the API nests deeper than a few levels; anything past this is refused unread. */
 export const MAX_JSON_DEPTH = 32;
 
-/** Every string and object key in `value` that textFault refuses, by dotted path under `root`. */
+/** Object keys the validation pipe would strip silently (prototype pollution guards): refused instead, so nothing vanishes from a request. */
+const DROPPED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Every string and object key in `value` that textFault refuses (and every key in DROPPED_KEYS), by dotted path under `root`. */
 export function unfitTextFields(value: unknown, root = ''): FieldError[] {
   const faults: FieldError[] = [];
   const join = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key));
@@ -32,6 +35,8 @@ export function unfitTextFields(value: unknown, root = ''): FieldError[] {
       for (const [key, item] of Object.entries(node)) {
         const fault = textFault(key);
         if (fault) faults.push({ field: path || 'request', messages: [`a key of ${path || 'the request'} ${fault}`] });
+        // Keys Nest's validation pipe deletes unseen (JSON.parse keeps them as own keys): refused, named.
+        else if (DROPPED_KEYS.has(key)) faults.push({ field: join(path, key), messages: [`${key} is not a key any request uses`] });
         else stack.push([item, join(path, key)]);
       }
     }

@@ -14,10 +14,17 @@ export const USAGE_EKU: Record<string, string[]> = {
   'code-signing': ['codeSigning'],
 };
 
+/** RFC 5280 4.2.1.12's anyExtendedKeyUsage: a leaf good for every purpose is never issued, by OID or by name. */
+const ANY_EKU = new Set(['2.5.29.37.0', 'anyExtendedKeyUsage']);
+
 const EKU_NAME = /^(serverAuth|clientAuth|codeSigning|emailProtection|timeStamping|ocspSigning|[0-2](\.(0|[1-9]\d{0,8})){1,20})$/;
 
 export function extendedKeyUsageFor(usage: string, explicit?: string[]): string[] {
   if (explicit?.length) {
+    const any = explicit.filter((eku) => ANY_EKU.has(eku));
+    if (any.length) {
+      throw ApiError.validation([{ field: 'extendedKeyUsage', messages: [`${any.join(', ')} (anyExtendedKeyUsage) is not issued: name the purposes the certificate is for`] }]);
+    }
     const bad = explicit.filter((eku) => !EKU_NAME.test(eku));
     if (bad.length) throw ApiError.validation([{ field: 'extendedKeyUsage', messages: [`unknown extended key usage: ${bad.join(', ')}`] }]);
     return [...new Set(explicit)];

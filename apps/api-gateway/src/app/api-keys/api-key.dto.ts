@@ -12,10 +12,13 @@ import type { CaPermissions } from '@signet/persistence';
 import { IsTimestamp } from '@signet/service';
 import { ApiKeyView } from './api-key.view';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIONS = new Set(['read', 'issue', 'revoke', 'approve']);
 
-/** `{"<caId>": {"read": true, "issue": true, "revoke": false, "approve": false}}`: uuid keys, boolean grants, nothing else. */
+/**
+ * `{"<caId>": {"read": true, "issue": true, "revoke": false, "approve": false}}`: boolean grants, nothing
+ * else. The keys are the service's to check (each must be the id of a CA of the org: a bad one is named
+ * as `permissions.<key>`).
+ */
 function IsCaPermissions(options?: ValidationOptions) {
   return (target: object, propertyName: string) =>
     registerDecorator({
@@ -24,7 +27,7 @@ function IsCaPermissions(options?: ValidationOptions) {
       propertyName,
       options: {
         message: (a: ValidationArguments) =>
-          `${a.property} must map CA ids (uuid) to {read, issue, revoke, approve} booleans, at most 1000 CAs`,
+          `${a.property} must map CA ids to {read, issue, revoke, approve} booleans, at most 1000 CAs`,
         ...options,
       },
       validator: {
@@ -34,8 +37,7 @@ function IsCaPermissions(options?: ValidationOptions) {
           return (
             entries.length <= 1000 &&
             entries.every(
-              ([caId, grant]) =>
-                UUID.test(caId) &&
+              ([, grant]) =>
                 !!grant &&
                 typeof grant === 'object' &&
                 !Array.isArray(grant) &&
@@ -57,7 +59,10 @@ export class CreateApiKeyDto {
   @IsIn(['admin', 'member'])
   role: 'admin' | 'member';
 
-  @ApiPropertyOptional({ example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false, approve: false } } })
+  @ApiPropertyOptional({
+    description: 'keyed by the ids of CAs of this org (lowercase UUIDs); any other key is 400 naming permissions.<key>',
+    example: { '6f1c2d9e-0000-4000-8000-000000000001': { read: true, issue: true, revoke: false, approve: false } },
+  })
   @IsOptional()
   @IsCaPermissions()
   permissions?: CaPermissions;

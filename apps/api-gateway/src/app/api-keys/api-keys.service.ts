@@ -3,7 +3,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { ApiKeyEntity, ApiKeyRole, CaPermissions, CertificateAuthorityEntity } from '@signet/persistence';
+import { ApiKeyEntity, ApiKeyRole, CaPermissions, CertificateAuthorityEntity, lockLiveMinter, revokeMintedPlatformKeys } from '@signet/persistence';
 import { ApiError } from '@signet/service';
 import { DataSource, EntityManager, In, IsNull } from 'typeorm';
 import { ApiKeyStore } from '../access/api-key-store';
@@ -12,6 +12,8 @@ import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
 import type { GatewayRequest } from '../request-context';
 import { apiKeyView } from './api-key.view';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface NewKeySpec {
   orgId: string | null;
@@ -56,9 +58,12 @@ export class ApiKeysService {
     if (spec.role === 'admin' && spec.permissions && Object.keys(spec.permissions).length) {
       throw ApiError.validation([{ field: 'permissions', messages: ['permissions apply to member keys only; an admin key may do everything in its org'] }]);
     }
+    const createdByKeyId = req.principal?.apiKeyId ?? null;
     return this.dataSource.transaction(async (manager) => {
       if (spec.orgId && spec.permissions) await this.assertCasOfOrg(manager, spec.orgId, Object.keys(spec.permissions));
-      const { row, token } = await this.insert(manager, { ...spec, createdByKeyId: req.principal?.apiKeyId ?? null });
+      // A key revoked while it mints: this one is refused, or revoked with the rest of what it minted.
+      if (createdByKeyId && !(await lockLiveMinter(manager, createdByKeyId))) throw new ApiError('unauthorized', 'the API key was revoked');
+      const { row, token } = await this.insert(manager, { ...spec, createdByKeyId });
       await this.audit.record(
         req,
         {
@@ -85,34 +90,42 @@ export class ApiKeysService {
     return pageOf('apiKeys', rows.map(apiKeyView), total, q);
   }
 
-  /** Revoke at once, on every replica. Revoking a revoked key again is a no-op; another org's key is 404. */
+  /**
+   * Revoke at once, on every replica. Revoking a revoked key again is a no-op; another org's key is 404.
+   * A platform key takes the platform keys it minted with it, transitively (audited in its event).
+   */
   async revoke(req: GatewayRequest, orgId: string | null, id: string): Promise<void> {
-    const revoked = await this.dataSource.transaction(async (manager) => {
+    const revoked: string[] = [];
+    await this.dataSource.transaction(async (manager) => {
       const repo = manager.getRepository(ApiKeyEntity);
       const row = await repo.findOne({
         where: orgId ? { id, orgId } : { id, orgId: IsNull(), role: 'platform' },
         lock: { mode: 'pessimistic_write' },
       });
       if (!row) throw ApiError.notFound('API key');
-      if (row.revokedAt) return row;
-      row.revokedAt = new Date();
-      await repo.update({ id }, { revokedAt: row.revokedAt });
+      const at = new Date();
+      if (!row.revokedAt) await repo.update({ id }, { revokedAt: at });
+      // Also when the key itself was revoked before: what it minted meanwhile (or before this rule) goes too.
+      const minted = row.role === 'platform' ? await revokeMintedPlatformKeys(manager, id, at) : [];
+      revoked.push(row.keyId, ...minted);
+      if (row.revokedAt && !minted.length) return;
       await this.audit.record(
         req,
-        { eventType: 'apiKey.revoke', resourceType: 'apiKey', resourceId: id, orgId, details: { name: row.name, prefix: row.prefix } },
+        {
+          eventType: 'apiKey.revoke', resourceType: 'apiKey', resourceId: id, orgId,
+          details: { name: row.name, prefix: row.prefix, ...(minted.length ? { mintedKeysRevoked: minted.length } : {}) },
+        },
         manager,
       );
-      return row;
     });
-    await this.store.invalidate(revoked.keyId);
+    for (const keyId of revoked) await this.store.invalidate(keyId);
   }
 
+  /** Every key of `permissions` must be the id (a lowercase UUID, as ids are written) of a CA of the org. */
   private async assertCasOfOrg(manager: EntityManager, orgId: string, caIds: string[]): Promise<void> {
     if (!caIds.length) return;
-    const found = await manager.getRepository(CertificateAuthorityEntity).find({
-      select: { id: true },
-      where: { orgId, id: In(caIds) },
-    });
+    const ids = caIds.filter((id) => UUID.test(id));
+    const found = ids.length ? await manager.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { orgId, id: In(ids) } }) : [];
     const known = new Set(found.map((ca) => ca.id));
     const unknown = caIds.filter((id) => !known.has(id));
     if (unknown.length) {

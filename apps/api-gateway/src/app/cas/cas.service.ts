@@ -56,7 +56,8 @@ export class CasService {
       name: dto.name,
       subject: { ...dto.subject },
       keyAlgorithm: dto.keyAlgorithm,
-      validityDays: dto.validityDays ?? (dto.parentCaId ? 1825 : 3650),
+      // Absent: the signer's default, which for an intermediate ends no later than its parent.
+      validityDays: dto.validityDays,
       parentCaId: dto.parentCaId,
       pathLength: dto.pathLength,
       permittedDnsDomains,

@@ -24,7 +24,7 @@ export class CreateCaDto {
   @IsIn(KEY_ALGORITHM_NAMES as unknown as string[])
   keyAlgorithm: (typeof KEY_ALGORITHM_NAMES)[number] = 'ECDSA-P256';
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: 'default 3650 for a root, 1825 for an intermediate; never past the parent' })
+  @ApiPropertyOptional({ minimum: 1, maximum: 36500, description: "default 3650 for a root, 1825 for an intermediate (cut at the parent's validTo); a given value past the parent's validTo is 422" })
   @IsOptional() @IsInt() @Min(1) @Max(36500)
   validityDays?: number;
 

@@ -59,6 +59,12 @@ export interface KnownCa {
 type IssuerHashes = Record<OcspHash, { issuerNameHash: Buffer; issuerKeyHash: Buffer }>;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A CA id as the caches know it: the lowercase UUID, whatever case the URL spelled it in (so `ABC...`
+ * and `abc...` are one entry, read once); null for what is no UUID at all.
+ */
+const caIdOf = (id: string): string | null => (UUID.test(id) ? id.toLowerCase() : null);
 /** Prepared OCSP answers kept per process (about 1 KB each); the oldest goes first. */
 const OCSP_MEMO_ENTRIES = 10_000;
 
@@ -169,11 +175,12 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     return entry;
   }
 
-  /** A CA's certificate (DER), issuer hashes and ETag; null for an unknown id. */
-  async ca(caId: string): Promise<KnownCa | null> {
+  /** A CA's certificate (DER), issuer hashes and ETag; null for an unknown id. Kept only for CAs that exist: as many entries as CAs. */
+  async ca(id: string): Promise<KnownCa | null> {
+    const caId = caIdOf(id);
+    if (!caId) return null;
     const known = this.cas.get(caId);
     if (known) return known;
-    if (!UUID.test(caId)) return null;
     const [row] = await this.dataSource.query(`SELECT certificate_der FROM cas WHERE id = $1`, [caId]);
     if (!row) return null;
     const der = row.certificate_der as Buffer;
@@ -183,8 +190,9 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** The current CRL's numbers and times, without its bytes (null before the CA's first CRL). */
-  async crlInfo(caId: string): Promise<CrlInfo | null> {
-    if (!UUID.test(caId)) return null;
+  async crlInfo(id: string): Promise<CrlInfo | null> {
+    const caId = caIdOf(id);
+    if (!caId) return null;
     const [row] = await this.dataSource.query(
       `SELECT crl_number::text AS n, this_update, next_update, revoked_count FROM crls WHERE ca_id = $1`,
       [caId],
@@ -196,8 +204,9 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
    * The CA's current CRL. Every request asks PostgreSQL for the current CRL number (a one-row index
    * read); the bytes are read only when it moved, once per process however many requests ask meanwhile.
    */
-  async crl(caId: string): Promise<StoredCrl | null> {
-    if (!UUID.test(caId)) return null;
+  async crl(id: string): Promise<StoredCrl | null> {
+    const caId = caIdOf(id);
+    if (!caId) return null;
     const [head] = await this.dataSource.query(`SELECT crl_number::text AS n FROM crls WHERE ca_id = $1`, [caId]);
     if (!head) return null;
     const known = this.crls.get(caId);
@@ -213,6 +222,11 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
       this.crlLoads.set(flight, load);
     }
     return load;
+  }
+
+  /** CA certificates held (one entry per CA asked for that exists, however its id was spelled). */
+  caCacheUsage(): { entries: number } {
+    return { entries: this.cas.size };
   }
 
   /** CRL sizes: the cache's bound and what it holds now. */

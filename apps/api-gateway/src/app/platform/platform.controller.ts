@@ -74,8 +74,8 @@ export class PlatformController {
   @Delete('api-keys/:id')
   @HttpCode(204)
   @Audited('platformKey.revoke', 'apiKey')
-  @ApiOperation({ summary: 'Revoke a platform key' })
-  @ApiNoContentResponse({ description: 'revoked (revoking a revoked key again is a no-op)' })
+  @ApiOperation({ summary: 'Revoke a platform key and the platform keys it minted (transitively), at once on every replica' })
+  @ApiNoContentResponse({ description: 'revoked (revoking a revoked key again revokes only what it minted that is still live)' })
   @ApiErrors(404)
   revokeKey(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
     return this.keys.revoke(req, null, id);

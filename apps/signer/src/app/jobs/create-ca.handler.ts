@@ -5,11 +5,11 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, insertAuditEvents } from '@signet/persistence';
+import { CertificateAuthorityEntity, casWithChain, insertAuditEvents } from '@signet/persistence';
 import {
   buildCertificate, encryptPrivateKey, generateKeyPair, keyIdentifier, normalizeDnsName, namesOutside, parseCertificate, spkiDer,
 } from '@signet/pki';
-import { CreateCaJob, CreateCaResult } from '@signet/queue';
+import { CA_DEFAULT_VALIDITY_DAYS, CreateCaJob, CreateCaResult } from '@signet/queue';
 import { DataSource } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
@@ -44,15 +44,19 @@ export class CreateCaHandler {
 
     const now = Date.now();
     const notBefore = new Date(now - BACKDATE_MS);
-    let notAfter = new Date(now + job.validityDays * DAY_MS);
+    const days = job.validityDays ?? (job.parentCaId ? CA_DEFAULT_VALIDITY_DAYS.intermediate : CA_DEFAULT_VALIDITY_DAYS.root);
+    let notAfter = new Date(now + days * DAY_MS);
     let permitted = (job.permittedDnsDomains ?? []).map(normalizeDnsName);
     let pathLength = job.pathLength ?? null;
-    const parent = job.parentCaId ? await cas.findOneBy({ id: job.parentCaId, orgId: job.orgId }) : null;
+    const chain = job.parentCaId ? (await casWithChain(this.dataSource.manager, [job.parentCaId], new Date(now))).get(job.parentCaId) : undefined;
+    const parent = chain && chain.ca.orgId === job.orgId ? chain.ca : null;
     if (job.parentCaId && !parent) throw refuse('not_found', 'parent certificate authority not found');
 
     if (parent) {
       if (parent.status === 'revoked') throw refuse('ca_unavailable', 'the parent certificate authority is revoked');
       if (parent.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the parent certificate authority has expired');
+      const above = chain!.unavailableAncestor;
+      if (above) throw refuse('ca_unavailable', `a certificate authority above the parent (${above.caId}) is ${above.reason}`, { caId: parent.id, unavailableCaId: above.caId });
       if (parent.pathLength === 0) throw refuse('policy_violation', 'the parent certificate authority has pathLength 0: it may not sign CAs');
       if (parent.pathLength !== null) {
         if (pathLength !== null && pathLength >= parent.pathLength) {
@@ -60,6 +64,8 @@ export class CreateCaHandler {
         }
         pathLength ??= parent.pathLength - 1;
       }
+      // The default fits inside the parent; a validity the request asked for does not shrink silently.
+      if (job.validityDays === undefined && notAfter.getTime() > parent.validTo.getTime()) notAfter = parent.validTo;
       if (notAfter.getTime() > parent.validTo.getTime()) {
         throw refuse('policy_violation', `validityDays reaches past the parent's validTo (${parent.validTo.toISOString()})`, { field: 'validityDays' });
       }

@@ -6,19 +6,19 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  AuditEventInput, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, ProfileEntity, insertAuditEvents, insertCertificates,
-  liveProfilesById,
+  AuditEventInput, CaWithChain, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, CompromisedKey, ProfileEntity, casWithChain,
+  compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
 } from '@signet/persistence';
 import {
   DistinguishedName, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
-  namesOutside, normalizeSubjectAltNames, parseCsr,
+  namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
 } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
 import { unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
 import { KeyObject } from 'node:crypto';
-import { DataSource, EntityManager, In, IsNull, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, IsNull, QueryFailedError } from 'typeorm';
 import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
@@ -48,8 +48,8 @@ export class IssueCertificateHandler {
   }
 
   /**
-   * Issue several requests together: one look-up of what is already issued, one read of the CAs, and
-   * one transaction with a multi-row INSERT each for the certificates, their OCSP responses and their
+   * Issue several requests together: one look-up of what is already issued, one read of the CAs (with
+   * the state of the chain above each), one look-up of compromised keys among the CSRs, and one transaction with a multi-row INSERT each for the certificates, their OCSP responses and their
    * audit events. Each item keeps its own outcome: a refusal answers that item only. Renewals (which
    * must claim the old certificate's supersededById) and any item whose insert conflicts (a racing
    * retry got there first) go through the one-by-one path, which settles them exactly.
@@ -73,6 +73,14 @@ export class IssueCertificateHandler {
         outcomes[index] = { error: refusalOf(error) };
       }
     }));
+    const compromised = await this.compromisedKeysOf(prepared.map((p) => p.item));
+    for (let i = prepared.length - 1; i >= 0; i--) {
+      const { index, item } = prepared[i];
+      if (!item.csrKey || !compromised.has(compromisedKeyId(item.csrKey))) continue;
+      const message = 'the CSR\'s public key belongs to a certificate revoked for keyCompromise: make a new key pair';
+      outcomes[index] = { error: { code: 'policy_violation', message, details: { field: 'csrPem', rule: 'compromisedKey' } } };
+      prepared.splice(i, 1);
+    }
     const bulk = prepared.filter((p) => !p.item.job.renewedFromId);
     const single = prepared.filter((p) => p.item.job.renewedFromId);
     if (bulk.length) {
@@ -105,19 +113,26 @@ export class IssueCertificateHandler {
     return new Map(rows.map((r) => [r.issuance_key, r.id]));
   }
 
-  private async casFor(jobs: IssueCertificateJob[]): Promise<Map<string, CertificateAuthorityEntity>> {
-    const ids = [...new Set(jobs.map((j) => j.caId))];
-    const rows = await this.dataSource.getRepository(CertificateAuthorityEntity).findBy({ id: In(ids) });
-    return new Map(rows.map((ca) => [ca.id, ca]));
+  /** The jobs' CAs, each with the nearest revoked or expired CA above it: one query for the whole job. */
+  private casFor(jobs: IssueCertificateJob[]): Promise<Map<string, CaWithChain>> {
+    return casWithChain(this.dataSource.manager, [...new Set(jobs.map((j) => j.caId))], new Date());
+  }
+
+  /** Which CSR keys of these issuances their org revoked a certificate for with keyCompromise: one query, none without CSRs. */
+  private compromisedKeysOf(items: PreparedIssuance[]): Promise<Set<string>> {
+    return compromisedAmong(this.dataSource.manager, items.flatMap((i) => (i.csrKey ? [i.csrKey] : [])));
   }
 
   /** Every check, the key pair or the CSR, the signed certificate and its OCSP answer; nothing stored yet. */
-  private async prepare(job: IssueCertificateJob, ca: CertificateAuthorityEntity | undefined, profiles: Map<string, ProfileEntity>): Promise<PreparedIssuance> {
+  private async prepare(job: IssueCertificateJob, entry: CaWithChain | undefined, profiles: Map<string, ProfileEntity>): Promise<PreparedIssuance> {
+    const ca = entry?.ca;
     if (!ca || ca.orgId !== job.orgId) throw refuse('not_found', 'certificate authority not found');
     const policy = policyFor(job, ca, profiles);
     const now = Date.now();
     if (ca.status === 'revoked') throw refuse('ca_unavailable', 'the certificate authority is revoked');
     if (ca.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the certificate authority has expired');
+    const above = entry.unavailableAncestor;
+    if (above) throw refuse('ca_unavailable', `a certificate authority above this one (${above.caId}) is ${above.reason}`, { caId: ca.id, unavailableCaId: above.caId });
     const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id));
 
     const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
@@ -203,7 +218,8 @@ export class IssueCertificateHandler {
       resourceType: 'certificate', resourceId: job.certificateId,
       details: { caId: ca.id, mode: job.mode, commonName, serialNumber: certificate.serialNumber, keyAlgorithm, storeKey: job.storeKey, renewedFromId: job.renewedFromId ?? null, profileId: policy.profileId },
     };
-    return { job, row, ocsp: ocspGood, audit, privateKey: keys?.privateKey ?? null };
+    const csrKey = csr ? { orgId: job.orgId, spkiSha256: spkiSha256(csr.publicKey) } : null;
+    return { job, row, ocsp: ocspGood, audit, privateKey: keys?.privateKey ?? null, csrKey };
   }
 
   /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. */
@@ -248,6 +264,8 @@ interface PreparedIssuance {
   ocsp: SignedOcspResponse;
   audit: AuditEventInput;
   privateKey: KeyObject | null;
+  /** csr mode: the requester's key, as compromised keys are looked up. */
+  csrKey: CompromisedKey | null;
 }
 
 export type IssueOutcome = IssueCertificateResult | { error: JobFailure };

@@ -15,7 +15,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents, recordCompromisedKey } from '@signet/persistence';
+import { parseCertificate, spkiSha256 } from '@signet/pki';
 import { RevokeCaJob, RevokeCertificateJob, RevokeResult } from '@signet/queue';
 import { DataSource, EntityManager } from 'typeorm';
 import { refuse } from '../job-failure';
@@ -71,6 +72,11 @@ export class RevokeHandlers {
         { id: row.id },
         { status: 'revoked', revokedAt, revocationReason: job.reason, revocationComments: job.comments ?? null },
       );
+      // Its key is refused for any later issuance in this org (a renewal with the same CSR key included).
+      if (job.reason === 'keyCompromise') {
+        const spki = spkiSha256(parseCertificate(row.certificateDer).publicKey);
+        await recordCompromisedKey(manager, { orgId: row.orgId, spkiSha256: spki, certificateId: row.id, revokedAt });
+      }
       const response = await this.ocsp.sign(ca, issuer, { serialNumber: row.serialNumber, certificateId: row.id, revokedAt, reason: job.reason });
       stored = await this.ocsp.store(manager, [response]);
       await insertAuditEvents(manager, [{
