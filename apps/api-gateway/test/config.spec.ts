@@ -21,6 +21,8 @@ describe('gateway configuration', () => {
     [{}, /PLATFORM_ADMIN_KEY is required/],
     [{ PLATFORM_ADMIN_KEY: 'short' }, /PLATFORM_ADMIN_KEY must be at least 32 characters/],
     [{ PLATFORM_ADMIN_KEY: ADMIN, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ PLATFORM_ADMIN_KEY: ADMIN, TRUST_PROXY: '10.0.0.0/8,proxy.internal' }, /TRUST_PROXY must be comma-separated IP addresses or CIDRs/],
+    [{ PLATFORM_ADMIN_KEY: ADMIN, TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY must be/],
   ])('refuses %j with one line naming the variable', (env, message) => {
     let error: unknown;
     try {

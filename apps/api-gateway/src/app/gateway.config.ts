@@ -1,5 +1,6 @@
-import { IsString, Matches, MinLength } from 'class-validator';
+import { IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
+import { isTrustProxyList } from './trusted-proxies';
 
 /** The gateway's environment. It never reads MASTER_KEY: it cannot sign or decrypt anything. */
 export class GatewayConfig extends CommonConfig {
@@ -49,6 +50,23 @@ export class GatewayConfig extends CommonConfig {
 
   @IsIntBetween('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400)
   RATE_LIMIT_WINDOW_SECONDS = 60;
+
+  /**
+   * The reverse proxies in front of the gateway, comma-separated IPs or CIDRs: X-Forwarded-For is read
+   * (right to left, past these hops) only from them. Empty: none; the client is the TCP peer.
+   */
+  @ValidateBy(
+    { name: 'isTrustProxyList', validator: { validate: isTrustProxyList } },
+    { message: 'TRUST_PROXY must be comma-separated IP addresses or CIDRs (10.0.0.0/8, fd00::/8), or empty' },
+  )
+  TRUST_PROXY = '';
+
+  /**
+   * Refused requests without a valid key, and 429s, are audited as one event per window and (client IP,
+   * event type, error code), with their count, instead of one each.
+   */
+  @IsIntBetween('AUDIT_NOISE_WINDOW_SECONDS', 1, 3600)
+  AUDIT_NOISE_WINDOW_SECONDS = 60;
 
   /**
    * Bytes of CRLs each gateway process keeps in memory, least recently served evicted first; a CRL

@@ -9,12 +9,14 @@ import { setupOpenApi } from './openapi';
 import { installPkiEndpoints } from './pki/pki.middleware';
 import { PkiStore } from './pki/pki-store';
 import { limitUnguardedRequests } from './rate-limit/unguarded-requests';
+import { trustedProxies } from './trusted-proxies';
 
 /** The gateway as an app object: main.ts listens on it, tests drive it with supertest. */
 export function createGateway(config: GatewayConfig): Promise<NestExpressApplication> {
   return createHttpApp(AppModule.forRoot(config), {
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    trustProxy: trustedProxies(config.TRUST_PROXY),
     earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
     beforeErrorResponse: (app) => limitUnguardedRequests(app, config),
     configure: (app) => {

@@ -3,6 +3,7 @@
  * the verified principal (or why there is none) and the audit name of the route.
  */
 import type { Request } from 'express';
+import { isIP } from 'node:net';
 import type { ApiKeyEntity } from '@signet/persistence';
 import type { ApiError } from '@signet/service';
 import type { Principal } from './access/principal';
@@ -21,5 +22,12 @@ export interface GatewayRequest extends Request {
   auditRoute?: AuditRoute;
 }
 
-/** The caller's address as the audit log records it (`trust proxy` decides how X-Forwarded-For counts). */
-export const clientIp = (req: Request): string | null => req.ip ?? req.socket.remoteAddress ?? null;
+/**
+ * The caller's address, as rate limits count it and the audit log records it: the TCP peer, or what a
+ * trusted proxy (TRUST_PROXY) says in X-Forwarded-For. A hop that is no IP address (a proxy passing on
+ * garbage) counts as nothing: the peer's address stands.
+ */
+export const clientIp = (req: Request): string | null => {
+  const ip = req.ip;
+  return ip && isIP(ip) ? ip : req.socket.remoteAddress ?? null;
+};

@@ -56,6 +56,13 @@ export class SignerConfig extends CommonConfig {
   @IsIntBetween('REVOCATION_SWEEP_INTERVAL_MS', 1000, 86_400_000)
   REVOCATION_SWEEP_INTERVAL_MS = 60_000;
 
+  /**
+   * Audit events older than this many days are deleted by the hourly retention sweep (through the
+   * database's purge_audit_events, the one path its append-only trigger lets through). 0 keeps them forever.
+   */
+  @IsIntBetween('AUDIT_RETENTION_DAYS', 0, 36500)
+  AUDIT_RETENTION_DAYS = 365;
+
   /** How often the signers renew certificates with autoRenew inside their renewalThresholdDays. */
   @IsIntBetween('RENEWAL_SWEEP_INTERVAL_MS', 1000, 86_400_000)
   RENEWAL_SWEEP_INTERVAL_MS = 3_600_000;

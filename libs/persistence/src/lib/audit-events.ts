@@ -1,6 +1,7 @@
 /**
  * Writing audit events: the one insert path every service uses, so the secret scrub below cannot be
- * bypassed. Events are only ever inserted (the table's trigger refuses UPDATE and DELETE).
+ * bypassed. Events are only ever inserted (the table's trigger refuses UPDATE and DELETE); old ones
+ * leave only through purgeAuditEvents, the retention path the trigger honours.
  */
 import type { EntityManager } from 'typeorm';
 import type { AuditActorType, AuditOutcome } from './entities/audit-event.entity';
@@ -57,4 +58,14 @@ export async function insertAuditEvents(manager: EntityManager, events: AuditEve
     return `(${placeholders.join(', ')})`;
   });
   await manager.query(`INSERT INTO audit_events (${COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`, params);
+}
+
+/**
+ * Delete up to `maxRows` events older than `retentionDays` (oldest first) through the database's one
+ * sanctioned path (purge_audit_events, migration 1764700000000), which also records an `audit.purge`
+ * event. Returns how many went; call again while it returns `maxRows`.
+ */
+export async function purgeAuditEvents(manager: EntityManager, retentionDays: number, maxRows: number): Promise<number> {
+  const [{ deleted }] = await manager.query(`SELECT purge_audit_events($1, $2) AS deleted`, [retentionDays, maxRows]);
+  return Number(deleted);
 }

@@ -130,4 +130,33 @@ describe('migrations on a fresh database', () => {
     await expect(query(url, `TRUNCATE audit_events`)).rejects.toThrow(/append-only/);
     expect(await query(url, `SELECT outcome FROM audit_events WHERE id = $1`, [event.id])).toEqual([{ outcome: 'success' }]);
   });
+
+  it('lets old audit events go only through purge_audit_events, past the retention', async () => {
+    const old = async (days: number) =>
+      (await query<{ id: string }>(url, `INSERT INTO audit_events (at, event_type, outcome, actor_type) VALUES (now() - make_interval(days => $1), 'retention.test', 'success', 'system') RETURNING id`, [days]))[0].id;
+    const ancient = [await old(400), await old(500), await old(600)];
+    const recent = await old(100);
+    const left = async () => (await query<{ id: string }>(url, `SELECT id FROM audit_events WHERE event_type = 'retention.test'`)).map((r) => r.id).sort();
+    // An ad-hoc DELETE is refused, also of an old event, also with the cut-off set by hand for a fresh one.
+    await expect(query(url, `DELETE FROM audit_events WHERE id = $1`, [ancient[0]])).rejects.toThrow(/append-only/);
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`SELECT set_config('signet.audit_purge_before', (now() + interval '1 day')::text, false)`);
+      await expect(client.query(`DELETE FROM audit_events WHERE id = $1`, [recent])).rejects.toThrow(/append-only/);
+    } finally {
+      await client.end();
+    }
+    await expect(query(url, `SELECT purge_audit_events(0, 10)`)).rejects.toThrow(/at least 1 day/);
+
+    expect(await query(url, `SELECT purge_audit_events(365, 2) AS n`)).toEqual([{ n: 2 }]);
+    expect(await left()).toEqual([ancient[0], recent].sort());
+    expect(await query(url, `SELECT purge_audit_events(365, 2) AS n`)).toEqual([{ n: 1 }]);
+    expect(await query(url, `SELECT purge_audit_events(365, 2) AS n`)).toEqual([{ n: 0 }]);
+    expect(await left()).toEqual([recent]);
+    const purges = await query<{ details: { deleted: number; retentionDays: number } }>(url, `SELECT details FROM audit_events WHERE event_type = 'audit.purge' ORDER BY seq`);
+    expect(purges.map((p) => p.details)).toEqual([expect.objectContaining({ deleted: 2, retentionDays: 365 }), expect.objectContaining({ deleted: 1, retentionDays: 365 })]);
+    // The cut-off lasts only for the function's own work.
+    await expect(query(url, `DELETE FROM audit_events WHERE id = $1`, [recent])).rejects.toThrow(/append-only/);
+  });
 });

@@ -22,6 +22,7 @@ export const SIGNER_JOBS = {
   buildCrl: 'crl.build',
   revocationSweep: 'revocation.sweep',
   renewalSweep: 'renewal.sweep',
+  auditRetentionSweep: 'audit.retention',
 } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 

@@ -23,6 +23,8 @@ export interface HttpAppOptions {
   earlyMiddleware?: (app: NestExpressApplication) => RequestHandler[];
   /** Called with every error before it is sent (see BeforeErrorResponse). */
   beforeErrorResponse?: (app: NestExpressApplication) => BeforeErrorResponse;
+  /** Express's `trust proxy`: which hops' X-Forwarded-For counts for req.ip. Default: loopback. */
+  trustProxy?: string | ((address: string, hop: number) => boolean);
   /** Extra set-up (raw body parsers, swagger, ...) before listen. */
   configure?: (app: NestExpressApplication) => void | Promise<void>;
 }
@@ -75,7 +77,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   const app = await NestFactory.create<NestExpressApplication>(module, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  app.set('trust proxy', options.trustProxy ?? 'loopback');
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   // The parser reads exactly what jsonBodiesOnly lets through (`+json` types too, which it skips by default).
   app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors, refuseDeepBodies);

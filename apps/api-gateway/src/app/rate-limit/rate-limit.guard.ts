@@ -9,14 +9,14 @@ import { ExecutionContext, Injectable } from '@nestjs/common';
 import { ThrottlerGuard, ThrottlerRequest, ThrottlerStorage } from '@nestjs/throttler';
 import { ApiError, PUBLIC_ROUTE } from '@signet/service';
 import type { Response } from 'express';
-import type { GatewayRequest } from '../request-context';
+import { GatewayRequest, clientIp } from '../request-context';
 import { RATE_LIMIT_CLASS, RateLimitClass } from './rate-limit.decorator';
 
 /** Whom a request counts against: its API key, or its client IP without a valid one. */
 export function trackerOf(req: GatewayRequest): string {
   const principal = req.principal;
   if (principal) return `key:${principal.apiKeyId ?? 'platform-admin'}`;
-  return `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+  return `ip:${clientIp(req) ?? 'unknown'}`;
 }
 
 /** Count one request in a class, set API.md's X-RateLimit-* headers, and return the 429 past the limit. */

@@ -156,6 +156,8 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
           return await this.sweeps.revocation();
         case SIGNER_JOBS.renewalSweep:
           return await this.sweeps.renewal();
+        case SIGNER_JOBS.auditRetentionSweep:
+          return await this.sweeps.auditRetention();
         default:
           throw refuse('bad_request', `unknown job ${job.name}`);
       }

@@ -10,6 +10,9 @@ import type Redis from 'ioredis';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 
+/** Audit retention is counted in days: an hourly sweep is plenty. */
+const AUDIT_RETENTION_SWEEP_EVERY_MS = 3_600_000;
+
 @Injectable()
 export class SignerQueue implements OnApplicationShutdown {
   readonly queue: Queue;
@@ -58,6 +61,7 @@ export class SignerQueue implements OnApplicationShutdown {
     const options = { removeOnComplete: { count: 10 }, removeOnFail: { count: 50 } };
     await this.queue.upsertJobScheduler('revocation-sweep', { every: this.config.REVOCATION_SWEEP_INTERVAL_MS }, { name: SIGNER_JOBS.revocationSweep, data: {}, opts: options });
     await this.queue.upsertJobScheduler('renewal-sweep', { every: this.config.RENEWAL_SWEEP_INTERVAL_MS }, { name: SIGNER_JOBS.renewalSweep, data: {}, opts: options });
+    await this.queue.upsertJobScheduler('audit-retention-sweep', { every: AUDIT_RETENTION_SWEEP_EVERY_MS }, { name: SIGNER_JOBS.auditRetentionSweep, data: {}, opts: options });
   }
 
   async onApplicationShutdown(): Promise<void> {

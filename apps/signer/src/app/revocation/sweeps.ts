@@ -5,14 +5,16 @@
  *   (with the certificate's current status), and schedule CRLs that are missing, due within
  *   CRL_REFRESH_MARGIN_SECONDS, or older than a revocation (a signer that died between a revocation's
  *   commit and its rebuild scheduling is caught here);
- * - renewal sweep: renew certificates with autoRenew inside their renewalThresholdDays.
+ * - renewal sweep: renew certificates with autoRenew inside their renewalThresholdDays;
+ * - audit retention sweep: delete audit events older than AUDIT_RETENTION_DAYS (0: never), in batches,
+ *   through the database's purge_audit_events (the append-only trigger refuses any other DELETE).
  *
  * Passphrase-protected CAs cannot be signed for without their passphrase, which is never stored: the
  * sweeps skip them (their CRL and OCSP are re-signed when a revocation brings the passphrase).
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName } from '@signet/persistence';
+import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName, purgeAuditEvents } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { renewalJob } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +30,7 @@ const OCSP_BATCH = 500;
 /** A sweep stops after this long and leaves the rest to the next one, so it never hogs a worker slot. */
 const SWEEP_BUDGET_MS = 50_000;
 const RENEWAL_BATCH = 100;
+const AUDIT_PURGE_BATCH = 10_000;
 
 interface DueResponse {
   serial_number: string;
@@ -140,5 +143,20 @@ export class Sweeps {
       }
     }
     return { renewed, failed };
+  }
+
+  /** Delete the audit events past their retention, a batch per transaction, within the sweep's budget. */
+  async auditRetention(): Promise<{ deleted: number }> {
+    const days = this.config.AUDIT_RETENTION_DAYS;
+    let deleted = 0;
+    if (!days) return { deleted };
+    const started = Date.now();
+    for (;;) {
+      const batch = await purgeAuditEvents(this.dataSource.manager, days, AUDIT_PURGE_BATCH);
+      deleted += batch;
+      if (batch < AUDIT_PURGE_BATCH || Date.now() - started > SWEEP_BUDGET_MS) break;
+    }
+    if (deleted) this.logger.log({ deleted, retentionDays: days }, 'audit events past their retention deleted');
+    return { deleted };
   }
 }
