@@ -249,11 +249,20 @@ describe('issuance under profiles, and approvals', () => {
       await post('/api/v1/approvals/00000000-0000-4000-8000-000000000000/approve', {}, approverKey).expect(404);
     });
 
-    it('lets a request the profile refuses at issuance end rejected, with the rule', async () => {
-      const approval = await ask('outside.example.org');
-      const res = await post(`/api/v1/approvals/${approval.id}/approve`, {}, approverKey).expect(422);
+    it('refuses a request outside the profile when it is made, and ends one the changed profile refuses at issuance', async () => {
+      const before = await count('approvals');
+      const outside = await post('/api/v1/certificates', { profileId: approvalProfile.id, mode: 'csr', csrPem: csr('outside', '/CN=outside.example.org') }, requesterKey).expect(422);
+      expect(outside.body.details.rule).toBe('allowedDomains');
+      expect(await count('approvals')).toBe(before);
+
+      const own = await profile({ requireApproval: true, allowedDomains: ['example.com'] });
+      const pending = (await post('/api/v1/certificates', { profileId: own.id, mode: 'csr', csrPem: csr('changed', '/CN=changed.example.com') }, requesterKey).expect(202)).body.approval;
+      await request(http).patch(`/api/v1/profiles/${own.id}`).set(bearer(adminKey)).send({ allowedDomains: ['example.net'] }).expect(200);
+      const res = await post(`/api/v1/approvals/${pending.id}/approve`, {}, approverKey).expect(422);
       expect(res.body.details.rule).toBe('allowedDomains');
-      expect((await get(`/api/v1/approvals/${approval.id}`, approverKey).expect(200)).body.approval.status).toBe('rejected');
+      const ended = (await get(`/api/v1/approvals/${pending.id}`, approverKey).expect(200)).body.approval;
+      expect(ended).toMatchObject({ status: 'rejected', certificateId: null });
+      expect(ended.reason).toMatch(/refused at issuance/);
     });
   });
 });

@@ -10,3 +10,4 @@ export * from './lib/approvals';
 export * from './lib/ca-chain';
 export * from './lib/compromised-keys';
 export * from './lib/api-keys';
+export * from './lib/client-certificates';

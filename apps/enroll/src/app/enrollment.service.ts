@@ -7,7 +7,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { CertificateEntity, ClientCertificateState, clientCertificateStates, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
 import { ApiError, IssuanceBatcher, USAGE_EKU, apiErrorOfPki } from '@signet/service';
@@ -24,11 +24,6 @@ export interface Device {
   ip: string | null;
 }
 
-/** What the database says of a client certificate: its status, and whether enrollment issued it. */
-interface KnownCertificate {
-  status: string;
-  enrolled: boolean;
-}
 
 export interface Enrolled {
   row: CertificateEntity;
@@ -63,18 +58,9 @@ export class EnrollmentService {
    * for every enrollment (never cached, so a revocation holds from the moment the revoke call returns),
    * one query for all the enrollments that arrive while the previous one is out.
    */
-  private readonly statuses = new RoundTrips<string, KnownCertificate | undefined>(async (fingerprints) => {
-    const rows: { fingerprint_sha256: string; status: string; enrolled: boolean }[] = await this.dataSource.query(
-      `SELECT fingerprint_sha256, status, issuance_key ~ '^enroll-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' AS enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
-       UNION ALL SELECT fingerprint_sha256, status, false FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
-      [[...new Set(fingerprints)]],
-    );
-    const byFingerprint = new Map<string, KnownCertificate>();
-    // A revoked row wins over an active one with the same fingerprint (a CA re-imported as a leaf, say).
-    for (const row of rows) {
-      if (byFingerprint.get(row.fingerprint_sha256)?.status !== 'revoked') byFingerprint.set(row.fingerprint_sha256, { status: row.status, enrolled: row.enrolled === true });
-    }
-    return fingerprints.map((f) => byFingerprint.get(f));
+  private readonly statuses = new RoundTrips<string, ClientCertificateState | undefined>(async (fingerprints) => {
+    const states = await clientCertificateStates(this.dataSource.manager, fingerprints);
+    return fingerprints.map((f) => states.get(f));
   });
 
   /**

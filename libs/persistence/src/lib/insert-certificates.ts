@@ -7,7 +7,7 @@ export type CertificateInsert = Pick<
   | 'id' | 'orgId' | 'caId' | 'serialNumber' | 'fingerprintSha256' | 'commonName' | 'subject' | 'sanDns' | 'sanIp' | 'sanEmail'
   | 'sanUri' | 'keyAlgorithm' | 'usage' | 'extendedKeyUsage' | 'mode' | 'validFrom' | 'validTo' | 'autoRenew'
   | 'renewalThresholdDays' | 'certificateDer' | 'csrDer' | 'encryptedKey' | 'notes' | 'issuanceKey' | 'renewedFromId'
-> & Partial<Pick<CertificateEntity, 'profileId' | 'environment'>>;
+> & Partial<Pick<CertificateEntity, 'profileId' | 'environment' | 'enrolled'>>;
 
 const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['id', (c) => c.id],
@@ -37,6 +37,7 @@ const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['renewed_from_id', (c) => c.renewedFromId],
   ['profile_id', (c) => c.profileId ?? null],
   ['environment', (c) => c.environment ?? null],
+  ['enrolled', (c) => c.enrolled ?? false],
 ];
 
 /**

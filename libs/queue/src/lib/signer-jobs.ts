@@ -16,6 +16,8 @@ export const SIGNER_JOBS = {
   importCa: 'ca.import',
   issueCertificate: 'certificate.issue',
   issueMany: 'certificate.issueMany',
+  /** Check an issuance against its CA and profile without signing (a request waiting for approval). */
+  checkIssuance: 'certificate.check',
   exportKey: 'certificate.key',
   revokeCertificate: 'certificate.revoke',
   revokeCa: 'ca.revoke',
@@ -231,6 +233,11 @@ export class IssueCertificateJob {
    */
   @IsOptional() @IsString() @Length(1, 200) recipientKey?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
+}
+
+/** `certificate.check`: the request passed every check a signing would make first (a refusal fails the job). */
+export interface IssueCheckResult {
+  ok: true;
 }
 
 export interface IssueCertificateResult {

@@ -64,6 +64,9 @@ export class ApprovalsService {
         keyAlgorithm: csr?.keyAlgorithm ?? job.keyAlgorithm ?? null,
       },
     };
+    // The signer's checks (CA, profile rules, CSR, compromised keys) now, not at approval: a request the
+    // profile refuses is refused to its requester at once. Nothing is signed; no CA key is opened.
+    await this.issuance.check(job);
     const { type, id, name } = actorOf(req);
     const now = this.clock.now();
     const row = await this.dataSource.transaction(async (manager) => {

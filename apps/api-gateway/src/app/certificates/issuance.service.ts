@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { CertificateEntity } from '@signet/persistence';
-import { ExportKeyJob, ExportKeyResult, IssueCertificateJob, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
+import { ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCheckResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { ApiError, IssuanceBatcher, SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { OrgPrincipal, mayOnCa } from '../access/principal';
@@ -46,6 +46,11 @@ export class IssuanceService {
     throw new ApiError('conflict', 'the certificate was issued but its private key was lost when a signer stopped mid-request: revoke it and issue again', {
       certificateId: issued.row.id,
     });
+  }
+
+  /** The signer's checks of an issuance, without signing it (a request that waits for approval). */
+  async check(job: IssueCertificateJob): Promise<void> {
+    await this.signer.run<IssueCheckResult>(SIGNER_JOBS.checkIssuance, job, `check-${job.issuanceKey}-${randomUUID()}`);
   }
 
   /** A stored managed key, to keys that may issue on its CA; every hand-out is audited by the signer. */

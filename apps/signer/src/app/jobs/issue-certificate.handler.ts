@@ -10,10 +10,10 @@ import {
   compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
 } from '@signet/persistence';
 import {
-  DistinguishedName, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
+  DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
   namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
 } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
 import { unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
@@ -23,11 +23,12 @@ import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
 import { OcspSigner, SignedOcspResponse } from '../revocation/ocsp-signer';
-import { BUILT_IN_POLICY, IssuancePolicy, applyPolicy, defaultKeyAlgorithm, policyOf } from '../policy/issuance-policy';
+import { BUILT_IN_POLICY, IssuancePolicy, IssuanceTemplate, applyPolicy, defaultKeyAlgorithm, policyOf } from '../policy/issuance-policy';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 
 const DAY_MS = 86_400_000;
+const COMPROMISED_KEY_MESSAGE = "the CSR's public key belongs to a certificate revoked for keyCompromise: make a new key pair";
 const BACKDATE_MS = 60_000;
 const DNS_LIKE = /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\.?$/;
 
@@ -77,8 +78,7 @@ export class IssueCertificateHandler {
     for (let i = prepared.length - 1; i >= 0; i--) {
       const { index, item } = prepared[i];
       if (!item.csrKey || !compromised.has(compromisedKeyId(item.csrKey))) continue;
-      const message = 'the CSR\'s public key belongs to a certificate revoked for keyCompromise: make a new key pair';
-      outcomes[index] = { error: { code: 'policy_violation', message, details: { field: 'csrPem', rule: 'compromisedKey' } } };
+      outcomes[index] = { error: { code: 'policy_violation', message: COMPROMISED_KEY_MESSAGE, details: { field: 'csrPem', rule: 'compromisedKey' } } };
       prepared.splice(i, 1);
     }
     const bulk = prepared.filter((p) => !p.item.job.renewedFromId);
@@ -123,8 +123,12 @@ export class IssueCertificateHandler {
     return compromisedAmong(this.dataSource.manager, items.flatMap((i) => (i.csrKey ? [i.csrKey] : [])));
   }
 
-  /** Every check, the key pair or the CSR, the signed certificate and its OCSP answer; nothing stored yet. */
-  private async prepare(job: IssueCertificateJob, entry: CaWithChain | undefined, profiles: Map<string, ProfileEntity>): Promise<PreparedIssuance> {
+  /**
+   * Every check of a request, and what it will get (names, key algorithm, the profile's template), without
+   * opening the CA key or signing: what `check` answers (an approval request is checked when it is made)
+   * and what `prepare` signs.
+   */
+  private async plan(job: IssueCertificateJob, entry: CaWithChain | undefined, profiles: Map<string, ProfileEntity>): Promise<IssuancePlan> {
     const ca = entry?.ca;
     if (!ca || ca.orgId !== job.orgId) throw refuse('not_found', 'certificate authority not found');
     const policy = policyFor(job, ca, profiles);
@@ -133,7 +137,6 @@ export class IssueCertificateHandler {
     if (ca.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the certificate authority has expired');
     const above = entry.unavailableAncestor;
     if (above) throw refuse('ca_unavailable', `a certificate authority above this one (${above.caId}) is ${above.reason}`, { caId: ca.id, unavailableCaId: above.caId });
-    const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id));
 
     const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
     const commonName = job.commonName ?? csr?.commonName;
@@ -160,6 +163,29 @@ export class IssueCertificateHandler {
     if (notAfter.getTime() > ca.validTo.getTime()) {
       throw refuse('policy_violation', `validityDays reaches past the CA's validTo (${ca.validTo.toISOString()})`, { field: 'validityDays', rule: 'caValidTo' });
     }
+
+    return { ca, policy, csr, commonName, sans, keyAlgorithm, template, notAfter, now };
+  }
+
+  /** The checks of `plan` for requests that are not to be signed now (a request waiting for approval). */
+  async check(jobs: IssueCertificateJob[]): Promise<IssueCheckResult> {
+    const cas = await this.casFor(jobs);
+    const profiles = await liveProfilesById(this.dataSource.manager, [...new Set(jobs.flatMap((j) => (j.profileId ? [j.profileId] : [])))]);
+    const keys: CompromisedKey[] = [];
+    for (const job of jobs) {
+      const { csr } = await this.plan(job, cas.get(job.caId), profiles);
+      if (csr) keys.push({ orgId: job.orgId, spkiSha256: spkiSha256(csr.publicKey) });
+    }
+    if ((await compromisedAmong(this.dataSource.manager, keys)).size) {
+      throw refuse('policy_violation', COMPROMISED_KEY_MESSAGE, { field: 'csrPem', rule: 'compromisedKey' });
+    }
+    return { ok: true };
+  }
+
+  /** Every check (plan), the key pair or the CSR, the signed certificate and its OCSP answer; nothing stored yet. */
+  private async prepare(job: IssueCertificateJob, entry: CaWithChain | undefined, profiles: Map<string, ProfileEntity>): Promise<PreparedIssuance> {
+    const { ca, policy, csr, commonName, sans, keyAlgorithm, template, notAfter, now } = await this.plan(job, entry, profiles);
+    const issuer = await this.keyring.issuer(ca, this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id));
 
     const keys = csr ? null : await generateKeyPair(keyAlgorithm);
     const subject: DistinguishedName = { ...(job.subject ?? {}), commonName };
@@ -211,6 +237,8 @@ export class IssueCertificateHandler {
       renewedFromId: job.renewedFromId ?? null,
       profileId: policy.profileId,
       environment: policy.environment,
+      // A device's own request on 8443: the certificate it may re-enroll with.
+      enrolled: job.actor.type === 'device',
     };
     const audit: AuditEventInput = {
       orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',
@@ -256,6 +284,18 @@ export class IssueCertificateHandler {
     const sealedPrivateKey = privateKey && job.recipientKey ? seal(exportPrivateKeyPem(privateKey), job.recipientKey) : undefined;
     return { certificateId: job.certificateId, sealedPrivateKey };
   }
+}
+
+interface IssuancePlan {
+  ca: CertificateAuthorityEntity;
+  policy: IssuancePolicy;
+  csr: ParsedCsr | null;
+  commonName: string;
+  sans: SubjectAltNames;
+  keyAlgorithm: NonNullable<IssueCertificateJob['keyAlgorithm']>;
+  template: IssuanceTemplate;
+  notAfter: Date;
+  now: number;
 }
 
 interface PreparedIssuance {

@@ -144,6 +144,8 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
           return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
         case SIGNER_JOBS.issueMany:
           return await this.issueMany(job);
+        case SIGNER_JOBS.checkIssuance:
+          return await this.issueCertificate.check([this.payload(IssueCertificateJob, job)]);
         case SIGNER_JOBS.exportKey:
           return await this.exportKey.handle(this.payload(ExportKeyJob, job));
         case SIGNER_JOBS.revokeCertificate:

@@ -108,6 +108,10 @@ export class CertificateEntity {
   @Column({ type: 'text', nullable: true })
   environment: string | null;
 
+  /** Issued to a device by enrollment (it may re-enroll with it). */
+  @Column({ type: 'boolean', default: false })
+  enrolled: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }
