@@ -13,12 +13,13 @@ import { closeRedis, createRedis } from '@signet/service';
 import { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
 import { createOrg, sleep, startGateway, startSigner, withKey } from './support';
 
 const FLOOD = 8;
-const CSR_P256 = readFileSync('/work/shared/vectors/csr/ok-go-p256-two-dns.pem', 'utf8');
+const CSR_P256 = readFileSync(join(__dirname, '../../../libs/pki/testdata/csr/ok-go-p256-two-dns.pem'), 'utf8');
 
 describe('fair issuance between orgs', () => {
   // A queue of this file's own: the job counts below are this file's jobs only.

@@ -10,7 +10,7 @@ import { MAX_CSR_BYTES, MAX_SANS_PER_KIND, parseCsr, parseCsrSync } from './csr'
 import { encodeGeneralNames } from './general-names';
 import { toPem } from './pem';
 
-const VECTORS = '/work/shared/vectors/csr';
+const VECTORS = join(__dirname, '../../testdata/csr');
 const index: Record<string, { expect: 'accept' | 'reject'; why?: string; commonName?: string; keyAlgorithm?: string; sanDns?: string[]; sanIp?: string[]; sanEmail?: string[]; sanUri?: string[] }> =
   JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8'));
 
