@@ -1,4 +1,4 @@
-import { CreateCaJob, decodeJobFailure, encodeJobFailure } from './signer-jobs';
+import { CreateCaJob, SIGNER_JOBS, SignerJobPayload, SignerJobResult, decodeJobFailure, encodeJobFailure } from './signer-jobs';
 import { validateJob } from './validate-job';
 
 const valid = {
@@ -35,5 +35,16 @@ describe('sealed box', () => {
     const tampered = Buffer.from(sealed, 'base64');
     tampered[tampered.length - 1] ^= 1;
     expect(() => open(tampered.toString('base64'), recipient.privateKey)).toThrow();
+  });
+});
+
+describe('the signer job registry', () => {
+  it('types producers and the dispatch from one table (checked by the type-checker: npm run typecheck)', () => {
+    // @ts-expect-error a job name the registry does not know does not compile
+    const misspelled: SignerJobPayload<'certificate.isue'> | undefined = undefined;
+    // @ts-expect-error another job's result does not compile
+    const wrongResult: SignerJobResult<typeof SIGNER_JOBS.createCa> = { outcomes: [] };
+    const right: SignerJobResult<typeof SIGNER_JOBS.issueMany> = { outcomes: [] };
+    expect([misspelled, wrongResult, right.outcomes]).toEqual([undefined, { outcomes: [] }, []]);
   });
 });

@@ -261,6 +261,44 @@ export interface IssueManyResult {
 
 export const MAX_ISSUE_MANY = 256;
 
+/** `crl.build`: the CRL made, or why none was (the CA is gone, or its key needs a passphrase). */
+export type BuildCrlResult = { caId: string; crlNumber: string; revokedCount: number; thisUpdate: Date; nextUpdate: Date } | { skipped: string };
+export interface RevocationSweepResult {
+  ocspRefreshed: number;
+  crlsScheduled: number;
+}
+export interface RenewalSweepResult {
+  renewed: number;
+  failed: number;
+}
+export interface AuditRetentionResult {
+  deleted: number;
+}
+
+/**
+ * The one registry of signer jobs: name -> payload -> result. Producers (SignerClient.run) and the
+ * signer's dispatch are typed from it, so a misspelled job, another job's payload, or a handler that
+ * answers another result does not compile.
+ */
+export interface SignerJobRegistry {
+  [SIGNER_JOBS.createCa]: { payload: CreateCaJob; result: CreateCaResult };
+  [SIGNER_JOBS.importCa]: { payload: ImportCaJob; result: CreateCaResult };
+  [SIGNER_JOBS.issueCertificate]: { payload: IssueCertificateJob; result: IssueCertificateResult };
+  [SIGNER_JOBS.issueMany]: { payload: IssueManyJob; result: IssueManyResult };
+  [SIGNER_JOBS.checkIssuance]: { payload: IssueCertificateJob; result: IssueCheckResult };
+  [SIGNER_JOBS.exportKey]: { payload: ExportKeyJob; result: ExportKeyResult };
+  [SIGNER_JOBS.revokeCertificate]: { payload: RevokeCertificateJob; result: RevokeResult };
+  [SIGNER_JOBS.revokeCa]: { payload: RevokeCaJob; result: RevokeResult };
+  [SIGNER_JOBS.buildCrl]: { payload: BuildCrlJob; result: BuildCrlResult };
+  [SIGNER_JOBS.revocationSweep]: { payload: SweepJob; result: RevocationSweepResult };
+  [SIGNER_JOBS.renewalSweep]: { payload: SweepJob; result: RenewalSweepResult };
+  [SIGNER_JOBS.auditRetentionSweep]: { payload: SweepJob; result: AuditRetentionResult };
+}
+export type SignerJobPayload<N extends SignerJobName> = SignerJobRegistry[N]['payload'];
+export type SignerJobResult<N extends SignerJobName> = SignerJobRegistry[N]['result'];
+/** Every name in SIGNER_JOBS has its entry (a new job without one fails to compile here). */
+export type EveryJobRegistered = { [N in SignerJobName]: SignerJobRegistry[N] };
+
 /**
  * A job's refusal, carried in BullMQ's failedReason as JSON so the producer can answer with the same
  * API error code the signer chose (policy_violation, ca_unavailable, ...).

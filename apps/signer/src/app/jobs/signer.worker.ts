@@ -11,7 +11,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
   BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
-  transportKeyRedisKey, validateJob,
+  SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
 import { DelayedError, Job, Worker } from 'bullmq';
@@ -133,36 +133,30 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     await job?.promote().catch(() => undefined);
   }
 
+  /**
+   * What each job does, typed from the registry in libs/queue: a job without a handler, or a handler
+   * that answers another job's result, does not compile. Payloads are validated as they come off the queue.
+   */
+  private readonly handlers: { [N in SignerJobName]: (job: Job) => Promise<SignerJobResult<N>> } = {
+    [SIGNER_JOBS.createCa]: (job) => this.createCa.handle(this.payload(CreateCaJob, job)),
+    [SIGNER_JOBS.importCa]: (job) => this.importCa.handle(this.payload(ImportCaJob, job)),
+    [SIGNER_JOBS.issueCertificate]: (job) => this.issueCertificate.handle(this.payload(IssueCertificateJob, job)),
+    [SIGNER_JOBS.issueMany]: (job) => this.issueMany(job),
+    [SIGNER_JOBS.checkIssuance]: (job) => this.issueCertificate.check([this.payload(IssueCertificateJob, job)]),
+    [SIGNER_JOBS.exportKey]: (job) => this.exportKey.handle(this.payload(ExportKeyJob, job)),
+    [SIGNER_JOBS.revokeCertificate]: (job) => this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job)),
+    [SIGNER_JOBS.revokeCa]: (job) => this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job)),
+    [SIGNER_JOBS.buildCrl]: (job) => this.crls.build(this.payload(BuildCrlJob, job).caId),
+    [SIGNER_JOBS.revocationSweep]: () => this.sweeps.revocation(),
+    [SIGNER_JOBS.renewalSweep]: () => this.sweeps.renewal(),
+    [SIGNER_JOBS.auditRetentionSweep]: () => this.sweeps.auditRetention(),
+  };
+
   private async process(job: Job): Promise<unknown> {
+    const handler = Object.hasOwn(this.handlers, job.name) ? (this.handlers as Record<string, (job: Job) => Promise<unknown>>)[job.name] : undefined;
     try {
-      switch (job.name) {
-        case SIGNER_JOBS.createCa:
-          return await this.createCa.handle(this.payload(CreateCaJob, job));
-        case SIGNER_JOBS.importCa:
-          return await this.importCa.handle(this.payload(ImportCaJob, job));
-        case SIGNER_JOBS.issueCertificate:
-          return await this.issueCertificate.handle(this.payload(IssueCertificateJob, job));
-        case SIGNER_JOBS.issueMany:
-          return await this.issueMany(job);
-        case SIGNER_JOBS.checkIssuance:
-          return await this.issueCertificate.check([this.payload(IssueCertificateJob, job)]);
-        case SIGNER_JOBS.exportKey:
-          return await this.exportKey.handle(this.payload(ExportKeyJob, job));
-        case SIGNER_JOBS.revokeCertificate:
-          return await this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job));
-        case SIGNER_JOBS.revokeCa:
-          return await this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job));
-        case SIGNER_JOBS.buildCrl:
-          return await this.crls.build(this.payload(BuildCrlJob, job).caId);
-        case SIGNER_JOBS.revocationSweep:
-          return await this.sweeps.revocation();
-        case SIGNER_JOBS.renewalSweep:
-          return await this.sweeps.renewal();
-        case SIGNER_JOBS.auditRetentionSweep:
-          return await this.sweeps.auditRetention();
-        default:
-          throw refuse('bad_request', `unknown job ${job.name}`);
-      }
+      if (!handler) throw refuse('bad_request', `unknown job ${job.name}`);
+      return await handler(job);
     } catch (error) {
       throw asJobError(error);
     }
