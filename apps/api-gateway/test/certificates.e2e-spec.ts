@@ -107,7 +107,7 @@ describe('certificate issuance through the signer', () => {
       [{ caId: issuingId, commonName: 'x.example.test', validityDays: 398 }, 400, 'validation_failed'],
       [{ caId: issuingId, commonName: 'x.example.test', sanDns: ['www.*.example.test'] }, 422, 'policy_violation'],
       [{ caId: issuingId, commonName: 'evil.example.com' }, 422, 'policy_violation'],
-      [{ caId: issuingId, commonName: 'x.example.test', usage: 'teapot' }, 400, 'validation_failed'],
+      [{ caId: issuingId, commonName: 'x.example.test', usage: 'teapot', extendedKeyUsage: ['brewing'] }, 400, 'validation_failed'],
       [{ caId: issuingId, mode: 'csr' }, 400, 'validation_failed'],
       [{ caId: issuingId }, 400, 'validation_failed'],
       [{ caId: 'not-a-uuid', commonName: 'x' }, 400, 'validation_failed'],

@@ -32,6 +32,8 @@ const CERTIFICATE_FIELDS = [
   'renewalThresholdDays', 'renewedFromId', 'supersededById', 'hasStoredKey', 'notes', 'createdAt',
   // API.md section 5
   'profileId', 'environment',
+  // issue 18: a revocation's comments
+  'revocationComments',
 ];
 const ERROR_REF = '#/components/schemas/Error';
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
@@ -241,6 +243,7 @@ describe('OpenAPI document', () => {
     conforms('/api/v1/certificates/{id}/revoke', 'post', await request(http).post(`/api/v1/certificates/${id}/revoke`).set(admin).send({}));
     conforms('/api/v1/ocsp/status/{serial}', 'get', await request(http).get(`/api/v1/ocsp/status/${issued.body.certificate.serialNumber}`).set(admin));
     conforms('/api/v1/ocsp/status/{serial}', 'get', await request(http).get('/api/v1/ocsp/status/ABCDEF').set(admin));
+    conforms('/api/v1/ocsp/status/{serial}', 'get', await request(http).get(`/api/v1/ocsp/status/${BigInt(`0x${issued.body.certificate.serialNumber}`)}?serialFormat=decimal`).set(admin));
 
     const batch = await request(http).post('/api/v1/certificates/batch').set(admin).send({ items: [{ caId, commonName: 'b1.openapi.test' }, { caId, validityDays: 9999 }] });
     conforms('/api/v1/certificates/batch', 'post', batch);

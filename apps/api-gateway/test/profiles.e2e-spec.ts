@@ -172,22 +172,24 @@ describe('certificate profiles', () => {
     await refused({ allowedDomains: null }, ['allowedDomains']);
   });
 
-  it('takes the usage labels of issuance; another label needs extendedKeyUsage (names or dotted OIDs)', async () => {
+  it('takes the usage labels of issuance; another label is kept as given, with its extendedKeyUsage or none (then serverAuth)', async () => {
     for (const usage of ['server', 'client', 'api-mtls', 'vpn', 'server-client', 'email', 'code-signing']) expect(await create({ usage })).toMatchObject({ usage, extendedKeyUsage: null });
     expect(await create({ usage: 'teleport', extendedKeyUsage: ['clientAuth', '1.3.6.1.5.5.7.3.2', 'clientAuth'] })).toMatchObject({
       usage: 'teleport', extendedKeyUsage: ['clientAuth', '1.3.6.1.5.5.7.3.2'],
     });
-    await refused({ usage: 'teleport' }, ['extendedKeyUsage']);
-    await refused({ usage: 'teleport', extendedKeyUsage: [] }, ['extendedKeyUsage']);
+    // A custom label without an EKU is stored as a label (issued with serverAuth, as `server`).
+    expect(await create({ usage: 'teleport' })).toMatchObject({ usage: 'teleport', extendedKeyUsage: null });
+    expect(await create({ usage: 'teleport', extendedKeyUsage: [] })).toMatchObject({ usage: 'teleport', extendedKeyUsage: null });
     await refused({ extendedKeyUsage: ['serverAuth', 'bogus'] }, ['extendedKeyUsage']);
     await refused({ extendedKeyUsage: [5] }, ['extendedKeyUsage']);
     await refused({ usage: '' }, ['usage']);
 
     const profile = await create({ usage: 'teleport', extendedKeyUsage: ['clientAuth'] });
     const path = `/api/v1/profiles/${profile.id}`;
-    expect(fieldsOf(await api().patch(path, { extendedKeyUsage: null }).expect(400))).toEqual(['extendedKeyUsage']);
+    expect((await api().patch(path, { extendedKeyUsage: null }).expect(200)).body.profile).toMatchObject({ usage: 'teleport', extendedKeyUsage: null });
     expect((await api().patch(path, { usage: 'client', extendedKeyUsage: null }).expect(200)).body.profile).toMatchObject({ usage: 'client', extendedKeyUsage: null });
-    expect(fieldsOf(await api().patch(path, { usage: 'sidecar' }).expect(400))).toEqual(['extendedKeyUsage']);
+    expect((await api().patch(path, { usage: 'sidecar' }).expect(200)).body.profile).toMatchObject({ usage: 'sidecar', extendedKeyUsage: null });
+    expect(fieldsOf(await api().patch(path, { extendedKeyUsage: ['brewing'] }).expect(400))).toEqual(['extendedKeyUsage']);
   });
 
   it('keeps slugs unique among the live profiles of an org', async () => {
@@ -221,7 +223,7 @@ describe('certificate profiles', () => {
     await refused({ caId: 'not-a-uuid' }, ['caId']);
     await refused({ caId: undefined }, ['caId']);
     // Every bad field at once, the CA's among them when the rest pass the per-field rules.
-    await refused({ caId: foreignCaId, defaultValidityDays: 100, maxValidityDays: 90, usage: 'x' }, ['caId', 'defaultValidityDays', 'maxValidityDays', 'extendedKeyUsage']);
+    await refused({ caId: foreignCaId, defaultValidityDays: 100, maxValidityDays: 90, usage: 'x', extendedKeyUsage: ['brewing'] }, ['caId', 'defaultValidityDays', 'maxValidityDays', 'extendedKeyUsage']);
 
     const profile = await create();
     const path = `/api/v1/profiles/${profile.id}`;

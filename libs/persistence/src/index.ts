@@ -11,3 +11,4 @@ export * from './lib/ca-chain';
 export * from './lib/compromised-keys';
 export * from './lib/api-keys';
 export * from './lib/client-certificates';
+export * from './lib/ca-subjects';

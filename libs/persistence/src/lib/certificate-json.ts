@@ -28,6 +28,7 @@ export interface CertificateJson {
   status: 'active' | 'expired' | 'revoked';
   revokedAt: string | null;
   revocationReason: string | null;
+  revocationComments: string | null;
   autoRenew: boolean;
   renewalThresholdDays: number;
   renewedFromId: string | null;
@@ -61,6 +62,7 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     status: row.status === 'revoked' ? 'revoked' : row.validTo.getTime() <= now ? 'expired' : 'active',
     revokedAt: row.revokedAt?.toISOString() ?? null,
     revocationReason: row.revocationReason,
+    revocationComments: row.revocationComments ?? null,
     autoRenew: row.autoRenew,
     renewalThresholdDays: row.renewalThresholdDays,
     renewedFromId: row.renewedFromId,

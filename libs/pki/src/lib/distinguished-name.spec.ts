@@ -1,4 +1,5 @@
-import { decodeName, encodeName, validateName } from './distinguished-name';
+import { decodeName, encodeName, formatName, validateName } from './distinguished-name';
+import { oid, sequence, setOf, utf8String } from './der';
 import { isPkiError } from './errors';
 import { readFileSync } from 'node:fs';
 import { buildCertificateSync, parseCertificate } from './certificate';
@@ -76,5 +77,22 @@ describe('decodeName', () => {
 
   it('reports malformed DER as a DER error', () => {
     expect(() => decodeName(Buffer.from('3003310130', 'hex'))).toThrow();
+  });
+});
+
+describe('formatName', () => {
+  it('writes RFC 4514 strings as openssl -nameopt RFC2253 prints them: most specific first, specials escaped', () => {
+    const r = openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-utf8',
+      '-subj', '/C=DE/O=Acme, Inc. \\+ "Friends"/OU= lead#/CN=#Root <CA>; x/title=Chief/emailAddress=ops@example.com', '-out', 'fmt.pem');
+    expect(r.ok).toBe(true);
+    const printed = openssl('x509', '-in', 'fmt.pem', '-noout', '-subject', '-nameopt', 'RFC2253,-esc_msb').out.trim().replace(/^subject=/, '');
+    expect(formatName(parseCertificate(readFileSync(path('fmt.pem'))).subjectDer)).toBe(printed);
+    expect(printed).toBe('emailAddress=ops@example.com,title=Chief,CN=\\#Root \\<CA\\>\\; x,OU=\\ lead#,O=Acme\\, Inc. \\+ \\"Friends\\",C=DE');
+  });
+
+  it('writes what Signet encodes in reverse order, and an attribute without a short name as its OID and DER in hex', () => {
+    expect(formatName(encodeName({ commonName: 'Issuing CA', organization: 'Acme', country: 'DE' }))).toBe('CN=Issuing CA,O=Acme,C=DE');
+    expect(formatName(encodeName({}))).toBe('');
+    expect(formatName(sequence(setOf(sequence(oid('1.2.3.4'), utf8String('xyz')))))).toBe('1.2.3.4=#0C0378797A');
   });
 });

@@ -8,7 +8,7 @@
  * One attribute per RDN, ordered C, ST, L, O, OU, CN (most significant first); UTF8String except
  * countryName, serialNumber and emailAddress, which X.520 / PKCS#9 fix to PrintableString / IA5String.
  */
-import { Tag, children, expectTag, ia5String, oid, printableString, readDer, readOid, readString, sequence, setOf, utf8String } from './der';
+import { Tag, children, encoding, expectTag, ia5String, oid, printableString, readDer, readOid, readString, sequence, setOf, utf8String } from './der';
 import { PkiError } from './errors';
 
 export interface DistinguishedName {
@@ -87,4 +87,35 @@ export function decodeName(der: Buffer): DistinguishedName {
     }
   }
   return out;
+}
+
+/** RFC 4514 3's short names (and openssl's for the PKCS#9 / X.520 ones it prints by name). */
+const STRING_NAMES: Record<string, string> = {
+  '2.5.4.6': 'C', '2.5.4.8': 'ST', '2.5.4.7': 'L', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.3': 'CN', '0.9.2342.19200300.100.1.25': 'DC',
+  '0.9.2342.19200300.100.1.1': 'UID', '2.5.4.9': 'street', '2.5.4.5': 'serialNumber', '1.2.840.113549.1.9.1': 'emailAddress', '2.5.4.12': 'title',
+  '2.5.4.4': 'SN', '2.5.4.42': 'GN', '2.5.4.17': 'postalCode',
+};
+
+/** RFC 4514 2.4: `,+"\<>;` escaped, and a leading `#` or space and a trailing space. */
+const escapeValue = (value: string) =>
+  value.replace(/[,+"\\<>;]/g, (ch) => `\\${ch}`).replace(/^([# ])/, '\\$1').replace(/ $/, '\\ ').replace(/\0/g, '\\00');
+
+/**
+ * A Name as an RFC 4514 string, the most specific RDN first (`CN=Issuing CA,O=Acme,C=DE`), as
+ * `openssl x509 -noout -subject -nameopt RFC2253,-esc_msb` prints it. Attributes without a short name are
+ * their dotted OID with the value's DER in hex (`1.2.3.4=#0C0161`), as the RFC says.
+ */
+export function formatName(der: Buffer): string {
+  const rdns = children(expectTag(readDer(der), Tag.SEQUENCE, 'Name')).map((rdn) =>
+    children(expectTag(rdn, Tag.SET, 'RelativeDistinguishedName'))
+      .map((atv) => {
+        const [type, value] = children(expectTag(atv, Tag.SEQUENCE, 'AttributeTypeAndValue'));
+        const id = readOid(type);
+        const name = STRING_NAMES[id];
+        const text = name && value ? (() => { try { return readString(value); } catch { return null; } })() : null;
+        return text === null ? `${id}=#${value ? encoding(value).toString('hex').toUpperCase() : ''}` : `${name}=${escapeValue(text)}`;
+      })
+      .join('+'),
+  );
+  return rdns.reverse().join(',');
 }

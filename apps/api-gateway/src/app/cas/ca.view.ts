@@ -48,10 +48,18 @@ export class CaChainView {
 /** GET /cas/:id/crl?format=info. */
 export class CrlInfoView {
   @ApiProperty({ format: 'uuid' }) caId: string;
+  @ApiProperty({ description: "the CRL's issuer: the CA's subject DN, RFC 4514 (most specific first)", example: 'CN=Issuing CA,O=Acme,C=DE' }) issuer: string;
   @ApiProperty() crlNumber: number;
   @ApiProperty({ format: 'date-time' }) thisUpdate: string;
   @ApiProperty({ format: 'date-time' }) nextUpdate: string;
-  @ApiProperty() revokedCount: number;
+  @ApiProperty({ description: 'entries on the whole CRL' }) revokedCount: number;
+  @ApiProperty({
+    type: [String], example: ['5F3A9C0E1B2D4F6A8C0E1B2D4F6A8C0E'],
+    description: 'serials on this CRL (uppercase hex), in serial order: one page of at most revokedLimit (default 1000, max 10000) after revokedAfter',
+  })
+  revokedSerials: string[];
+  @ApiProperty({ type: String, nullable: true, description: 'more serials follow: pass this as revokedAfter for the next page; null on the last page' })
+  nextRevokedAfter: string | null;
 }
 
 export function caStatus(ca: Pick<CertificateAuthorityEntity, 'status' | 'validTo'>, now = Date.now()): 'active' | 'revoked' | 'expired' {

@@ -74,7 +74,12 @@ export class CasController {
 
   @Get(':id/crl')
   @Access({ ca: 'read', from: 'param.id' })
-  @ApiOperation({ summary: "The CA's current CRL as pem, der, or info {caId, crlNumber, thisUpdate, nextUpdate, revokedCount}" })
+  @ApiOperation({
+    summary: "The CA's current CRL as pem, der, or info {caId, issuer, crlNumber, thisUpdate, nextUpdate, revokedCount, revokedSerials, nextRevokedAfter}",
+    description: 'info lists the revoked serials a page at a time: at most `revokedLimit` (default 1000, max 10000) in serial order; ' +
+      'when there are more, `nextRevokedAfter` is the serial to pass as `revokedAfter` for the next page (null on the last). ' +
+      '`revokedCount` is the whole CRL\'s.',
+  })
   @ApiResponse({
     status: 200,
     description: 'pem: application/x-pem-file; der: application/pkix-crl; info: application/json',
@@ -87,10 +92,7 @@ export class CasController {
   })
   @ApiErrors(404)
   async crl(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
-    if (q.format === 'info') {
-      const info = await this.cas.crlInfo(req.principal as OrgPrincipal, id);
-      return { caId: id, crlNumber: Number(info.crlNumber), thisUpdate: info.thisUpdate.toISOString(), nextUpdate: info.nextUpdate.toISOString(), revokedCount: info.revokedCount };
-    }
+    if (q.format === 'info') return this.cas.crlInfo(req.principal as OrgPrincipal, id, { limit: q.revokedLimit, after: q.revokedAfter });
     const crl = await this.cas.crl(req.principal as OrgPrincipal, id);
     res.setHeader('Content-Disposition', `attachment; filename="${id}.crl${q.format === 'pem' ? '.pem' : ''}"`);
     if (q.format === 'pem') {

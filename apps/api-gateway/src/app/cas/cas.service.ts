@@ -4,8 +4,8 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity } from '@signet/persistence';
-import { toPem } from '@signet/pki';
+import { CertificateAuthorityEntity, revokedSerialsOnCrl } from '@signet/persistence';
+import { formatName, parseCertificate, toPem } from '@signet/pki';
 import { ApiError, SignerClient } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
 import { AuditService } from '../audit/audit.service';
@@ -17,7 +17,7 @@ import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
-import { caView } from './ca.view';
+import { CrlInfoView, caView } from './ca.view';
 import { ListCasQueryDto } from './cas.dto';
 import { CrlInfo, PkiStore, StoredCrl } from '../pki/pki-store';
 
@@ -157,10 +157,27 @@ export class CasService {
     return this.pki.crl(id).then(crlOr404);
   }
 
-  /** Its numbers and times only: the DER (tens of MB for a big CA) is not read. */
-  async crlInfo(principal: OrgPrincipal, id: string): Promise<CrlInfo> {
-    await this.readable(principal, id);
-    return this.pki.crlInfo(id).then(crlOr404);
+  /**
+   * Its numbers and times, the issuer's DN, and one page of the serials it lists (at most `limit` after
+   * `after`, in serial order, read from the index of revoked certificates): the DER (tens of MB for a big
+   * CA) is not read, and a CA with a million revoked answers a page, not the list.
+   */
+  async crlInfo(principal: OrgPrincipal, id: string, page: { limit: number; after?: string }): Promise<CrlInfoView> {
+    const ca = await this.readable(principal, id);
+    const info: CrlInfo = await this.pki.crlInfo(id).then(crlOr404);
+    const after = page.after?.replace(/:/g, '').toUpperCase() ?? '';
+    const serials = await revokedSerialsOnCrl(this.dataSource.manager, ca.id, info.thisUpdate, after, page.limit + 1);
+    const more = serials.length > page.limit;
+    return {
+      caId: ca.id,
+      issuer: formatName(parseCertificate(ca.certificateDer).subjectDer),
+      crlNumber: Number(info.crlNumber),
+      thisUpdate: info.thisUpdate.toISOString(),
+      nextUpdate: info.nextUpdate.toISOString(),
+      revokedCount: info.revokedCount,
+      revokedSerials: serials.slice(0, page.limit),
+      nextRevokedAfter: more ? serials[page.limit - 1] : null,
+    };
   }
 
   /**

@@ -20,7 +20,7 @@ export class BatchIssueDto {
   @IsOptional() @IsUUID()
   caId?: string;
 
-  @ApiPropertyOptional({ type: [String], example: ['commonName', 'sanDns', 'validityDays', 'usage'] })
+  @ApiPropertyOptional({ type: [String], example: ['common_name', 'email', 'organization', 'organizational_unit', 'cert_usage', 'days_valid'] })
   @IsOptional() @IsArray() @ArrayMaxSize(40) @IsString({ each: true })
   headers?: string[];
 
@@ -33,17 +33,48 @@ const LIST_FIELDS = new Set(['sanDns', 'sanIp', 'sanEmail', 'sanUri', 'extendedK
 const NUMBER_FIELDS = new Set(['validityDays', 'renewalThresholdDays']);
 const BOOLEAN_FIELDS = new Set(['autoRenew', 'storeKey']);
 
+/** The subject's fields (LeafSubjectDto): a column of one of these names, bare or as `subject.<name>`, fills the row's subject. */
+export const SUBJECT_COLUMNS = ['organization', 'organizationalUnit', 'country', 'state', 'locality', 'email'] as const;
+
+/** CertMate's column names whose meaning is not just their camelCase spelling. */
+export const CERTMATE_COLUMNS: Readonly<Record<string, string>> = {
+  cert_usage: 'usage',
+  days_valid: 'validityDays',
+};
+
+/**
+ * The issue-request field a column names: CertMate's names (`common_name`, `email`, `organization`,
+ * `organizational_unit`, `cert_usage`, `days_valid`), snake_case for camelCase (`san_dns`), and a subject
+ * field bare or dotted (`organization`, `subject.organization`) as `subject.<field>`. Anything else as
+ * written (an unknown field is then that row's validation error).
+ */
+export function fieldOfColumn(header: string): string {
+  const name = String(header).trim();
+  const known = CERTMATE_COLUMNS[name.toLowerCase()];
+  if (known) return known;
+  const camel = name.split('.').map((part) => part.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase())).join('.');
+  return (SUBJECT_COLUMNS as readonly string[]).includes(camel) ? `subject.${camel}` : camel;
+}
+
+/** An own property whatever the name (a column named `__proto__` is a field validation refuses, not a prototype). */
+const put = (target: Record<string, unknown>, key: string, value: unknown) =>
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+
 /** One CertMate row as an issue request: lists split on ; , or spaces, numbers and booleans converted. */
-function fromRow(headers: string[], row: unknown[], caId: string | undefined): Record<string, unknown> {
+function fromRow(fields: string[], row: unknown[], caId: string | undefined): Record<string, unknown> {
   const item: Record<string, unknown> = caId ? { caId } : {};
-  headers.forEach((header, i) => {
+  fields.forEach((field, i) => {
     const raw = row[i];
     if (raw === undefined || raw === null || raw === '') return;
     const text = String(raw).trim();
-    if (LIST_FIELDS.has(header)) item[header] = text.split(/[;,\s]+/).filter(Boolean);
-    else if (NUMBER_FIELDS.has(header)) item[header] = /^-?\d+$/.test(text) ? Number(text) : text;
-    else if (BOOLEAN_FIELDS.has(header)) item[header] = text === 'true' ? true : text === 'false' ? false : text;
-    else item[header] = raw;
+    const subjectField = field.startsWith('subject.') ? field.slice('subject.'.length) : null;
+    if (subjectField !== null) {
+      if (!Object.prototype.hasOwnProperty.call(item, 'subject') || typeof item.subject !== 'object' || item.subject === null) put(item, 'subject', {});
+      put(item.subject as Record<string, unknown>, subjectField, raw);
+    } else if (LIST_FIELDS.has(field)) put(item, field, text.split(/[;,\s]+/).filter(Boolean));
+    else if (NUMBER_FIELDS.has(field)) put(item, field, /^-?\d+$/.test(text) ? Number(text) : text);
+    else if (BOOLEAN_FIELDS.has(field)) put(item, field, text === 'true' ? true : text === 'false' ? false : text);
+    else put(item, field, raw);
   });
   return item;
 }
@@ -53,7 +84,8 @@ export function batchItems(dto: BatchIssueDto): Record<string, unknown>[] {
   if (dto.items && (dto.headers || dto.rows)) throw ApiError.badRequest('send either items or headers and rows, not both');
   if (dto.items) return dto.items;
   if (!dto.headers || !dto.rows) throw ApiError.validation([{ field: 'items', messages: ['items, or headers and rows, are required'] }]);
-  return dto.rows.map((row) => (Array.isArray(row) ? fromRow(dto.headers!, row, dto.caId) : { invalidRow: row }));
+  const fields = dto.headers.map(fieldOfColumn);
+  return dto.rows.map((row) => (Array.isArray(row) ? fromRow(fields, row, dto.caId) : { invalidRow: row }));
 }
 
 const describe = (errors: ValidationError[], parent = ''): string[] =>

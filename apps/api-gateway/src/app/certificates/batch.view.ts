@@ -22,8 +22,11 @@ export class BatchRowsRequestView {
   @ApiProperty({
     type: [String],
     maxItems: 40,
-    example: ['commonName', 'sanDns', 'validityDays', 'usage'],
-    description: 'issue-request field names, one per column; list fields (sanDns, ...) split on ; , or spaces',
+    example: ['common_name', 'email', 'organization', 'organizational_unit', 'cert_usage', 'days_valid'],
+    description: 'one per column: issue-request field names (commonName, sanDns, ...; snake_case too: san_dns), CertMate\'s ' +
+      '(common_name -> commonName, email -> subject.email, organization -> subject.organization, organizational_unit -> subject.organizationalUnit, ' +
+      'cert_usage -> usage, days_valid -> validityDays), and subject fields bare or dotted (organization, subject.organization, country, state, locality, email). ' +
+      'List fields (sanDns, ...) split on ; , or spaces',
   })
   headers: string[];
 
@@ -31,7 +34,7 @@ export class BatchRowsRequestView {
     type: 'array',
     maxItems: MAX_ITEMS,
     items: { type: 'array', items: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] } },
-    example: [['www.example.com', 'www.example.com;example.com', '90', 'server']],
+    example: [['www.example.com', 'ops@example.com', 'Acme Corp', 'Web', 'server', '90']],
   })
   rows: unknown[][];
 }

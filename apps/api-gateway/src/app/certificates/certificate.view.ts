@@ -7,7 +7,7 @@ import { PageView } from '../api-docs.decorator';
 
 const SUBJECT_SCHEMA = {
   type: 'object' as const,
-  description: 'the distinguished name: commonName, organization, organizationalUnit, country, state, locality, ...',
+  description: 'the distinguished name: commonName, organization, organizationalUnit, country, state, locality, emailAddress (the issue request\'s subject.email), serialNumber',
   additionalProperties: { type: 'string' as const },
   example: { commonName: 'www.example.com', organization: 'Acme Corp' },
 };
@@ -34,6 +34,8 @@ export class CertificateView {
   @ApiProperty({ enum: ['active', 'expired', 'revoked'] }) status: 'active' | 'expired' | 'revoked';
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) revokedAt: string | null;
   @ApiProperty({ type: String, enum: Object.keys(REVOCATION_REASONS), nullable: true }) revocationReason: string | null;
+  @ApiProperty({ type: String, nullable: true, description: 'the `comments` given to POST /certificates/:id/revoke (also in the certificate.revoke audit event)' })
+  revocationComments: string | null;
   @ApiProperty() autoRenew: boolean;
   @ApiProperty() renewalThresholdDays: number;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the certificate this one renewed' }) renewedFromId: string | null;
@@ -83,6 +85,7 @@ export class CertificateStatsView {
   @ApiProperty() expiring30Days: number;
   @ApiProperty({ description: 'active with autoRenew' }) autoRenewEnabled: number;
   @ApiProperty({ ...COUNTS, description: 'count per CA id' }) byCa: Record<string, number>;
+  @ApiProperty({ ...COUNTS, description: "byCa by the CA's common name (CAs sharing a name add up)", example: { 'Issuing CA': 12 } }) byIssuer: Record<string, number>;
   @ApiProperty({ ...COUNTS, description: 'count per usage label' }) byUsage: Record<string, number>;
   @ApiProperty({ ...COUNTS, description: 'count per key algorithm' }) byKeyAlgorithm: Record<string, number>;
 }
@@ -97,7 +100,7 @@ export class CertificateFilesView {
 
 /** GET /ocsp/status/:serial (answered by pki/ocsp-status.controller.ts). */
 export class OcspStatusView {
-  @ApiProperty({ description: 'as asked, uppercase, colons removed' }) serialNumber: string;
+  @ApiProperty({ description: 'uppercase hex: as asked with colons removed, or converted from decimal (serialFormat=decimal)' }) serialNumber: string;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the issuing CA; null when unknown' }) caId: string | null;
   @ApiProperty({ enum: ['good', 'revoked', 'unknown'] }) status: string;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) revokedAt: string | null;

@@ -22,6 +22,12 @@ import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 
+/** Read from the request, not with @Headers(): Swagger would list that as a second, required header. */
+function idempotencyKeyOf(req: GatewayRequest): string | undefined {
+  const key = req.headers['idempotency-key'];
+  return Array.isArray(key) ? key[0] : key;
+}
+
 const pem = { schema: { type: 'string', example: '-----BEGIN CERTIFICATE-----\n...' } };
 const binary = { schema: { type: 'string', format: 'binary' } };
 
@@ -44,9 +50,7 @@ export class CertificatesController {
   @ApiAcceptedResponse({ type: ApprovalEnvelopeView, description: 'under a profile with requireApproval: the request, waiting for approval; nothing signed yet' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   async issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Res({ passthrough: true }) res: Response) {
-    // Read from the request, not with @Headers(): Swagger would list that as a second, required header.
-    const idempotencyKey = req.headers['idempotency-key'];
-    const result = await this.certificates.issue(req, dto, Array.isArray(idempotencyKey) ? idempotencyKey[0] : idempotencyKey);
+    const result = await this.certificates.issue(req, dto, idempotencyKeyOf(req));
     // Under a profile with requireApproval nothing is signed yet: 202 with the request (API.md section 6).
     if ('approval' in result) res.status(202);
     return result;
@@ -70,7 +74,11 @@ export class CertificatesController {
 
   @Get()
   @Access('orgKey')
-  @ApiOperation({ summary: 'Certificates with filters, search, sort and pages (a member sees those of CAs it may read)' })
+  @ApiOperation({
+    summary: 'Certificates with filters, search, sort and pages (a member sees those of CAs it may read)',
+    description: '`expiringInDays=N` alone lists the active certificates whose validTo is within N days (as status=expiring does); ' +
+      '`search` also matches the issuing CA\'s common name or subject DN.',
+  })
   @ApiOkResponse({ type: CertificatePageView })
   list(@Req() req: GatewayRequest, @Query() q: ListCertificatesQueryDto) {
     return this.certificates.list(req.principal as OrgPrincipal, q);
@@ -78,7 +86,7 @@ export class CertificatesController {
 
   @Get('stats')
   @Access('orgKey')
-  @ApiOperation({ summary: 'Counts by status, expiry window, CA, usage and key algorithm' })
+  @ApiOperation({ summary: 'Counts by status, expiry window, CA (byCa by id, byIssuer by common name), usage and key algorithm' })
   @ApiOkResponse({ type: CertificateStatsView })
   stats(@Req() req: GatewayRequest, @Query() q: StatsQueryDto) {
     return this.certificates.stats(req.principal as OrgPrincipal, q.caId);
@@ -140,12 +148,17 @@ export class CertificatesController {
   @RateLimit('issue')
   @Audited('certificate.renew', 'certificate')
   @ApiOperation({ summary: 'Renew: same subject, SANs, usage and CA; a new serial (managed: a new key; csr: a new csrPem)' })
+  @ApiHeader({
+    name: 'Idempotency-Key', required: false,
+    description: 'csr-mode certificates only (managed: 400): same key + same certificate and body within 24 h -> the same renewed certificate, ' +
+      'also when retries race; the key with another body or certificate: 422 idempotency_mismatch',
+  })
   @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the new certificate; the old one gets supersededById' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   async renew(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
     await this.requireOnCertificate(req, id, 'issue');
     if (dto.revokeOld) await this.requireOnCertificate(req, id, 'revoke');
-    return this.certificates.renew(req, id, dto);
+    return this.certificates.renew(req, id, dto, idempotencyKeyOf(req));
   }
 
   /** Per-CA permission on the certificate's CA (the route names a certificate, not a CA). */

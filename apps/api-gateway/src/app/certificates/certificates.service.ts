@@ -4,11 +4,11 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, ProfileEntity, findLiveProfile } from '@signet/persistence';
+import { CertificateEntity, ProfileEntity, caIdsWithSubjectLike, caNamesOf, findLiveProfile } from '@signet/persistence';
 import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, renewalJob } from '@signet/queue';
-import { ApiError, ErrorCode, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
-import { checkIdempotencyKey, claim, complete, requestHash } from './idempotency';
+import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
+import { idempotently, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
@@ -20,7 +20,7 @@ import { GatewayRequest, clientIp } from '../request-context';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssuanceService, actorOf } from './issuance.service';
 import { ApprovalsService } from '../approvals/approvals.service';
-import { IssueCertificateDto } from './issue-certificate.dto';
+import { IssueCertificateDto, leafSubjectOf } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
@@ -28,6 +28,9 @@ import { pageOf, skipOf } from '../paging';
 import { zip } from './zip';
 
 const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
+
+/** status=expiring without expiringInDays: API.md's 30 days. */
+const DEFAULT_EXPIRING_DAYS = 30;
 
 /** The request's SANs, normalised; a refusal names the list (sanDns, sanIp, ...) that holds the bad name. */
 function subjectAltNamesOf(dto: IssueCertificateDto) {
@@ -68,26 +71,9 @@ export class CertificatesService {
    */
   async issue(req: GatewayRequest, dto: IssueCertificateDto, idempotencyKey?: string) {
     if (idempotencyKey === undefined) return this.issueOnce(req, dto, randomUUID());
-    checkIdempotencyKey(idempotencyKey);
     if (dto.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr mode only: a managed key cannot be replayed');
     const principal = req.principal as OrgPrincipal;
-    const record = await claim(this.dataSource, principal.orgId, idempotencyKey, requestHash(req.body));
-    if (record.requestHash !== requestHash(req.body)) {
-      throw new ApiError('idempotency_mismatch', 'this Idempotency-Key was used with a different request body');
-    }
-    const stored = record.state === 'completed' ? record.responseBody : null;
-    if (stored?.error) throw new ApiError(stored.error.code as ErrorCode, stored.error.message, stored.error.details);
-    try {
-      const response = await this.issueOnce(req, dto, record.certificateId);
-      if (record.state !== 'completed') await complete(this.dataSource, record.id, 201, { certificateId: record.certificateId });
-      return response;
-    } catch (error) {
-      // A refusal is final and replayed as is; a 503 or 500 leaves the claim open for the retry.
-      if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
-        await complete(this.dataSource, record.id, error.status, { error: { code: error.code, message: error.message, details: error.details } });
-      }
-      throw error;
-    }
+    return idempotently(this.dataSource, principal.orgId, idempotencyKey, requestHash(req.body), (certificateId) => this.issueOnce(req, dto, certificateId));
   }
 
   /** Issue every item, 16 at a time through the queue; failures are reported per index. */
@@ -124,14 +110,27 @@ export class CertificatesService {
   /**
    * Renew: same CA, subject, SANs, usage and key algorithm, a new serial; managed mode gets a new key
    * pair, csr mode needs a new CSR. The old certificate gets supersededById in the signer's transaction.
+   * With an Idempotency-Key (csr-mode renewals only, as for issue): same key + same certificate and body
+   * within 24 h, the same renewed certificate; another body (or another certificate) is 422.
    */
-  async renew(req: GatewayRequest, id: string, dto: RenewCertificateDto) {
+  async renew(req: GatewayRequest, id: string, dto: RenewCertificateDto, idempotencyKey?: string) {
+    if (idempotencyKey === undefined) return this.renewOnce(req, id, dto, randomUUID());
     const principal = req.principal as OrgPrincipal;
     const old = await this.readable(principal, id);
-    if (old.supersededById) throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
+    if (old.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr-mode renewals only: a managed key cannot be replayed');
+    const hash = requestHash({ renew: old.id, body: req.body });
+    return idempotently(this.dataSource, principal.orgId, idempotencyKey, hash, (certificateId) => this.renewOnce(req, id, dto, certificateId));
+  }
+
+  /** One renewal into `certificateId`; a replay finds the old certificate already superseded by that one, and answers with it. */
+  private async renewOnce(req: GatewayRequest, id: string, dto: RenewCertificateDto, certificateId: string) {
+    const principal = req.principal as OrgPrincipal;
+    const old = await this.readable(principal, id);
+    if (old.supersededById && old.supersededById !== certificateId) {
+      throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
+    }
     if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
-    const certificateId = randomUUID();
     const job = renewalJob(old, {
       certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(req), csrPem: dto.csrPem, validityDays: dto.validityDays,
     });
@@ -167,7 +166,7 @@ export class CertificatesService {
       validityDays: dto.validityDays,
       usage: dto.usage,
       extendedKeyUsage: dto.extendedKeyUsage,
-      subject: dto.subject ? { ...dto.subject } : undefined,
+      subject: dto.subject ? leafSubjectOf(dto.subject) : undefined,
       notes: dto.notes,
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
@@ -209,12 +208,18 @@ export class CertificatesService {
     if (q.profileId ?? q.dtp) query.andWhere('c.profile_id = :profileId', { profileId: q.profileId ?? q.dtp });
     if (q.createdFrom) query.andWhere('c.created_at >= :createdFrom', { createdFrom: q.createdFrom });
     if (q.createdTo) query.andWhere('c.created_at <= :createdTo', { createdTo: q.createdTo });
-    switch (q.status) {
+    // expiringInDays is a window of its own: without a status (or with all / active) it lists the active
+    // certificates expiring within it, as status=expiring does; expired and revoked ones never expire ahead.
+    if (q.expiringInDays !== undefined && (q.status === 'expired' || q.status === 'revoked')) {
+      throw ApiError.validation([{ field: 'expiringInDays', messages: [`expiringInDays selects active certificates: it does not combine with status=${q.status}`] }]);
+    }
+    const window = q.status === 'expiring' ? q.expiringInDays ?? DEFAULT_EXPIRING_DAYS : q.expiringInDays;
+    switch (window === undefined ? q.status : 'expiring') {
       case 'active':
         query.andWhere(`c.status = 'active' AND c.valid_to > now()`);
         break;
       case 'expiring':
-        query.andWhere(`c.status = 'active' AND c.valid_to > now() AND c.valid_to <= now() + make_interval(days => :days)`, { days: q.expiringInDays });
+        query.andWhere(`c.status = 'active' AND c.valid_to > now() AND c.valid_to <= now() + make_interval(days => :days)`, { days: window });
         break;
       case 'expired':
         query.andWhere(`c.status = 'active' AND c.valid_to <= now()`);
@@ -227,10 +232,13 @@ export class CertificatesService {
       // Substrings of all four, case-insensitive; in serials and fingerprints colons are ignored too.
       const contains = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
       const hex = q.search.replace(/:/g, '');
+      // The issuer: its common name or its DN string (`CN=..,O=..`), written with or without spaces around = and ,.
+      const dn = q.search.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
       query.andWhere(
         `(lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)
-          OR (:hex <> '' AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint)))`,
-        { like: contains(q.search.toLowerCase()), hex, serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()) },
+          OR (:hex <> '' AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint))
+          OR c.ca_id IN (${caIdsWithSubjectLike('c.org_id', ':like', ':dnLike')}))`,
+        { like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()) },
       );
     }
     const column = { validTo: 'c.valid_to', commonName: 'lower(c.common_name)', createdAt: 'c.created_at' }[q.sortBy];
@@ -370,6 +378,14 @@ export class CertificatesService {
           (r: { k: string; n: number }) => [r.k, r.n],
         ),
       );
-    return { ...totals, byCa: await groups('ca_id'), byUsage: await groups('usage'), byKeyAlgorithm: await groups('key_algorithm') };
+    const byCa: Record<string, number> = await groups('ca_id');
+    // The same counts by the CA's common name (CertMate's byIssuer); CAs sharing a name add up.
+    const names = await caNamesOf(this.dataSource.manager, Object.keys(byCa));
+    const byIssuer: Record<string, number> = {};
+    for (const [id, n] of Object.entries(byCa)) {
+      const name = names.get(id) ?? id;
+      byIssuer[name] = (byIssuer[name] ?? 0) + n;
+    }
+    return { ...totals, byCa, byIssuer, byUsage: await groups('usage'), byKeyAlgorithm: await groups('key_algorithm') };
   }
 }

@@ -2,11 +2,12 @@
  * `Idempotency-Key` claims. The unique (org_id, key) row is the lock: of N racing requests exactly one
  * inserts it, and all N share the certificate id it names, so they all drive the same signer job (same
  * job id, same issuance key) and answer with the same certificate. A record older than 24 h is
- * reclaimed as new.
+ * reclaimed as new. `idempotently` is the whole protocol, for every route that takes the header (issue,
+ * and renewals of csr-mode certificates).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { ApiError } from '@signet/service';
+import { ApiError, ErrorCode } from '@signet/service';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
 
@@ -59,4 +60,30 @@ export async function complete(dataSource: DataSource, id: string, status: numbe
     status,
     JSON.stringify(body),
   ]);
+}
+
+/**
+ * Run `once` under an Idempotency-Key: `hash` names the request (route, target and body), `once` gets the
+ * certificate id the key stands for, so a retry, racing or not, drives the same signer job and answers
+ * with the same certificate. Same key + another request: 422 idempotency_mismatch. A refusal is final and
+ * replayed as is; a 503 or 500 leaves the claim open for the retry.
+ */
+export async function idempotently<T>(
+  dataSource: DataSource, orgId: string, key: string, hash: string, once: (certificateId: string) => Promise<T>,
+): Promise<T> {
+  checkIdempotencyKey(key);
+  const record = await claim(dataSource, orgId, key, hash);
+  if (record.requestHash !== hash) throw new ApiError('idempotency_mismatch', 'this Idempotency-Key was used with a different request body');
+  const stored = record.state === 'completed' ? record.responseBody : null;
+  if (stored?.error) throw new ApiError(stored.error.code as ErrorCode, stored.error.message, stored.error.details);
+  try {
+    const response = await once(record.certificateId);
+    if (record.state !== 'completed') await complete(dataSource, record.id, 201, { certificateId: record.certificateId });
+    return response;
+  } catch (error) {
+    if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
+      await complete(dataSource, record.id, error.status, { error: { code: error.code, message: error.message, details: error.details } });
+    }
+    throw error;
+  }
 }

@@ -14,6 +14,20 @@ export class LeafSubjectDto {
   @ApiPropertyOptional() @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'country must be a two-letter ISO 3166 code' }) country?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 128) state?: string;
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 128) locality?: string;
+
+  @ApiPropertyOptional({
+    maxLength: 255, example: 'ops@example.com',
+    description: "the subject's emailAddress attribute (PKCS#9, IA5String: printable ASCII); the certificate's `subject` shows it as `emailAddress`. Not a SAN: for S/MIME give sanEmail too",
+  })
+  @IsOptional() @IsString() @Length(3, 255) @Matches(/^[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+$/, { message: 'email must be one address of printable ASCII (local@domain)' })
+  email?: string;
+}
+
+/** The subject as the signer's job carries it: `email` is the DN's emailAddress attribute. */
+export function leafSubjectOf(subject: LeafSubjectDto): Record<string, string> {
+  const { email, ...rest } = subject;
+  const fields = Object.entries(rest).filter(([, value]) => value !== undefined);
+  return Object.fromEntries(email === undefined ? fields : [...fields, ['emailAddress', email]]);
 }
 
 export class IssueCertificateDto {
@@ -60,11 +74,11 @@ export class IssueCertificateDto {
   @IsOptional() @IsInt() @Min(1) @Max(397)
   validityDays?: number;
 
-  @ApiPropertyOptional({ type: String, default: 'server', description: "server, client, api-mtls, vpn, server-client, email, code-signing, or any label with extendedKeyUsage; under a profile, the profile's (another is 422, rule usage)" })
+  @ApiPropertyOptional({ type: String, default: 'server', description: "server, client, api-mtls, vpn, server-client, email, code-signing, or any other label of yours: kept as given, its EKU extendedKeyUsage, or serverAuth (as `server`) without one; under a profile, the profile's (another is 422, rule usage)" })
   @IsOptional() @IsString() @Length(1, 64)
   usage?: string;
 
-  @ApiPropertyOptional({ type: [String], description: 'names (serverAuth, clientAuth, ...) or dotted OIDs' })
+  @ApiPropertyOptional({ type: [String], description: 'names (serverAuth, clientAuth, ...) or dotted OIDs; default: what usage stands for (serverAuth for a custom label)' })
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true })
   extendedKeyUsage?: string[];
 

@@ -11,15 +11,22 @@ export class ListCertificatesQueryDto extends PageQueryDto {
   @IsOptional() @IsIn(['active', 'expiring', 'expired', 'revoked', 'all'])
   status: 'active' | 'expiring' | 'expired' | 'revoked' | 'all' = 'all';
 
-  @ApiPropertyOptional({ description: 'case-insensitive: common name, any DNS SAN, serial or fingerprint' })
+  @ApiPropertyOptional({
+    description: "case-insensitive substring of: common name, any DNS SAN, serial or fingerprint (colons ignored), or the issuing CA's subject: " +
+      'its common name or its DN as `CN=Issuing CA,O=Acme,C=DE` (RFC 4514 order; spaces around `=` and `,` ignored)',
+  })
   @IsOptional() @IsString() @Length(1, 200)
   search?: string;
 
   @ApiPropertyOptional() @IsOptional() @IsString() @Length(1, 64) usage?: string;
 
-  @ApiPropertyOptional({ type: Number, default: 30, description: 'window of status=expiring' })
+  @ApiPropertyOptional({
+    type: Number, minimum: 1, maximum: 3650,
+    description: 'a window of N days: active certificates whose validTo is within N days. Filters on its own (status left out, all or active) ' +
+      'and with status=expiring (default 30 there); with status=expired or revoked it is refused (400)',
+  })
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(3650)
-  expiringInDays = 30;
+  expiringInDays?: number;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'certificates issued under this profile' }) @IsOptional() @IsUUID() profileId?: string;
   @ApiPropertyOptional({ format: 'uuid', description: 'alias of profileId (CertForge DTPs)' }) @IsOptional() @IsUUID() dtp?: string;

@@ -7,7 +7,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateAuthorityEntity, EnrollmentPolicyEntity, findLiveProfile } from '@signet/persistence';
 import { enrollmentPoliciesChannel } from '@signet/queue';
-import { ApiError, REDIS, extendedKeyUsageFor } from '@signet/service';
+import { ApiError, REDIS, USAGE_EKU } from '@signet/service';
 import type Redis from 'ioredis';
 import { DataSource, In } from 'typeorm';
 import { OrgPrincipal } from '../access/principal';
@@ -42,9 +42,9 @@ export class EnrollmentPoliciesService {
 
   async create(req: GatewayRequest, dto: CreateEnrollmentPolicyDto) {
     const principal = req.principal as OrgPrincipal;
-    try {
-      extendedKeyUsageFor(dto.usage, undefined);
-    } catch {
+    // A policy has no extendedKeyUsage of its own: only API.md's labels, whose EKU is known (a custom label
+    // belongs on a profile, with its extendedKeyUsage).
+    if (!Object.prototype.hasOwnProperty.call(USAGE_EKU, dto.usage)) {
       throw ApiError.validation([{ field: 'usage', messages: [`usage "${dto.usage}" is not a usage label a policy can issue (client, server, server-client, ...)`] }]);
     }
     const named = [...new Set([...dto.trustedCaIds, dto.issuingCaId])];

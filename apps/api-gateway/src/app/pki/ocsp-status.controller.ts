@@ -1,10 +1,29 @@
-import { Controller, Get, Param, Req } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Param, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { IsIn, IsOptional } from 'class-validator';
+import { ApiError } from '@signet/service';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Access } from '../access/access.decorator';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import type { GatewayRequest } from '../request-context';
+import { ApiErrors } from '../api-docs.decorator';
+import { OcspStatusView } from '../certificates/certificate.view';
+
+export class OcspStatusQueryDto {
+  @ApiPropertyOptional({ type: String, enum: ['hex', 'decimal'], default: 'hex', description: 'how :serial is written: hex (colons and case ignored) or decimal (as some tools print serials)' })
+  @IsOptional() @IsIn(['hex', 'decimal'])
+  serialFormat: 'hex' | 'decimal' = 'hex';
+}
+
+/** A serial as API.md writes serials (uppercase hex, even length); a decimal one converted. */
+function serialOf(param: string, format: 'hex' | 'decimal'): string {
+  if (format === 'hex') return param.replace(/:/g, '').toUpperCase();
+  // RFC 5280 serials are at most 20 octets: 49 decimal digits.
+  if (!/^\d{1,49}$/.test(param) || /^0+$/.test(param)) throw ApiError.validation([{ field: 'serial', messages: ['a decimal serial is 1 to 49 digits, not zero'] }]);
+  const hex = BigInt(param).toString(16).toUpperCase();
+  return hex.length % 2 ? `0${hex}` : hex;
+}
 
 /**
  * The revocation status of a serial as JSON, for people and scripts (relying parties use /pki/ocsp).
@@ -19,10 +38,15 @@ export class OcspStatusController {
 
   @Get(':serial')
   @Access('orgKey')
-  @ApiOperation({ summary: 'good, revoked or unknown for a serial (uppercase hex; colons and case are ignored)', description: 'thisUpdate/nextUpdate are those of the pre-signed OCSP response' })
-  async status(@Req() req: GatewayRequest, @Param('serial') serialParam: string) {
+  @ApiOperation({
+    summary: 'good, revoked or unknown for a serial (hex, colons and case ignored; or decimal with serialFormat=decimal)',
+    description: 'thisUpdate/nextUpdate are those of the pre-signed OCSP response. serialNumber in the answer is always uppercase hex.',
+  })
+  @ApiOkResponse({ type: OcspStatusView })
+  @ApiErrors(400)
+  async status(@Req() req: GatewayRequest, @Param('serial') serialParam: string, @Query() q: OcspStatusQueryDto) {
     const principal = req.principal as OrgPrincipal;
-    const serialNumber = serialParam.replace(/:/g, '').toUpperCase();
+    const serialNumber = serialOf(serialParam, q.serialFormat);
     const unknown = { serialNumber, caId: null, status: 'unknown', revokedAt: null, revocationReason: null, thisUpdate: null, nextUpdate: null };
     if (!/^[0-9A-F]{1,40}$/.test(serialNumber)) return unknown;
     const [row] = await this.dataSource.query(

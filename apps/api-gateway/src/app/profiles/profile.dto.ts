@@ -1,7 +1,7 @@
 /**
  * Request bodies of /api/v1/profiles (API.md section 5). Both take the policy fields of ProfilePolicyDto:
  * a create fills in the defaults of those it leaves out, a PATCH changes only those it names. Rules that
- * span fields or need the database (defaultValidityDays <= maxValidityDays, a usage label without an EKU,
+ * span fields or need the database (defaultValidityDays <= maxValidityDays, the EKU the usage label gets,
  * the CA) are the service's, checked on the merged profile.
  */
 import { applyDecorators } from '@nestjs/common';
@@ -86,11 +86,11 @@ abstract class ProfilePolicyDto {
   @Present() @IsInt() @Min(1) @Max(MAX_VALIDITY_DAYS)
   maxValidityDays?: number;
 
-  @ApiPropertyOptional({ type: String, default: 'server', description: 'as for issuance: server, client, api-mtls, vpn, server-client, email, code-signing, or any label with extendedKeyUsage' })
+  @ApiPropertyOptional({ type: String, default: 'server', description: 'as for issuance: server, client, api-mtls, vpn, server-client, email, code-signing, or any other label (kept as given; its EKU is extendedKeyUsage, or serverAuth without one)' })
   @Present() @IsString() @Length(1, 64) @Matches(ONE_LINE, { message: 'usage must be one line of text' })
   usage?: string;
 
-  @ApiPropertyOptional({ type: [String], nullable: true, description: 'names (serverAuth, clientAuth, ...) or dotted OIDs; null or empty: what usage stands for' })
+  @ApiPropertyOptional({ type: [String], nullable: true, description: 'names (serverAuth, clientAuth, ...) or dotted OIDs; null or empty: what usage stands for (serverAuth for a custom label)' })
   @IsOptional() @IsArray() @ArrayMaxSize(20) @IsString({ each: true }) @MaxLength(64, { each: true })
   extendedKeyUsage?: string[] | null;
 

@@ -53,7 +53,7 @@ export class ProfilesController {
   @Audited('profile.update', 'profile')
   @ApiOperation({
     summary: 'Change any field of a profile but caId',
-    description: 'caId in the body: 400 validation_failed naming caId. The rules between fields (defaultValidityDays <= maxValidityDays, a usage label without extendedKeyUsage) are checked on the profile as it would be stored.',
+    description: 'caId in the body: 400 validation_failed naming caId. The rules between fields (defaultValidityDays <= maxValidityDays, extendedKeyUsage names) are checked on the profile as it would be stored.',
   })
   @ApiOkResponse({ type: ProfileEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404, 409)

@@ -48,6 +48,20 @@ describe('issuance policy', () => {
     expect(ruleOf(() => applyPolicy(BUILT_IN_POLICY, { keyAlgorithm: 'RSA-2048', validityDays: 398, sans: sans() }))).toBe('maxValidityDays');
   });
 
+  it('issues a custom usage label (CertMate) as given, with serverAuth unless it brings its extendedKeyUsage', () => {
+    const any = { keyAlgorithm: 'ECDSA-P384', sans: sans(['www.example.com']) };
+    expect(applyPolicy(BUILT_IN_POLICY, { ...any, usage: 'teapot' })).toEqual({ validityDays: 90, usage: 'teapot', extendedKeyUsage: ['serverAuth'] });
+    expect(applyPolicy(BUILT_IN_POLICY, { ...any, usage: 'teapot', extendedKeyUsage: ['clientAuth', '1.3.6.1.4.1.99999.1'] })).toEqual({
+      validityDays: 90, usage: 'teapot', extendedKeyUsage: ['clientAuth', '1.3.6.1.4.1.99999.1'],
+    });
+    // A profile's custom label without an EKU of its own follows the same rule.
+    expect(applyPolicy(profile({ usage: 'sidecar' }), any)).toEqual({ validityDays: 30, usage: 'sidecar', extendedKeyUsage: ['serverAuth'] });
+    expect(applyPolicy(profile({ usage: 'sidecar', extendedKeyUsage: ['clientAuth'] }), any).extendedKeyUsage).toEqual(['clientAuth']);
+    // What stays refused: an unknown EKU name, and anyExtendedKeyUsage.
+    expect(ruleOf(() => applyPolicy(BUILT_IN_POLICY, { ...any, usage: 'teapot', extendedKeyUsage: ['brewing'] }))).not.toBe('admitted');
+    expect(ruleOf(() => applyPolicy(BUILT_IN_POLICY, { ...any, usage: 'teapot', extendedKeyUsage: ['anyExtendedKeyUsage'] }))).not.toBe('admitted');
+  });
+
   it('gives managed requests without an algorithm one the profile allows', () => {
     expect(defaultKeyAlgorithm(BUILT_IN_POLICY)).toBe('ECDSA-P256');
     expect(defaultKeyAlgorithm(profile())).toBe('ECDSA-P384');

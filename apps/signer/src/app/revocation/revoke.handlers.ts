@@ -81,7 +81,8 @@ export class RevokeHandlers {
       stored = await this.ocsp.store(manager, [response]);
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'certificate.revoke', outcome: 'success', ...auditActor(job.actor),
-        resourceType: 'certificate', resourceId: row.id, details: { reason: job.reason, serialNumber: row.serialNumber, caId: ca.id, jobId: attempt.jobId },
+        resourceType: 'certificate', resourceId: row.id,
+        details: { reason: job.reason, revocationComments: job.comments ?? null, serialNumber: row.serialNumber, caId: ca.id, jobId: attempt.jobId },
       }]);
     });
     if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase);
