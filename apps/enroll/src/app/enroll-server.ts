@@ -1,9 +1,22 @@
 /**
  * The device side, TLS on ENROLL_PORT (API.md section 3): TLS 1.2/1.3 only, a client certificate
  * required. OpenSSL verifies it against the trust store; a connection whose certificate does not chain
- * to a policy-named CA (or that sent none) is cut before any HTTP, and only an expired one is let through
- * to be answered 403 client_certificate_expired, as API.md asks. The trust store follows policy changes
- * with setSecureContext: new handshakes see it, open connections keep theirs.
+ * to a policy-named CA is cut before any HTTP, and only an expired one is let through to be answered 403
+ * client_certificate_expired, as API.md asks. The trust store follows policy changes: new handshakes get
+ * the new context, open connections keep theirs.
+ *
+ * The handshake is run here, not by tls.Server's own connection listener: that one cannot both require a
+ * certificate in the handshake and let an expired one through (its rejectUnauthorized sets both), so a
+ * client without one met a TCP close. Here OpenSSL is told to require one (SSL_VERIFY_FAIL_IF_NO_PEER_CERT:
+ * the `certificate_required` alert in TLS 1.3, `handshake_failure` in 1.2) and the verdict on the chain
+ * is read after the handshake. An untrusted chain cannot get its `unknown_ca` alert from Node: its
+ * OpenSSL verify callback accepts every chain and reports the error only once the handshake is done, so
+ * such a connection is closed then, before any HTTP.
+ *
+ * Deadlines, each from its own start: the handshake (ENROLL_HANDSHAKE_TIMEOUT_MS, from the TCP accept,
+ * however slowly the client sends) and a request's headers and body (ENROLL_REQUEST_TIMEOUT_MS, checked
+ * every 1/20 of it, not Node's default 30 s). Every error answer, those of Node's HTTP parser included
+ * (408, 431, 400), is API.md's JSON error shape.
  *
  *   POST /v1/enroll                      PEM, base64 DER (EST style) or JSON {csrPem}
  *   GET  /.well-known/est/cacerts        base64 PKCS#7 certs-only
@@ -16,9 +29,12 @@ import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
 import { REDIS, SignerClient, chooseRequestId } from '@signet/service';
 import type Redis from 'ioredis';
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage, STATUS_CODES, ServerResponse } from 'node:http';
 import { Server, createServer } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { SecureContext, TLSSocket, createSecureContext } from 'node:tls';
 import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
@@ -30,11 +46,26 @@ import { TrustStore } from './trust-store';
 const EST = '/.well-known/est/';
 /** Parsed client certificates kept (the oldest goes first). */
 const PARSED_CACHE_SIZE = 10_000;
+/** How long a connection refused at the HTTP level may still deliver what it was sending before it is closed. */
+const LINGER_MS = 1000;
+
+/** Node's HTTP parser refusals, as API.md errors (408 and 431 are not in API.md's list: codes of their own). */
+const PARSER_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request (headers and body) did not arrive in time' },
+  HPE_HEADER_OVERFLOW: { status: 431, code: 'request_header_fields_too_large', message: 'the request headers are too large' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, code: 'payload_too_large', message: 'the chunk extensions are too large' },
+};
+
+/** The chain verdict OpenSSL left on the connection (what tls.Server itself reads after a handshake). */
+type VerifiedSocket = TLSSocket & { ssl?: { verifyError(): (Error & { code?: string }) | null } | null };
 
 @Injectable()
 export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(EnrollServer.name);
   private server: Server | null = null;
+  private context: SecureContext | null = null;
+  /** The response under way on each connection, so that a parser refusal (408) can use it. */
+  private readonly inFlight = new WeakMap<Duplex, ServerResponse>();
   private identity: ServerIdentity | null = null;
   private readonly parsed = new Map<string, ParsedCertificate>();
 
@@ -54,24 +85,25 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
 
   async onApplicationBootstrap(): Promise<void> {
     this.identity = await serverIdentity(this.config, this.dataSource, this.signer, this.logger);
+    this.context = this.secureContext();
+    const timeout = this.config.ENROLL_REQUEST_TIMEOUT_MS;
     const server = createServer({
-      ...this.secureContextOptions(),
-      requestCert: true,
-      // Checked in 'secureConnection' below, so that an expired certificate can get its 403.
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
-      maxVersion: 'TLSv1.3',
-      handshakeTimeout: this.config.ENROLL_HANDSHAKE_TIMEOUT_MS,
-      requestTimeout: this.config.ENROLL_REQUEST_TIMEOUT_MS,
-      headersTimeout: Math.min(this.config.ENROLL_REQUEST_TIMEOUT_MS, 10_000),
+      requestTimeout: timeout,
+      headersTimeout: timeout,
+      // Node checks the request deadlines on this interval (30 s by default): 1/20 of the deadline.
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(timeout / 20))),
       keepAliveTimeout: 5000,
+      // Node's own 400 for HTTP/1.1 without Host has no body; enroll needs no Host.
+      requireHostHeader: false,
     }, (req, res) => void this.handle(req, res));
     server.maxConnections = this.config.ENROLL_MAX_CONNECTIONS;
-    server.on('secureConnection', (socket: TLSSocket) => {
-      if (!this.admitsSocket(socket)) socket.destroy();
+    // The handshake is ours (see the top of the file): tls.Server's own listener goes.
+    for (const listener of server.listeners('connection')) server.removeListener('connection', listener as (...args: unknown[]) => void);
+    server.on('connection', (raw: Socket) => this.handshake(server, raw));
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => this.refuseRequest(socket, error));
+    this.trust.onChange(() => {
+      this.context = this.secureContext();
     });
-    server.on('tlsClientError', () => undefined);
-    this.trust.onChange(() => server.setSecureContext(this.secureContextOptions()));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -94,19 +126,78 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
+   * One TLS connection: OpenSSL requires a client certificate in the handshake, which must end within
+   * ENROLL_HANDSHAKE_TIMEOUT_MS of the accept; then admitsSocket decides, and HTTP starts.
+   */
+  private handshake(server: Server, raw: Socket): void {
+    const socket: VerifiedSocket = new TLSSocket(raw, {
+      isServer: true,
+      server,
+      secureContext: this.context!,
+      requestCert: true,
+      // Makes OpenSSL refuse a handshake without a certificate; the chain's verdict is read below.
+      rejectUnauthorized: true,
+    });
+    const deadline = setTimeout(() => socket.destroy(), this.config.ENROLL_HANDSHAKE_TIMEOUT_MS);
+    deadline.unref();
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => clearTimeout(deadline));
+    socket.once('secure', () => {
+      clearTimeout(deadline);
+      const verifyError = socket.ssl?.verifyError() ?? null;
+      if (!this.admitsSocket(socket, verifyError)) return void socket.destroy();
+      socket.authorized = !verifyError;
+      server.emit('secureConnection', socket);
+    });
+  }
+
+  /**
    * OpenSSL accepted the chain (or found it only expired: OpenSSL reports one error, so an expired
    * certificate may hide others, and is checked here like any other); the certificate must also be
    * signed by a CA a policy names, not by one that is in the context only as a link of some chain (see
    * TrustStore). Never throws: this runs in an event listener, before any request exists.
    */
-  private admitsSocket(socket: TLSSocket): boolean {
+  private admitsSocket(socket: TLSSocket, verifyError: (Error & { code?: string }) | null): boolean {
     try {
-      const expiredOnly = String((socket.authorizationError as unknown as { code?: string })?.code ?? socket.authorizationError) === 'CERT_HAS_EXPIRED';
-      const raw = (socket.authorized || expiredOnly) && socket.getPeerX509Certificate()?.raw;
+      const expiredOnly = verifyError?.code === 'CERT_HAS_EXPIRED';
+      const raw = (!verifyError || expiredOnly) && socket.getPeerX509Certificate()?.raw;
       return !!raw && !!this.trust.namedIssuerOf(this.clientCertificate(raw));
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Node's HTTP parser gave up on a request (deadline, headers too large, malformed): the API.md error
+   * on the response under way if it has not started, or on the bare connection; then the connection
+   * ends (what the client still sends is read for LINGER_MS, so the answer is not lost to a reset).
+   */
+  private refuseRequest(socket: Duplex, error: Error & { code?: string }): void {
+    const known = PARSER_ERRORS[error.code ?? ''];
+    const res = this.inFlight.get(socket);
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || !socket.writable || res?.headersSent) return void socket.destroy();
+    const status = known?.status ?? 400;
+    const requestId = String(res?.getHeader('X-Request-Id') ?? randomUUID());
+    const body = JSON.stringify({ error: known?.message ?? 'the request is not valid HTTP/1.1', code: known?.code ?? 'bad_request', status, details: {}, requestId });
+    if (res) {
+      // Headers arrived, the body did not: the handler still waits for it, and finds the answer given.
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+      return void res.end(body);
+    }
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.end();
+    socket.resume();
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  }
+
+  private secureContext(): SecureContext {
+    // A session id context, as tls.Server sets one: OpenSSL refuses to resume a session of a server that
+    // verifies client certificates without it (an internal_error alert). A new context (trust changed)
+    // has new ticket keys, so sessions of the old trust are not resumed.
+    return createSecureContext({ ...this.secureContextOptions(), minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', sessionIdContext: 'signet-enroll' });
   }
 
   private secureContextOptions() {
@@ -122,6 +213,8 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = chooseRequestId(req);
     res.setHeader('X-Request-Id', requestId);
+    this.inFlight.set(req.socket, res);
+    res.once('finish', () => this.inFlight.get(req.socket) === res && this.inFlight.delete(req.socket));
     const path = (req.url ?? '/').split('?')[0];
     try {
       const socket = req.socket as TLSSocket;
@@ -147,6 +240,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       const e = error instanceof EnrollError ? error : null;
       if (!e) this.logger.error({ err: (error as Error).message, path }, 'enrollment failed');
       const status = e?.status ?? 500;
+      if (res.headersSent || res.writableEnded) return; // already answered (a deadline passed meanwhile)
       res.writeHead(status, { 'Content-Type': 'application/json', ...(e?.headers ?? {}) });
       res.end(JSON.stringify({ error: e?.message ?? 'internal error', code: e?.code ?? 'internal', status, details: e?.details ?? {}, requestId }));
     }
@@ -220,22 +314,28 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /**
+   * The body, at most ENROLL_BODY_LIMIT_BYTES. Past it (declared or, chunked, counted) the answer is 413
+   * at once, and the rest is read and dropped rather than the connection reset under the client's upload,
+   * which would lose the answer; ENROLL_REQUEST_TIMEOUT_MS still bounds how long that goes on.
+   */
   private readBody(req: IncomingMessage): Promise<Buffer> {
     const limit = this.config.ENROLL_BODY_LIMIT_BYTES;
     return new Promise((resolve, reject) => {
+      const tooLarge = () => new EnrollError(413, 'payload_too_large', `the body is larger than ${limit} bytes`, {}, { limitBytes: limit });
       const declared = Number(req.headers['content-length'] ?? 0);
       if (declared > limit) {
         req.resume();
-        return reject(new EnrollError(413, 'payload_too_large', `the body is larger than ${limit} bytes`));
+        return reject(tooLarge());
       }
       const chunks: Buffer[] = [];
       let size = 0;
       req.on('data', (chunk: Buffer) => {
+        if (size > limit) return; // refused already: drained, not kept
         size += chunk.length;
         if (size > limit) {
-          reject(new EnrollError(413, 'payload_too_large', `the body is larger than ${limit} bytes`));
-          req.destroy();
-          return;
+          chunks.length = 0;
+          return reject(tooLarge());
         }
         chunks.push(chunk);
       });
