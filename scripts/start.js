@@ -8,8 +8,11 @@
  * 3. Build (skip with --no-build), create the database if missing, run migrations.
  * 4. Run gateway, signer and enroll with prefixed logs; MASTER_KEY goes to the signer alone.
  * 5. Wait for every /healthz, then print the gateway URL and a curl line that works.
- * Ctrl-C (or SIGTERM) stops the three gracefully; if one dies on its own, the others are stopped too and
- * this process exits non-zero.
+ * Supervision: a service that dies on its own is started again after a backoff that doubles with each
+ * recent restart (START_RESTART_DELAY_MS up to START_RESTART_MAX_DELAY_MS), the others keep serving; more
+ * than START_RESTART_LIMIT restarts of one service within START_RESTART_WINDOW_MS is a crash loop: then
+ * all are stopped and this process exits 1. Ctrl-C (or SIGTERM) stops the three gracefully (exit 0).
+ * SIGNET_ENV_FILE names another file than .env (tests use it).
  *
  * Plain CommonJS with no dependencies of its own (only `pg`, already a dependency of the apps), so it runs
  * before anything is built.
@@ -22,7 +25,7 @@ const path = require('node:path');
 const tls = require('node:tls');
 
 const ROOT = path.join(__dirname, '..');
-const ENV_FILE = path.join(ROOT, '.env');
+const ENV_FILE = process.env.SIGNET_ENV_FILE ? path.resolve(process.env.SIGNET_ENV_FILE) : path.join(ROOT, '.env');
 const ENV_EXAMPLE = path.join(ROOT, '.env.example');
 const MIGRATION_CLI = 'dist/libs/persistence/src/cli.js';
 const HEALTH_TIMEOUT_MS = 120_000;
@@ -34,6 +37,14 @@ const SERVICES = [
   { name: 'signer', main: 'dist/apps/signer/src/main.js', healthPort: (env) => env.SIGNER_HEALTH_PORT || '8082' },
   { name: 'enroll', main: 'dist/apps/enroll/src/main.js', healthPort: (env) => env.ENROLL_HEALTH_PORT || '8081' },
 ];
+
+/** The restart policy: env name, default, least value. */
+const POLICY = {
+  delayMs: ['START_RESTART_DELAY_MS', 1000, 0],
+  maxDelayMs: ['START_RESTART_MAX_DELAY_MS', 30_000, 0],
+  limit: ['START_RESTART_LIMIT', 5, 0],
+  windowMs: ['START_RESTART_WINDOW_MS', 60_000, 1],
+};
 
 /** Each secret and the one service allowed to see it; every other process gets neither. */
 const SECRET_OWNER = { MASTER_KEY: 'signer', PLATFORM_ADMIN_KEY: 'gateway' };
@@ -53,8 +64,14 @@ function say(name, line, stream = process.stdout) {
   stream.write(`${prefix(name)} ${line}\n`);
 }
 
+/** process.exit, once what was written has left: to a pipe, stdout and stderr are asynchronous. */
+function exitAfterFlush(code) {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+/** One line and exit 1, at once: nothing after a call runs. */
 function fail(line) {
-  process.stderr.write(`signet start: ${line}\n`);
+  fs.writeSync(2, `signet start: ${line}\n`);
   process.exit(1);
 }
 
@@ -113,6 +130,18 @@ function loadEnv() {
   env.DATABASE_URL ??= 'postgres://postgres@127.0.0.1:5432/signet';
   env.REDIS_URL ??= 'redis://127.0.0.1:6379';
   return env;
+}
+
+/** The restart policy from the environment; a malformed value stops here, in one line naming it. */
+function restartPolicy(env) {
+  const policy = {};
+  for (const [key, [name, fallback, least]] of Object.entries(POLICY)) {
+    const raw = env[name];
+    const value = raw === undefined ? fallback : Number(raw);
+    if (!Number.isSafeInteger(value) || value < least) fail(`${name} must be a whole number >= ${least} (got ${JSON.stringify(raw)})`);
+    policy[key] = value;
+  }
+  return policy;
 }
 
 /** The environment of one process: the shared one minus the secrets it has no business holding. */
@@ -257,33 +286,47 @@ async function healthy(port) {
   }
 }
 
-/** True once /healthz answers 200; false if the child exits first, the supervisor stops, or time runs out. */
-async function waitForHealth(port, child, supervisor) {
+/** True once /healthz answers 200; false if the supervisor stops or time runs out (restarts included). */
+async function waitForHealth(port, supervisor) {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null || supervisor.stopping) return false;
+    if (supervisor.stopping) return false;
     if (await healthy(port)) return true;
     await sleep(250);
   }
   return false;
 }
 
+const why = (code, signal) => (signal ? `signal ${signal}` : `exit code ${code}`);
+const seconds = (ms) => `${Number((ms / 1000).toFixed(1))} s`;
+
 /**
- * Runs the children and owns their end: a requested stop (signal) exits 0 once all have exited cleanly;
- * a child that dies on its own, or never becomes healthy, stops the rest and exits 1.
+ * Runs the children and owns their end. A child that dies on its own is started again after a backoff
+ * (doubling with each restart of that service within the window), the others untouched; more restarts
+ * than the limit within the window is a crash loop: stop the rest and exit 1. A requested stop (signal)
+ * exits 0 once all have exited cleanly.
  */
-function createSupervisor() {
+function createSupervisor(env, policy) {
   const children = new Map();
+  const timers = new Map();
+  const restarts = new Map();
   const supervisor = { stopping: false, exitCode: 0, children };
+
+  const exitIfDone = () => {
+    if (supervisor.stopping && children.size === 0) exitAfterFlush(supervisor.exitCode);
+  };
 
   supervisor.stopAll = (reason) => {
     if (supervisor.stopping) return;
     supervisor.stopping = true;
     if (reason) say('start', reason);
+    for (const timer of timers.values()) clearTimeout(timer);
+    timers.clear();
     // SIGTERM even when we got SIGINT: a terminal's Ctrl-C already sent the children SIGINT (same process
     // group), and a second SIGINT would hit Node's default handler and kill them mid-shutdown.
     for (const child of children.values()) child.kill('SIGTERM');
     setTimeout(() => supervisor.killAll('did not stop in time'), STOP_GRACE_MS).unref();
+    exitIfDone();
   };
 
   supervisor.killAll = (reason) => {
@@ -292,19 +335,41 @@ function createSupervisor() {
     for (const child of children.values()) child.kill('SIGKILL');
   };
 
-  supervisor.start = (service, env) => {
+  /** A death not asked for: restart after the backoff, or give up on a crash loop. */
+  const onUnexpectedExit = (service, code, signal) => {
+    const now = Date.now();
+    const recent = (restarts.get(service.name) ?? []).filter((at) => now - at < policy.windowMs);
+    recent.push(now);
+    restarts.set(service.name, recent);
+    if (recent.length > policy.limit) {
+      supervisor.exitCode = 1;
+      say('start', `crash loop: ${service.name} died ${recent.length} times within ${seconds(policy.windowMs)} (last: ${why(code, signal)}; ` +
+        `START_RESTART_LIMIT=${policy.limit} restarts allowed in START_RESTART_WINDOW_MS=${policy.windowMs}); giving up`, process.stderr);
+      supervisor.stopAll(`stopping the others after ${service.name}'s crash loop; exit 1`);
+      return;
+    }
+    const delay = Math.min(policy.maxDelayMs, policy.delayMs * 2 ** (recent.length - 1));
+    say('start', `${service.name} exited unexpectedly (${why(code, signal)}); restarting it in ${seconds(delay)} (restart ${recent.length} of at most ${policy.limit} within ${seconds(policy.windowMs)}), the others keep running`);
+    timers.set(service.name, setTimeout(() => {
+      timers.delete(service.name);
+      if (supervisor.stopping) return;
+      const child = supervisor.start(service);
+      waitForHealth(service.healthPort(env), supervisor).then((ok) => {
+        if (ok && children.get(service.name) === child) say('start', `${service.name} is answering again (pid ${child.pid})`);
+      });
+    }, delay));
+  };
+
+  supervisor.start = (service) => {
     const child = startService(service, env);
     children.set(service.name, child);
+    say('start', `started ${service.name} (pid ${child.pid})`);
     // 'close', not 'exit': it comes after the child's last output lines have been read.
     child.on('close', (code, signal) => {
-      children.delete(service.name);
-      if (!supervisor.stopping) {
-        supervisor.exitCode = 1;
-        supervisor.stopAll(`${service.name} exited unexpectedly (${signal || `code ${code}`}); stopping the others`);
-      } else if (code !== 0) {
-        supervisor.exitCode = 1;
-      }
-      if (children.size === 0) process.exit(supervisor.exitCode);
+      if (children.get(service.name) === child) children.delete(service.name);
+      if (!supervisor.stopping) onUnexpectedExit(service, code, signal);
+      else if (code !== 0) supervisor.exitCode = 1;
+      exitIfDone();
     });
     return child;
   };
@@ -345,18 +410,17 @@ function printReady(env) {
 async function main() {
   ensureEnvFile();
   const env = loadEnv();
+  const policy = restartPolicy(env);
   await checkStores(env);
   buildAndMigrate(env);
 
-  const supervisor = createSupervisor();
+  const supervisor = createSupervisor(env, policy);
   handleSignals(supervisor);
   stopWhenOrphaned(supervisor);
-  const started = SERVICES.map((service) => ({ service, child: supervisor.start(service, env) }));
-  const results = await Promise.all(
-    started.map(({ service, child }) => waitForHealth(service.healthPort(env), child, supervisor)),
-  );
-  if (supervisor.stopping) return; // a child died or a signal came: the supervisor is already on it
-  const late = started.filter((_, i) => !results[i]).map(({ service }) => service.name);
+  for (const service of SERVICES) supervisor.start(service);
+  const results = await Promise.all(SERVICES.map((service) => waitForHealth(service.healthPort(env), supervisor)));
+  if (supervisor.stopping) return; // a crash loop or a signal: the supervisor is already on it
+  const late = SERVICES.filter((_, i) => !results[i]).map((service) => service.name);
   if (late.length) {
     supervisor.exitCode = 1;
     supervisor.stopAll(`${late.join(', ')} did not answer /healthz within ${HEALTH_TIMEOUT_MS / 1000} s; stopping`);
