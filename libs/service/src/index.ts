@@ -1,6 +1,7 @@
 export * from './lib/config';
 export * from './lib/config-rules';
 export * from './lib/errors';
+export * from './lib/store-errors';
 export * from './lib/exception.filter';
 export * from './lib/validation';
 export * from './lib/request-text';

@@ -9,6 +9,7 @@ import { SignerWorker } from './jobs/signer.worker';
 import { CaKeyring } from './keys/ca-keyring';
 import { CrlBuilder } from './revocation/crl-builder';
 import { OcspSigner } from './revocation/ocsp-signer';
+import { QueueRecovery } from './revocation/queue-recovery';
 import { RevokeHandlers } from './revocation/revoke.handlers';
 import { SignerQueue } from './revocation/signer-queue';
 import { Sweeps } from './revocation/sweeps';
@@ -31,7 +32,7 @@ export class SignerModule {
         HealthModule,
       ],
       providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler,
-        RevokeHandlers, Sweeps, SignerWorker,],
+        RevokeHandlers, Sweeps, SignerWorker, QueueRecovery],
       exports: [SIGNER_CONFIG],
     };
   }

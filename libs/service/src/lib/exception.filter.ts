@@ -3,12 +3,14 @@
  *
  * body-parser's errors are recognised by their `type` (it throws plain errors with a status), so a
  * malformed JSON body is 400 bad_request and an oversized one is 413 payload_too_large, not 500.
- * Anything unexpected is logged in full and answered as a bare 500 `internal`: no stack, no SQL,
- * no key material ever reaches the client.
+ * A store outage (PostgreSQL or Redis unreachable: store-errors.ts) is 503 `service_unavailable` with
+ * `retryable: true`. Anything unexpected is logged in full and answered as a bare 500 `internal`: no
+ * stack, no SQL, no key material ever reaches the client.
  */
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiError, ErrorBody, codeForStatus } from './errors';
+import { isStoreUnavailable, storeUnavailable } from './store-errors';
 
 interface BodyParserError {
   type?: string;
@@ -58,6 +60,8 @@ export function toApiError(exception: unknown): ApiError | null {
     (error as { status: number }).status = bodyParser.status;
     return error;
   }
+  // PostgreSQL or Redis unreachable, or gone mid-request: an outage to wait out, not a server bug.
+  if (isStoreUnavailable(exception)) return storeUnavailable();
   return null;
 }
 

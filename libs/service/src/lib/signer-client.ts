@@ -7,6 +7,7 @@ import { OnApplicationShutdown } from '@nestjs/common';
 import { JobFailure, PASSPHRASE_SEAL_TTL_MS, SIGNER_QUEUE, SealedPassphrase, decodeJobFailure, seal, transportKeyRedisKey } from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
 import { closeRedis, createRedis } from './redis.module';
+import { isStoreUnavailableMessage, storeUnavailable } from './store-errors';
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
 
@@ -74,25 +75,45 @@ export class SignerClient implements OnApplicationShutdown {
     return seal(JSON.stringify(sealed), await this.transportKey());
   }
 
+  /**
+   * Add the job and wait for its result, all within `deadlineMs`: Redis down holds the add (ioredis
+   * queues commands until it reconnects), and that wait counts against the deadline too.
+   */
   async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {
     const { queue, events } = this.ensureConnected();
-    const job = await queue.add(name, data, {
-      jobId,
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 500 },
-      // Kept an hour so a retry with the same id finds the result; secrets in payloads are sealed.
-      removeOnComplete: { age: 3600, count: 10_000 },
-      removeOnFail: { age: 3600, count: 10_000 },
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Job wait ${name} timed out before adding (${deadlineMs} ms)`)), deadlineMs);
     });
     try {
-      return (await job.waitUntilFinished(events, deadlineMs)) as T;
+      const job = await Promise.race([
+        queue.add(name, data, {
+          jobId,
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 500 },
+          // Kept an hour so a retry with the same id finds the result; secrets in payloads are sealed.
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: 3600, count: 10_000 },
+        }),
+        late,
+      ]);
+      return (await job.waitUntilFinished(events, Math.max(1, deadlineMs - (Date.now() - started)))) as T;
     } catch (error) {
-      const failure = decodeJobFailure((error as Error).message);
+      const message = (error as Error).message;
+      const failure = decodeJobFailure(message);
       if (failure) throw apiErrorOf(failure);
-      if (/timed out|Job wait .* timed out/i.test((error as Error).message)) {
+      if (/timed out|Job wait .* timed out/i.test(message)) {
         throw new ApiError('service_unavailable', 'the signer did not answer in time; retry the request', { retryable: true });
       }
+      // The job failed (its retries spent) because a store was down, or Redis went away while we waited.
+      if (isStoreUnavailableMessage(message)) throw storeUnavailable('the signer could not reach a data store; retry the request');
+      // The job is gone (BullMQ: "Missing key for job <id>. isFinished"): Redis lost it, restarted without
+      // persistence or flushed. It was never answered; the request may be sent again.
+      if (/^Missing key for job /.test(message)) throw storeUnavailable('the signer queue lost this request (its store restarted); retry the request');
       throw new ApiError('internal', 'the signer failed to process the request');
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
