@@ -3,3 +3,4 @@ export * from './lib/service-process';
 export * from './lib/health-checks';
 export * from './lib/env-example';
 export * from './lib/crafted-csr';
+export * from './lib/private-stores';
