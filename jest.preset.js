@@ -11,6 +11,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
+    '^@signet/pki/testing$': path.join(__dirname, 'libs/pki/src/testing.ts'),
     '^@signet/(pki|queue|persistence|service|testing)$': path.join(__dirname, 'libs/$1/src/index.ts'),
   },
   testMatch: ['**/?(*.)+(spec|e2e-spec).ts'],
