@@ -7,7 +7,7 @@ import { Reflector } from '@nestjs/core';
 import { ApiError, PUBLIC_ROUTE } from '@signet/service';
 import type { GatewayRequest } from '../request-context';
 import { ACCESS_NEED, AccessNeed, CaIdSource } from './access.decorator';
-import { Principal, isOrgAdmin, mayOnCa } from './principal';
+import { Principal, isOrgAdmin, requireOnCa } from './principal';
 
 @Injectable()
 export class AccessGuard implements CanActivate {
@@ -55,10 +55,8 @@ export function checkNeed(need: AccessNeed, principal: Principal, req: GatewayRe
       const caId = caIdFrom(req, need.from);
       // No CA named: the validation pipe reports the missing field after the guards.
       if (caId === undefined || isOrgAdmin(principal)) return;
-      if (mayOnCa(principal, caId, need.ca)) return;
-      // A CA the key cannot even read does not exist for it (no existence leak across permissions).
-      if (!mayOnCa(principal, caId, 'read')) throw ApiError.notFound('certificate authority');
-      throw ApiError.forbidden(`this key may not ${need.ca} on certificate authority ${caId}`);
+      requireOnCa(principal, caId, need.ca);
+      return;
     }
   }
 }

@@ -2,6 +2,7 @@
  * Who is calling, once the bearer key is verified. Every access decision reads this and nothing else.
  */
 import type { ApiKeyRole, CaPermissions } from '@signet/persistence';
+import { ApiError } from '@signet/service';
 
 /** `approve`: decide others' approval requests on the CA (API.md section 6). */
 export type CaAction = 'read' | 'issue' | 'revoke' | 'approve';
@@ -33,6 +34,17 @@ export function mayOnCa(principal: Principal, caId: string, action: CaAction): b
   if (principal.type !== 'org') return false;
   if (principal.role === 'admin') return true;
   return principal.permissions[caId]?.[action] === true;
+}
+
+/**
+ * The one per-CA authorisation: returns when `principal` may do `action` on `caId`; else 403 when the
+ * key may at least read the CA, and 404 (the `what` does not exist for it) when it may not even read it,
+ * so no key learns of CAs outside its permissions.
+ */
+export function requireOnCa(principal: Principal, caId: string, action: CaAction, what = 'certificate authority'): void {
+  if (mayOnCa(principal, caId, action)) return;
+  if (!mayOnCa(principal, caId, 'read')) throw ApiError.notFound(what);
+  throw ApiError.forbidden(`this key may not ${action} on certificate authority ${caId}`);
 }
 
 /** CA ids a member may read; null means "every CA of the org" (an admin). */

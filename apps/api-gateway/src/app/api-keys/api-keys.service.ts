@@ -10,8 +10,8 @@ import { ApiKeyStore } from '../access/api-key-store';
 import { generateApiKey } from '../access/api-key-token';
 import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { apiKeyView } from './api-key.view';
+import type { Caller } from '../access/caller';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -50,7 +50,7 @@ export class ApiKeysService {
     return { row, token: key.token };
   }
 
-  async create(req: GatewayRequest, spec: NewKeySpec) {
+  async create(caller: Caller, spec: NewKeySpec) {
     const expiresAt = spec.expiresAt ?? null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) {
       throw ApiError.validation([{ field: 'expiresAt', messages: ['expiresAt must be in the future'] }]);
@@ -58,14 +58,14 @@ export class ApiKeysService {
     if (spec.role === 'admin' && spec.permissions && Object.keys(spec.permissions).length) {
       throw ApiError.validation([{ field: 'permissions', messages: ['permissions apply to member keys only; an admin key may do everything in its org'] }]);
     }
-    const createdByKeyId = req.principal?.apiKeyId ?? null;
+    const createdByKeyId = caller.principal.apiKeyId ?? null;
     return this.dataSource.transaction(async (manager) => {
       if (spec.orgId && spec.permissions) await this.assertCasOfOrg(manager, spec.orgId, Object.keys(spec.permissions));
       // A key revoked while it mints: this one is refused, or revoked with the rest of what it minted.
       if (createdByKeyId && !(await lockLiveMinter(manager, createdByKeyId))) throw new ApiError('unauthorized', 'the API key was revoked');
       const { row, token } = await this.insert(manager, { ...spec, createdByKeyId });
       await this.audit.record(
-        req,
+        caller,
         {
           eventType: 'apiKey.create',
           resourceType: 'apiKey',
@@ -94,7 +94,7 @@ export class ApiKeysService {
    * Revoke at once, on every replica. Revoking a revoked key again is a no-op; another org's key is 404.
    * A platform key takes the platform keys it minted with it, transitively (audited in its event).
    */
-  async revoke(req: GatewayRequest, orgId: string | null, id: string): Promise<void> {
+  async revoke(caller: Caller, orgId: string | null, id: string): Promise<void> {
     const revoked: string[] = [];
     await this.dataSource.transaction(async (manager) => {
       const repo = manager.getRepository(ApiKeyEntity);
@@ -110,7 +110,7 @@ export class ApiKeysService {
       revoked.push(row.keyId, ...minted);
       if (row.revokedAt && !minted.length) return;
       await this.audit.record(
-        req,
+        caller,
         {
           eventType: 'apiKey.revoke', resourceType: 'apiKey', resourceId: id, orgId,
           details: { name: row.name, prefix: row.prefix, ...(minted.length ? { mintedKeysRevoked: minted.length } : {}) },

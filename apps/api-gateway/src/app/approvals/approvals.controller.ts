@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Access } from '../access/access.decorator';
@@ -6,9 +6,9 @@ import type { OrgPrincipal } from '../access/principal';
 import { Audited } from '../audit/audited.decorator';
 import { RateLimit } from '../rate-limit/rate-limit.decorator';
 import { RESOURCE_ID } from '../resource-id.pipe';
-import type { GatewayRequest } from '../request-context';
 import { ApprovalEnvelopeView, ApprovalPageView, ApproveDto, ApprovedView, ListApprovalsQueryDto, RejectDto } from './approval.dto';
 import { ApprovalsService } from './approvals.service';
+import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 @ApiTags('approvals')
 @ApiBearerAuth('apiKey')
@@ -21,16 +21,16 @@ export class ApprovalsController {
   @Get()
   @ApiOperation({ summary: "Requests for approval: those of CAs this key may read or approve on, and its own (default: pending)" })
   @ApiOkResponse({ type: ApprovalPageView })
-  list(@Req() req: GatewayRequest, @Query() q: ListApprovalsQueryDto) {
-    return this.approvals.list(req.principal as OrgPrincipal, q);
+  list(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: ListApprovalsQueryDto) {
+    return this.approvals.list(principal, q);
   }
 
   @Get(':id')
   @ApiOperation({ summary: 'One request (its requester and approvers may read it)' })
   @ApiOkResponse({ type: ApprovalEnvelopeView })
   @ApiErrors(404)
-  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.approvals.get(req.principal as OrgPrincipal, id);
+  get(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string) {
+    return this.approvals.get(principal, id);
   }
 
   @Post(':id/approve')
@@ -43,8 +43,8 @@ export class ApprovalsController {
   })
   @ApiOkResponse({ type: ApprovedView })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  approve(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: ApproveDto) {
-    return this.approvals.approve(req, id, dto);
+  approve(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: ApproveDto) {
+    return this.approvals.approve(caller, id, dto);
   }
 
   @Post(':id/reject')
@@ -53,7 +53,7 @@ export class ApprovalsController {
   @ApiOperation({ summary: 'Reject with a reason (approve permission on the CA; never the key that asked)' })
   @ApiOkResponse({ type: ApprovalEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404, 409)
-  reject(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RejectDto) {
-    return this.approvals.reject(req, id, dto);
+  reject(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: RejectDto) {
+    return this.approvals.reject(caller, id, dto);
   }
 }

@@ -17,8 +17,8 @@ import { OrgPrincipal, mayOnCa } from '../access/principal';
 import { AuditService } from '../audit/audit.service';
 import { IssuanceService, actorOf } from '../certificates/issuance.service';
 import { pageOf, skipOf } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { ApproveDto, ApprovalView, ListApprovalsQueryDto, RejectDto } from './approval.dto';
+import type { OrgCaller } from '../access/caller';
 
 /** What an approval keeps of the issuance job: the request's intent, never a key or a passphrase. */
 type StoredIntent = Pick<
@@ -45,7 +45,7 @@ export class ApprovalsService {
   ) {}
 
   /** Store a request for a second person's decision: the answer of an issuance under `requireApproval`. */
-  async request(req: GatewayRequest, profile: ProfileEntity, job: IssueCertificateJob): Promise<{ approval: ApprovalView }> {
+  async request(caller: OrgCaller, profile: ProfileEntity, job: IssueCertificateJob): Promise<{ approval: ApprovalView }> {
     if (job.mode === 'managed' && !job.storeKey) {
       throw ApiError.validation([{ field: 'storeKey', messages: ['a managed request that needs approval needs storeKey: true (fetch the key with download?format=key once issued)'] }]);
     }
@@ -67,7 +67,7 @@ export class ApprovalsService {
     // The signer's checks (CA, profile rules, CSR, compromised keys) now, not at approval: a request the
     // profile refuses is refused to its requester at once. Nothing is signed; no CA key is opened.
     await this.issuance.check(job);
-    const { type, id, name } = actorOf(req);
+    const { type, id, name } = actorOf(caller);
     const now = this.clock.now();
     const row = await this.dataSource.transaction(async (manager) => {
       const existing = await manager.getRepository(ApprovalEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
@@ -76,7 +76,7 @@ export class ApprovalsService {
         id: job.certificateId, orgId: job.orgId, profileId: profile.id, caId: profile.caId, request: JSON.parse(JSON.stringify(intent)),
         requestedBy: { type, id, name }, createdAt: now, expiresAt: new Date(now.getTime() + profile.approvalTtlHours * HOUR_MS),
       });
-      await this.audit.record(req, {
+      await this.audit.record(caller, {
         eventType: 'approval.requested', outcome: 'pending', resourceType: 'approval', resourceId: inserted.id,
         details: { profileId: profile.id, caId: profile.caId, commonName: job.commonName ?? null, mode: job.mode },
       }, manager);
@@ -98,9 +98,9 @@ export class ApprovalsService {
     return { approval: this.view(await this.readable(principal, id)) };
   }
 
-  async approve(req: GatewayRequest, id: string, dto: ApproveDto) {
-    const row = await this.decidable(req, id);
-    const claimed = await this.claim(req, row, 'approved', null);
+  async approve(caller: OrgCaller, id: string, dto: ApproveDto) {
+    const row = await this.decidable(caller, id);
+    const claimed = await this.claim(caller, row, 'approved', null);
     const { display: _display, ...intent } = claimed.request as unknown as StoredIntent;
     const job: IssueCertificateJob = {
       ...intent,
@@ -109,11 +109,11 @@ export class ApprovalsService {
       orgId: claimed.orgId,
       caId: claimed.caId,
       profileId: claimed.profileId,
-      actor: actorOf(req),
+      actor: actorOf(caller),
     };
     let issued;
     try {
-      issued = await this.issuance.submit(req, job, dto.caPassphrase);
+      issued = await this.issuance.submit(caller, job, dto.caPassphrase);
     } catch (error) {
       if (error instanceof ApiError && FINAL_REFUSALS.has(error.code)) {
         await settleApproval(this.dataSource.manager, claimed.id, { refusedBecause: `refused at issuance: ${error.message}` });
@@ -124,7 +124,7 @@ export class ApprovalsService {
     }
     await this.dataSource.transaction(async (manager) => {
       await settleApproval(manager, claimed.id, { certificateId: issued.certificate.id });
-      await this.audit.record(req, {
+      await this.audit.record(caller, {
         eventType: 'approval.approved', resourceType: 'approval', resourceId: claimed.id,
         details: { certificateId: issued.certificate.id, requestedBy: claimed.requestedBy },
       }, manager);
@@ -133,11 +133,11 @@ export class ApprovalsService {
     return { approval: this.view({ ...claimed, certificateId: issued.certificate.id }), certificate };
   }
 
-  async reject(req: GatewayRequest, id: string, dto: RejectDto) {
-    const row = await this.decidable(req, id);
+  async reject(caller: OrgCaller, id: string, dto: RejectDto) {
+    const row = await this.decidable(caller, id);
     const claimed = await this.dataSource.transaction(async (manager) => {
-      const decided = await this.claim(req, row, 'rejected', dto.reason, manager);
-      await this.audit.record(req, {
+      const decided = await this.claim(caller, row, 'rejected', dto.reason, manager);
+      await this.audit.record(caller, {
         eventType: 'approval.rejected', resourceType: 'approval', resourceId: decided.id, details: { reason: dto.reason, requestedBy: decided.requestedBy },
       }, manager);
       return decided;
@@ -146,8 +146,8 @@ export class ApprovalsService {
   }
 
   /** The request, for a key that may decide it: approve permission on its CA, and not the key that asked. */
-  private async decidable(req: GatewayRequest, id: string): Promise<ApprovalEntity> {
-    const principal = req.principal as OrgPrincipal;
+  private async decidable(caller: OrgCaller, id: string): Promise<ApprovalEntity> {
+    const principal = caller.principal;
     const row = await this.readable(principal, id);
     if (!mayOnCa(principal, row.caId, 'approve')) throw ApiError.forbidden(`this key may not approve on certificate authority ${row.caId}`);
     if (row.requestedBy.type === 'apiKey' && row.requestedBy.id === principal.apiKeyId) {
@@ -157,8 +157,8 @@ export class ApprovalsService {
   }
 
   /** One conditional UPDATE: of two deciders racing, one wins; the other (and any late one) gets 409. */
-  private async claim(req: GatewayRequest, row: ApprovalEntity, status: 'approved' | 'rejected', reason: string | null, manager = this.dataSource.manager) {
-    const { type, id, name } = actorOf(req);
+  private async claim(caller: OrgCaller, row: ApprovalEntity, status: 'approved' | 'rejected', reason: string | null, manager = this.dataSource.manager) {
+    const { type, id, name } = actorOf(caller);
     const now = this.clock.now();
     const claimed = await decideApproval(manager, { id: row.id, orgId: row.orgId, status, decidedBy: { type, id, name }, reason, now });
     if (claimed) return claimed;

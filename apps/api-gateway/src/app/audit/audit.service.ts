@@ -22,7 +22,9 @@ import { DataSource, EntityManager } from 'typeorm';
 import { actorOf } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
-import { GatewayRequest, clientIp } from '../request-context';
+import type { GatewayRequest } from '../request-context';
+import { Caller, callerOf } from '../access/caller';
+import type { Principal } from '../access/principal';
 
 export interface AuditFacts {
   eventType: string;
@@ -64,8 +66,8 @@ export class AuditService implements OnApplicationShutdown {
   ) {}
 
   /** The event of a state change made by `req`, written with `manager` (inside its transaction). */
-  async record(req: GatewayRequest, facts: AuditFacts, manager: EntityManager = this.dataSource.manager): Promise<void> {
-    await insertAuditEvents(manager, [eventOf(req, facts)]);
+  async record(caller: Caller, facts: AuditFacts, manager: EntityManager = this.dataSource.manager): Promise<void> {
+    await insertAuditEvents(manager, [eventOf(caller, facts)]);
   }
 
   /** A refused or failed request; buffered (noise: counted), never throws. */
@@ -78,10 +80,10 @@ export class AuditService implements OnApplicationShutdown {
     const noise = status === 429 || (status < 500 && !req.principal);
     if (noise) {
       const eventType = status === 429 ? 'rateLimit.exceeded' : status === 401 ? 'auth.failed' : route?.eventType ?? 'http.request';
-      return this.count(eventOf(req, { eventType, outcome: 'failed', details: {} }, failure), status, path);
+      return this.count(eventOf(callerOf(req), { eventType, outcome: 'failed', details: {} }, failure), status, path);
     }
     this.pending.push(
-      eventOf(req, {
+      eventOf(callerOf(req), {
         eventType: route?.eventType ?? 'http.request',
         outcome: 'failed',
         resourceType: route?.resourceType,
@@ -151,19 +153,19 @@ export class AuditService implements OnApplicationShutdown {
   }
 }
 
-function eventOf(req: GatewayRequest, facts: AuditFacts, error: { code: string; message: string } | null = null): AuditEventInput {
-  const principal = req.principal;
+function eventOf(caller: Caller<Principal | undefined>, facts: AuditFacts, error: { code: string; message: string } | null = null): AuditEventInput {
+  const principal = caller.principal;
   const actor = actorOf(principal) ?? { actorType: 'apiKey' as const, actorId: null, actorName: null };
   return {
     orgId: facts.orgId !== undefined ? facts.orgId : principal?.type === 'org' ? principal.orgId : null,
     eventType: facts.eventType,
     outcome: facts.outcome ?? (error ? 'failed' : 'success'),
     ...actor,
-    ip: clientIp(req),
+    ip: caller.ip,
     resourceType: facts.resourceType ?? null,
     resourceId: facts.resourceId ?? null,
     details: facts.details ?? {},
     error,
-    durationMs: req.startedAt ? Date.now() - req.startedAt : null,
+    durationMs: caller.startedAt ? Date.now() - caller.startedAt : null,
   };
 }

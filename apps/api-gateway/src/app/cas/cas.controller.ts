@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { toPem } from '@signet/pki';
 import type { Response } from 'express';
@@ -9,9 +9,9 @@ import { CaChainView, CaEnvelopeView, CaListView, CrlInfoView } from './ca.view'
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
-import type { GatewayRequest } from '../request-context';
 import { CrlQueryDto, ListCasQueryDto } from './cas.dto';
 import { CasService } from './cas.service';
+import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 @ApiTags('certificate authorities')
 @ApiBearerAuth('apiKey')
@@ -27,8 +27,8 @@ export class CasController {
   @ApiOperation({ summary: 'Create a root CA, or an intermediate under parentCaId; the key is made and kept by the signer' })
   @ApiCreatedResponse({ type: CaEnvelopeView, description: 'the new CA, with its certificate PEM' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  create(@Req() req: GatewayRequest, @Body() dto: CreateCaDto) {
-    return this.cas.create(req, dto);
+  create(@CurrentCaller() caller: OrgCaller, @Body() dto: CreateCaDto) {
+    return this.cas.create(caller, dto);
   }
 
   @Post('import')
@@ -40,16 +40,16 @@ export class CasController {
   })
   @ApiCreatedResponse({ type: CaEnvelopeView, description: 'the imported CA, with its certificate PEM' })
   @ApiErrors(...BODY_ERRORS, 409, 422, 503)
-  import(@Req() req: GatewayRequest, @Body() dto: ImportCaDto) {
-    return this.cas.import(req, dto);
+  import(@CurrentCaller() caller: OrgCaller, @Body() dto: ImportCaDto) {
+    return this.cas.import(caller, dto);
   }
 
   @Get()
   @Access('orgKey')
   @ApiOperation({ summary: 'CAs of the org this key may read' })
   @ApiOkResponse({ type: CaListView })
-  list(@Req() req: GatewayRequest, @Query() q: ListCasQueryDto) {
-    return this.cas.list(req.principal as OrgPrincipal, q);
+  list(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: ListCasQueryDto) {
+    return this.cas.list(principal, q);
   }
 
   @Get(':id')
@@ -57,8 +57,8 @@ export class CasController {
   @ApiOperation({ summary: 'One CA, with its certificate PEM' })
   @ApiOkResponse({ type: CaEnvelopeView })
   @ApiErrors(404)
-  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.cas.get(req.principal as OrgPrincipal, id);
+  get(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string) {
+    return this.cas.get(principal, id);
   }
 
   @Post(':id/revoke')
@@ -68,8 +68,8 @@ export class CasController {
   @ApiOperation({ summary: 'Revoke an intermediate CA: issuing from it stops (ca_unavailable)' })
   @ApiOkResponse({ type: CaEnvelopeView, description: 'the revoked CA' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCaDto) {
-    return this.cas.revoke(req, id, dto);
+  revoke(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCaDto) {
+    return this.cas.revoke(caller, id, dto);
   }
 
   @Get(':id/crl')
@@ -91,9 +91,9 @@ export class CasController {
     },
   })
   @ApiErrors(404)
-  async crl(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
-    if (q.format === 'info') return this.cas.crlInfo(req.principal as OrgPrincipal, id, { limit: q.revokedLimit, after: q.revokedAfter });
-    const crl = await this.cas.crl(req.principal as OrgPrincipal, id);
+  async crl(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
+    if (q.format === 'info') return this.cas.crlInfo(principal, id, { limit: q.revokedLimit, after: q.revokedAfter });
+    const crl = await this.cas.crl(principal, id);
     res.setHeader('Content-Disposition', `attachment; filename="${id}.crl${q.format === 'pem' ? '.pem' : ''}"`);
     if (q.format === 'pem') {
       res.type('application/x-pem-file');
@@ -108,7 +108,7 @@ export class CasController {
   @ApiOperation({ summary: 'The CA and its issuers up to the root, as PEM' })
   @ApiOkResponse({ type: CaChainView })
   @ApiErrors(404)
-  chain(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.cas.chain(req.principal as OrgPrincipal, id);
+  chain(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string) {
+    return this.cas.chain(principal, id);
   }
 }

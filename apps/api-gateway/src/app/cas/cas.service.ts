@@ -8,11 +8,9 @@ import { CertificateAuthorityEntity, revokedSerialsOnCrl } from '@signet/persist
 import { formatName, parseCertificate, toPem } from '@signet/pki';
 import { ApiError, SignerClient } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
-import { AuditService } from '../audit/audit.service';
 import { CreateCaJob, CreateCaResult, ImportCaJob, ImportCaSecret, RevokeCaJob, RevokeResult, SIGNER_JOBS, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
-import { GatewayRequest, clientIp } from '../request-context';
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
@@ -20,6 +18,7 @@ import type { GatewayConfig } from '../gateway.config';
 import { CrlInfoView, caView } from './ca.view';
 import { ListCasQueryDto } from './cas.dto';
 import { CrlInfo, PkiStore, StoredCrl } from '../pki/pki-store';
+import type { OrgCaller } from '../access/caller';
 
 /** Deeper than any sane hierarchy; stops a corrupt parent loop from spinning. */
 const MAX_CHAIN = 16;
@@ -34,13 +33,12 @@ export class CasService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly signer: SignerClient,
-    private readonly audit: AuditService,
     private readonly pki: PkiStore,
   ) {}
 
   /** Validated here, made by the signer (the only holder of CA keys), answered when it is stored. */
-  async create(req: GatewayRequest, dto: CreateCaDto) {
-    const principal = req.principal as OrgPrincipal;
+  async create(caller: OrgCaller, dto: CreateCaDto) {
+    const principal = caller.principal;
     let permittedDnsDomains: string[] | undefined;
     try {
       permittedDnsDomains = dto.permittedDnsDomains?.map(normalizeDnsName);
@@ -63,7 +61,7 @@ export class CasService {
       permittedDnsDomains,
       sealedPassphrase: await this.signer.sealPassphrase(dto.passphrase, caId),
       sealedParentPassphrase: dto.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, dto.parentCaId) : undefined,
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     await this.signer.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
     return this.get(principal, caId);
@@ -73,8 +71,8 @@ export class CasService {
    * Bring an externally signed CA. The key is sealed to the signers' transport key before it goes on
    * the queue; the signer checks certificate, key and chain and stores the key encrypted like its own.
    */
-  async import(req: GatewayRequest, dto: ImportCaDto) {
-    const principal = req.principal as OrgPrincipal;
+  async import(caller: OrgCaller, dto: ImportCaDto) {
+    const principal = caller.principal;
     const transportKey = await this.signer.transportKey();
     const caId = randomUUID();
     const secret: ImportCaSecret = { privateKeyPem: dto.privateKeyPem, passphrase: dto.passphrase };
@@ -85,7 +83,7 @@ export class CasService {
       certificatePem: dto.certificatePem,
       chainPem: dto.chainPem,
       sealedSecret: seal(JSON.stringify(secret), transportKey),
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     await this.signer.run<CreateCaResult>(SIGNER_JOBS.importCa, job, `ca-import-${caId}`);
     return this.get(principal, caId);
@@ -133,8 +131,8 @@ export class CasService {
    * issuing from it stops at once (the signer checks the row on every job). A root is not revoked:
    * relying parties drop its trust.
    */
-  async revoke(req: GatewayRequest, id: string, dto: RevokeCaDto) {
-    const principal = req.principal as OrgPrincipal;
+  async revoke(caller: OrgCaller, id: string, dto: RevokeCaDto) {
+    const principal = caller.principal;
     const reason = parseRevocationReason(dto.reason ?? 'unspecified');
     if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const ca = await this.readable(principal, id);
@@ -145,7 +143,7 @@ export class CasService {
       orgId: principal.orgId,
       reason,
       sealedParentPassphrase: ca.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, ca.parentCaId) : undefined,
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);
     return this.get(principal, id);

@@ -11,8 +11,7 @@ import {
   CertificateEnvelopeView, CertificateFilesView, CertificatePageView, CertificateStatsView, IssuedCertificateView, RevokedCertificateView,
 } from './certificate.view';
 import { Access } from '../access/access.decorator';
-import { CaAction, OrgPrincipal, mayOnCa } from '../access/principal';
-import { ApiError } from '@signet/service';
+import { CaAction, OrgPrincipal, requireOnCa } from '../access/principal';
 import { Audited } from '../audit/audited.decorator';
 import { RateLimit } from '../rate-limit/rate-limit.decorator';
 import type { GatewayRequest } from '../request-context';
@@ -21,6 +20,7 @@ import { ApprovalEnvelopeView } from '../approvals/approval.dto';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
+import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 /** Read from the request, not with @Headers(): Swagger would list that as a second, required header. */
 function idempotencyKeyOf(req: GatewayRequest): string | undefined {
@@ -49,8 +49,8 @@ export class CertificatesController {
   @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the certificate with its PEM and chain; privateKey in managed mode' })
   @ApiAcceptedResponse({ type: ApprovalEnvelopeView, description: 'under a profile with requireApproval: the request, waiting for approval; nothing signed yet' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  async issue(@Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Res({ passthrough: true }) res: Response) {
-    const result = await this.certificates.issue(req, dto, idempotencyKeyOf(req));
+  async issue(@CurrentCaller() caller: OrgCaller, @Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Res({ passthrough: true }) res: Response) {
+    const result = await this.certificates.issue(caller, dto, idempotencyKeyOf(req));
     // Under a profile with requireApproval nothing is signed yet: 202 with the request (API.md section 6).
     if ('approval' in result) res.status(202);
     return result;
@@ -68,8 +68,8 @@ export class CertificatesController {
   })
   @ApiCreatedResponse({ type: BatchIssueResultView, description: 'per-item results: issued certificates and refusals, by index' })
   @ApiErrors(...BODY_ERRORS, 503)
-  batch(@Req() req: GatewayRequest, @Body() dto: BatchIssueDto) {
-    return this.certificates.batch(req, batchItems(dto));
+  batch(@CurrentCaller() caller: OrgCaller, @Body() dto: BatchIssueDto) {
+    return this.certificates.batch(caller, batchItems(dto));
   }
 
   @Get()
@@ -80,16 +80,16 @@ export class CertificatesController {
       '`search` also matches the issuing CA\'s common name or subject DN.',
   })
   @ApiOkResponse({ type: CertificatePageView })
-  list(@Req() req: GatewayRequest, @Query() q: ListCertificatesQueryDto) {
-    return this.certificates.list(req.principal as OrgPrincipal, q);
+  list(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: ListCertificatesQueryDto) {
+    return this.certificates.list(principal, q);
   }
 
   @Get('stats')
   @Access('orgKey')
   @ApiOperation({ summary: 'Counts by status, expiry window, CA (byCa by id, byIssuer by common name), usage and key algorithm' })
   @ApiOkResponse({ type: CertificateStatsView })
-  stats(@Req() req: GatewayRequest, @Query() q: StatsQueryDto) {
-    return this.certificates.stats(req.principal as OrgPrincipal, q.caId);
+  stats(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: StatsQueryDto) {
+    return this.certificates.stats(principal, q.caId);
   }
 
   @Get(':id/download')
@@ -113,8 +113,8 @@ export class CertificatesController {
     },
   })
   @ApiErrors(404, 503)
-  async download(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
-    const file = await this.certificates.download(req, id, q.format);
+  async download(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
+    const file = await this.certificates.download(caller, id, q.format);
     res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
     if (file.contentType === 'application/json') return res.json(file.body);
     res.type(file.contentType).send(file.body);
@@ -126,9 +126,9 @@ export class CertificatesController {
   @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes' })
   @ApiOkResponse({ type: CertificateEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404)
-  async patch(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
-    await this.requireOnCertificate(req, id, 'issue');
-    return this.certificates.patch(req, id, dto);
+  async patch(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
+    await this.requireOnCertificate(caller.principal, id, 'issue');
+    return this.certificates.patch(caller, id, dto);
   }
 
   @Post(':id/revoke')
@@ -138,9 +138,9 @@ export class CertificatesController {
   @ApiOperation({ summary: 'Revoke with an RFC 5280 reason; 409 already_revoked the second time' })
   @ApiOkResponse({ type: RevokedCertificateView, description: 'the revoked certificate (without PEM); OCSP already says revoked' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 503)
-  async revoke(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCertificateDto) {
-    await this.requireOnCertificate(req, id, 'revoke');
-    return this.certificates.revoke(req, id, dto);
+  async revoke(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: RevokeCertificateDto) {
+    await this.requireOnCertificate(caller.principal, id, 'revoke');
+    return this.certificates.revoke(caller, id, dto);
   }
 
   @Post(':id/renew')
@@ -155,17 +155,16 @@ export class CertificatesController {
   })
   @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the new certificate; the old one gets supersededById' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  async renew(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
-    await this.requireOnCertificate(req, id, 'issue');
-    if (dto.revokeOld) await this.requireOnCertificate(req, id, 'revoke');
-    return this.certificates.renew(req, id, dto, idempotencyKeyOf(req));
+  async renew(@CurrentCaller() caller: OrgCaller, @Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
+    await this.requireOnCertificate(caller.principal, id, 'issue');
+    if (dto.revokeOld) await this.requireOnCertificate(caller.principal, id, 'revoke');
+    return this.certificates.renew(caller, id, dto, idempotencyKeyOf(req));
   }
 
   /** Per-CA permission on the certificate's CA (the route names a certificate, not a CA). */
-  private async requireOnCertificate(req: GatewayRequest, id: string, action: CaAction) {
-    const principal = req.principal as OrgPrincipal;
+  private async requireOnCertificate(principal: OrgPrincipal, id: string, action: CaAction) {
     const row = await this.certificates.readable(principal, id);
-    if (!mayOnCa(principal, row.caId, action)) throw ApiError.forbidden(`this key may not ${action} on certificate authority ${row.caId}`);
+    requireOnCa(principal, row.caId, action, 'certificate');
   }
 
   @Get(':id')
@@ -174,7 +173,7 @@ export class CertificatesController {
   @ApiOperation({ summary: 'One certificate with its PEM and chain' })
   @ApiOkResponse({ type: CertificateEnvelopeView })
   @ApiErrors(404)
-  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.certificates.get(req.principal as OrgPrincipal, id);
+  get(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string) {
+    return this.certificates.get(principal, id);
   }
 }

@@ -2,7 +2,7 @@
  * Certificate issuance and reads. The gateway validates and checks what it can cheaply (syntax, the
  * CSR's self-signature, names), then the signer does the issuing; CA keys never come here.
  */
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ProfileEntity, caIdsWithSubjectLike, caNamesOf, findLiveProfile } from '@signet/persistence';
 import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
@@ -14,9 +14,6 @@ import { DataSource } from 'typeorm';
 import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
 import { validItem } from './batch';
 import { CasService } from '../cas/cas.service';
-import { GATEWAY_CONFIG } from '../gateway-config.token';
-import type { GatewayConfig } from '../gateway.config';
-import { GatewayRequest, clientIp } from '../request-context';
 import { certificatePem, certificateView } from './certificate.view';
 import { IssuanceService, actorOf } from './issuance.service';
 import { ApprovalsService } from '../approvals/approvals.service';
@@ -26,6 +23,7 @@ import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from '
 import { AuditService } from '../audit/audit.service';
 import { pageOf, skipOf } from '../paging';
 import { zip } from './zip';
+import type { OrgCaller } from '../access/caller';
 
 const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
 
@@ -57,7 +55,6 @@ export class CertificatesService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly signer: SignerClient,
     private readonly cas: CasService,
     private readonly audit: AuditService,
@@ -69,15 +66,15 @@ export class CertificatesService {
    * Issue, or with an Idempotency-Key (csr mode only) replay: same key and body within 24 h give the same
    * certificate, also when the retries race; the same key with another body is 422.
    */
-  async issue(req: GatewayRequest, dto: IssueCertificateDto, idempotencyKey?: string) {
-    if (idempotencyKey === undefined) return this.issueOnce(req, dto, randomUUID());
+  async issue(caller: OrgCaller, dto: IssueCertificateDto, idempotencyKey?: string) {
+    if (idempotencyKey === undefined) return this.issueOnce(caller, dto, randomUUID());
     if (dto.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr mode only: a managed key cannot be replayed');
-    const principal = req.principal as OrgPrincipal;
-    return idempotently(this.dataSource, principal.orgId, idempotencyKey, requestHash(req.body), (certificateId) => this.issueOnce(req, dto, certificateId));
+    const principal = caller.principal;
+    return idempotently(this.dataSource, principal.orgId, idempotencyKey, requestHash(dto), (certificateId) => this.issueOnce(caller, dto, certificateId));
   }
 
   /** Issue every item, 16 at a time through the queue; failures are reported per index. */
-  async batch(req: GatewayRequest, items: Record<string, unknown>[]) {
+  async batch(caller: OrgCaller, items: Record<string, unknown>[]) {
     const certificates: { index: number; certificate: unknown; privateKey?: string }[] = [];
     const pending: { index: number; approval: unknown }[] = [];
     const errors: { index: number; error: string; code: string }[] = [];
@@ -87,7 +84,7 @@ export class CertificatesService {
         const index = next++;
         try {
           const dto = await validItem(items[index]);
-          const issued = await this.issueOnce(req, dto, randomUUID());
+          const issued = await this.issueOnce(caller, dto, randomUUID());
           if ('approval' in issued) pending.push({ index, approval: issued.approval });
           else certificates.push({ index, ...issued });
         } catch (error) {
@@ -113,18 +110,18 @@ export class CertificatesService {
    * With an Idempotency-Key (csr-mode renewals only, as for issue): same key + same certificate and body
    * within 24 h, the same renewed certificate; another body (or another certificate) is 422.
    */
-  async renew(req: GatewayRequest, id: string, dto: RenewCertificateDto, idempotencyKey?: string) {
-    if (idempotencyKey === undefined) return this.renewOnce(req, id, dto, randomUUID());
-    const principal = req.principal as OrgPrincipal;
+  async renew(caller: OrgCaller, id: string, dto: RenewCertificateDto, idempotencyKey?: string) {
+    if (idempotencyKey === undefined) return this.renewOnce(caller, id, dto, randomUUID());
+    const principal = caller.principal;
     const old = await this.readable(principal, id);
     if (old.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr-mode renewals only: a managed key cannot be replayed');
-    const hash = requestHash({ renew: old.id, body: req.body });
-    return idempotently(this.dataSource, principal.orgId, idempotencyKey, hash, (certificateId) => this.renewOnce(req, id, dto, certificateId));
+    const hash = requestHash({ renew: old.id, body: dto });
+    return idempotently(this.dataSource, principal.orgId, idempotencyKey, hash, (certificateId) => this.renewOnce(caller, id, dto, certificateId));
   }
 
   /** One renewal into `certificateId`; a replay finds the old certificate already superseded by that one, and answers with it. */
-  private async renewOnce(req: GatewayRequest, id: string, dto: RenewCertificateDto, certificateId: string) {
-    const principal = req.principal as OrgPrincipal;
+  private async renewOnce(caller: OrgCaller, id: string, dto: RenewCertificateDto, certificateId: string) {
+    const principal = caller.principal;
     const old = await this.readable(principal, id);
     if (old.supersededById && old.supersededById !== certificateId) {
       throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
@@ -132,19 +129,19 @@ export class CertificatesService {
     if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
     const job = renewalJob(old, {
-      certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(req), csrPem: dto.csrPem, validityDays: dto.validityDays,
+      certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(caller), csrPem: dto.csrPem, validityDays: dto.validityDays,
     });
-    const renewed = await this.issuance.submit(req, job, dto.caPassphrase);
+    const renewed = await this.issuance.submit(caller, job, dto.caPassphrase);
     if (dto.revokeOld) {
-      await this.revoke(req, old.id, { reason: 'superseded', caPassphrase: dto.caPassphrase }).catch((error) => {
+      await this.revoke(caller, old.id, { reason: 'superseded', caPassphrase: dto.caPassphrase }).catch((error) => {
         if (!(error instanceof ApiError && error.code === 'already_revoked')) throw error;
       });
     }
     return renewed;
   }
 
-  private async issueOnce(req: GatewayRequest, dto: IssueCertificateDto, certificateId: string) {
-    const principal = req.principal as OrgPrincipal;
+  private async issueOnce(caller: OrgCaller, dto: IssueCertificateDto, certificateId: string) {
+    const principal = caller.principal;
     if (dto.mode === 'managed' && !dto.commonName) throw ApiError.validation([{ field: 'commonName', messages: ['commonName is required in managed mode'] }]);
     if (dto.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem is required in csr mode'] }]);
     if (dto.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['csrPem belongs to csr mode'] }]);
@@ -171,11 +168,11 @@ export class CertificatesService {
       autoRenew: dto.autoRenew,
       renewalThresholdDays: dto.renewalThresholdDays,
       storeKey: dto.storeKey,
-      actor: actorOf(req),
+      actor: actorOf(caller),
     };
     // Four eyes: nothing is signed until another key approves (the certificate then gets this id).
-    if (profile?.requireApproval) return this.approvals.request(req, profile, job);
-    return this.issuance.submit(req, job, dto.caPassphrase);
+    if (profile?.requireApproval) return this.approvals.request(caller, profile, job);
+    return this.issuance.submit(caller, job, dto.caPassphrase);
   }
 
   /**
@@ -263,8 +260,8 @@ export class CertificatesService {
     return { certificate: { ...certificateView(row), certificatePem: certificatePem(row), chainPem: chain.chain.join('') } };
   }
 
-  async patch(req: GatewayRequest, id: string, dto: PatchCertificateDto) {
-    const principal = req.principal as OrgPrincipal;
+  async patch(caller: OrgCaller, id: string, dto: PatchCertificateDto) {
+    const principal = caller.principal;
     const row = await this.readable(principal, id);
     const changes: Partial<CertificateEntity> = {};
     if (dto.autoRenew !== undefined) changes.autoRenew = dto.autoRenew;
@@ -272,7 +269,7 @@ export class CertificatesService {
     if (dto.notes !== undefined) changes.notes = dto.notes;
     await this.dataSource.transaction(async (manager) => {
       if (Object.keys(changes).length) await manager.getRepository(CertificateEntity).update({ id: row.id }, changes);
-      await this.audit.record(req, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
+      await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
     });
     return this.get(principal, id);
   }
@@ -282,8 +279,8 @@ export class CertificatesService {
    * before answering, so a 200 means OCSP already says revoked. The row lock there makes two racing
    * revokes answer 200 once and 409 once.
    */
-  async revoke(req: GatewayRequest, id: string, dto: RevokeCertificateDto) {
-    const principal = req.principal as OrgPrincipal;
+  async revoke(caller: OrgCaller, id: string, dto: RevokeCertificateDto) {
+    const principal = caller.principal;
     const reason = parseRevocationReason(dto.reason ?? 'unspecified');
     if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const row = await this.readable(principal, id);
@@ -294,7 +291,7 @@ export class CertificatesService {
       reason,
       comments: dto.comments,
       sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, row.caId),
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);
     return { certificate: certificateView(await this.readable(principal, id)) };
@@ -305,13 +302,13 @@ export class CertificatesService {
    * only the signer can open: it comes back sealed to this request's one-time key. Handing out a private
    * key needs the issue permission on the CA, not just read.
    */
-  async download(req: GatewayRequest, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
-    const principal = req.principal as OrgPrincipal;
+  async download(caller: OrgCaller, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
+    const principal = caller.principal;
     const row = await this.readable(principal, id);
     const pem = certificatePem(row);
     const chainPem = (await this.cas.chain(principal, row.caId)).chain.join('');
     const name = row.commonName.replace(/[^A-Za-z0-9.-]/g, '_');
-    const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.issuance.storedKey(req, row) : undefined);
+    const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.issuance.storedKey(caller, row) : undefined);
     switch (format) {
       case 'pem':
         return { body: pem, contentType: 'application/x-pem-file', filename: `${name}.pem` };
@@ -326,7 +323,7 @@ export class CertificatesService {
         return { body: toPem('CERTIFICATE REQUEST', row.csrDer), contentType: 'application/pkcs10', filename: `${name}.csr` };
       case 'key':
         if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
-        return { body: await this.issuance.storedKey(req, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
+        return { body: await this.issuance.storedKey(caller, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
       case 'json': {
         const privateKeyPem = await keyIfAllowed();
         return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem, ...(privateKeyPem ? { privateKeyPem } : {}) }, contentType: 'application/json', filename: `${name}.json` };

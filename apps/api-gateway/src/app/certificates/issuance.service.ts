@@ -8,15 +8,15 @@ import { CertificateEntity } from '@signet/persistence';
 import { ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCheckResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { ApiError, IssuanceBatcher, SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
-import { OrgPrincipal, mayOnCa } from '../access/principal';
+import { mayOnCa } from '../access/principal';
 import { CasService } from '../cas/cas.service';
-import { GatewayRequest, clientIp } from '../request-context';
 import { certificatePem, certificateView } from './certificate.view';
+import type { OrgCaller } from '../access/caller';
 
 /** The audit actor of a request made with an org key. */
-export function actorOf(req: GatewayRequest): IssueCertificateJob['actor'] {
-  const principal = req.principal as OrgPrincipal;
-  return { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) };
+export function actorOf(caller: OrgCaller): IssueCertificateJob['actor'] {
+  const principal = caller.principal;
+  return { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip };
 }
 
 @Injectable()
@@ -28,8 +28,8 @@ export class IssuanceService {
   ) {}
 
   /** Send an issuance to the signer and answer with the certificate, its chain and (managed) its key. */
-  async submit(req: GatewayRequest, job: IssueCertificateJob, caPassphrase: string | undefined) {
-    const principal = req.principal as OrgPrincipal;
+  async submit(caller: OrgCaller, job: IssueCertificateJob, caPassphrase: string | undefined) {
+    const principal = caller.principal;
     const ca = await this.cas.knownReadable(principal, job.caId);
     const recipient = job.mode === 'managed' ? newRecipient() : null;
     job.sealedCaPassphrase = await this.signer.sealPassphrase(caPassphrase, ca.id);
@@ -42,7 +42,7 @@ export class IssuanceService {
     // A retried job found this certificate committed by a signer that died before answering: the key it
     // made left with it. A stored key can still be handed out; otherwise say so rather than answer
     // 201 without a key.
-    if (issued.row.encryptedKey) return { ...response, privateKey: await this.storedKey(req, issued.row) };
+    if (issued.row.encryptedKey) return { ...response, privateKey: await this.storedKey(caller, issued.row) };
     throw new ApiError('conflict', 'the certificate was issued but its private key was lost when a signer stopped mid-request: revoke it and issue again', {
       certificateId: issued.row.id,
     });
@@ -54,15 +54,15 @@ export class IssuanceService {
   }
 
   /** A stored managed key, to keys that may issue on its CA; every hand-out is audited by the signer. */
-  async storedKey(req: GatewayRequest, row: CertificateEntity): Promise<string> {
-    const principal = req.principal as OrgPrincipal;
+  async storedKey(caller: OrgCaller, row: CertificateEntity): Promise<string> {
+    const principal = caller.principal;
     if (!mayOnCa(principal, row.caId, 'issue')) throw ApiError.forbidden(`a private key is handed out only to keys that may issue on certificate authority ${row.caId}`);
     const recipient = newRecipient();
     const job: ExportKeyJob = {
       certificateId: row.id,
       orgId: row.orgId,
       recipientKey: recipient.publicKeyBase64,
-      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: clientIp(req) },
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     const result = await this.signer.run<ExportKeyResult>(SIGNER_JOBS.exportKey, job, `key-${row.id}-${randomUUID()}`);
     return open(result.sealedPrivateKey, recipient.privateKey);

@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
@@ -6,9 +6,9 @@ import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import { Audited } from '../audit/audited.decorator';
 import { PageQueryDto } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { CreateEnrollmentPolicyDto, EnrollmentPolicyEnvelopeView, EnrollmentPolicyPageView } from './enrollment-policy.dto';
 import { EnrollmentPoliciesService } from './enrollment-policies.service';
+import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 @ApiTags('enrollment policies')
 @ApiBearerAuth('apiKey')
@@ -23,15 +23,15 @@ export class EnrollmentPoliciesController {
   @ApiOperation({ summary: 'Let holders of certificates from trustedCaIds enroll on 8443; issuingCaId issues' })
   @ApiCreatedResponse({ type: EnrollmentPolicyEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404)
-  create(@Req() req: GatewayRequest, @Body() dto: CreateEnrollmentPolicyDto) {
-    return this.policies.create(req, dto);
+  create(@CurrentCaller() caller: OrgCaller, @Body() dto: CreateEnrollmentPolicyDto) {
+    return this.policies.create(caller, dto);
   }
 
   @Get()
   @ApiOperation({ summary: "The org's enrollment policies" })
   @ApiOkResponse({ type: EnrollmentPolicyPageView })
-  list(@Req() req: GatewayRequest, @Query() q: PageQueryDto) {
-    return this.policies.list(req.principal as OrgPrincipal, q);
+  list(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: PageQueryDto) {
+    return this.policies.list(principal, q);
   }
 
   @Delete(':id')
@@ -40,7 +40,7 @@ export class EnrollmentPoliciesController {
   @ApiOperation({ summary: 'Delete a policy; the enroll servers drop its trust within seconds' })
   @ApiNoContentResponse({ description: 'deleted' })
   @ApiErrors(404)
-  async remove(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    await this.policies.remove(req, id);
+  async remove(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string) {
+    await this.policies.remove(caller, id);
   }
 }

@@ -15,8 +15,8 @@ import { AuditService } from '../audit/audit.service';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
-import { GatewayRequest } from '../request-context';
 import { CreateEnrollmentPolicyDto } from './enrollment-policy.dto';
+import type { OrgCaller } from '../access/caller';
 
 export const policyView = (p: EnrollmentPolicyEntity) => ({
   id: p.id,
@@ -40,8 +40,8 @@ export class EnrollmentPoliciesService {
     private readonly audit: AuditService,
   ) {}
 
-  async create(req: GatewayRequest, dto: CreateEnrollmentPolicyDto) {
-    const principal = req.principal as OrgPrincipal;
+  async create(caller: OrgCaller, dto: CreateEnrollmentPolicyDto) {
+    const principal = caller.principal;
     // A policy has no extendedKeyUsage of its own: only API.md's labels, whose EKU is known (a custom label
     // belongs on a profile, with its extendedKeyUsage).
     if (!Object.prototype.hasOwnProperty.call(USAGE_EKU, dto.usage)) {
@@ -70,7 +70,7 @@ export class EnrollmentPoliciesService {
           profileId: profile?.id ?? null,
         }),
       );
-      await this.audit.record(req, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId, profileId: saved.profileId } }, manager);
+      await this.audit.record(caller, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId, profileId: saved.profileId } }, manager);
       return saved;
     });
     await this.announce();
@@ -84,12 +84,12 @@ export class EnrollmentPoliciesService {
     return pageOf('policies', rows.map(policyView), total, q);
   }
 
-  async remove(req: GatewayRequest, id: string) {
-    const principal = req.principal as OrgPrincipal;
+  async remove(caller: OrgCaller, id: string) {
+    const principal = caller.principal;
     await this.dataSource.transaction(async (manager) => {
       const deleted = await manager.getRepository(EnrollmentPolicyEntity).delete({ id, orgId: principal.orgId });
       if (!deleted.affected) throw ApiError.notFound('enrollment policy');
-      await this.audit.record(req, { eventType: 'enrollmentPolicy.delete', resourceType: 'enrollmentPolicy', resourceId: id }, manager);
+      await this.audit.record(caller, { eventType: 'enrollmentPolicy.delete', resourceType: 'enrollmentPolicy', resourceId: id }, manager);
     });
     await this.announce();
   }

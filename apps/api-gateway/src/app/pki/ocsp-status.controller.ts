@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Query, Req } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
 import { ApiError } from '@signet/service';
@@ -6,9 +6,9 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { Access } from '../access/access.decorator';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
-import type { GatewayRequest } from '../request-context';
 import { ApiErrors } from '../api-docs.decorator';
 import { OcspStatusView } from '../certificates/certificate.view';
+import { CurrentPrincipal } from '../access/caller';
 
 export class OcspStatusQueryDto {
   @ApiPropertyOptional({ type: String, enum: ['hex', 'decimal'], default: 'hex', description: 'how :serial is written: hex (colons and case ignored) or decimal (as some tools print serials)' })
@@ -44,8 +44,7 @@ export class OcspStatusController {
   })
   @ApiOkResponse({ type: OcspStatusView })
   @ApiErrors(400)
-  async status(@Req() req: GatewayRequest, @Param('serial') serialParam: string, @Query() q: OcspStatusQueryDto) {
-    const principal = req.principal as OrgPrincipal;
+  async status(@CurrentPrincipal() principal: OrgPrincipal, @Param('serial') serialParam: string, @Query() q: OcspStatusQueryDto) {
     const serialNumber = serialOf(serialParam, q.serialFormat);
     const unknown = { serialNumber, caId: null, status: 'unknown', revokedAt: null, revocationReason: null, thisUpdate: null, nextUpdate: null };
     if (!/^[0-9A-F]{1,40}$/.test(serialNumber)) return unknown;

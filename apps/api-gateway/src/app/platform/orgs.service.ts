@@ -6,8 +6,8 @@ import { DataSource } from 'typeorm';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { CreateOrgDto, orgView } from './org.dto';
+import type { Caller } from '../access/caller';
 
 @Injectable()
 export class OrgsService {
@@ -18,7 +18,7 @@ export class OrgsService {
   ) {}
 
   /** The org, its first admin key and both audit events commit together or not at all. */
-  async create(req: GatewayRequest, dto: CreateOrgDto) {
+  async create(caller: Caller, dto: CreateOrgDto) {
     try {
       return await this.dataSource.transaction(async (manager) => {
         const org = await manager.getRepository(OrgEntity).save({ name: dto.name, slug: dto.slug });
@@ -26,10 +26,10 @@ export class OrgsService {
           orgId: org.id,
           name: `${dto.slug} admin`,
           role: 'admin',
-          createdByKeyId: req.principal?.apiKeyId ?? null,
+          createdByKeyId: caller.principal.apiKeyId ?? null,
         });
-        await this.audit.record(req, { eventType: 'org.create', resourceType: 'org', resourceId: org.id, orgId: org.id, details: { name: org.name, slug: org.slug } }, manager);
-        await this.audit.record(req, { eventType: 'apiKey.create', resourceType: 'apiKey', resourceId: row.id, orgId: org.id, details: { name: row.name, role: row.role, prefix: row.prefix } }, manager);
+        await this.audit.record(caller, { eventType: 'org.create', resourceType: 'org', resourceId: org.id, orgId: org.id, details: { name: org.name, slug: org.slug } }, manager);
+        await this.audit.record(caller, { eventType: 'apiKey.create', resourceType: 'apiKey', resourceId: row.id, orgId: org.id, details: { name: row.name, role: row.role, prefix: row.prefix } }, manager);
         return { org: orgView(org), adminKey: token };
       });
     } catch (error) {

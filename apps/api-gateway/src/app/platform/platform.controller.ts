@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
@@ -8,9 +8,9 @@ import { ApiKeyPageView } from '../api-keys/api-key.view';
 import { ApiKeysService } from '../api-keys/api-keys.service';
 import { Audited } from '../audit/audited.decorator';
 import { PageQueryDto } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { CreateOrgDto, CreatedOrgView, OrgEnvelopeView, OrgPageView } from './org.dto';
 import { OrgsService } from './orgs.service';
+import { CurrentCaller, Caller } from '../access/caller';
 
 @ApiTags('platform')
 @ApiBearerAuth('apiKey')
@@ -28,8 +28,8 @@ export class PlatformController {
   @ApiOperation({ summary: 'Create an org and its first org admin key' })
   @ApiCreatedResponse({ type: CreatedOrgView })
   @ApiErrors(...BODY_ERRORS, 409)
-  createOrg(@Req() req: GatewayRequest, @Body() dto: CreateOrgDto) {
-    return this.orgs.create(req, dto);
+  createOrg(@CurrentCaller() caller: Caller, @Body() dto: CreateOrgDto) {
+    return this.orgs.create(caller, dto);
   }
 
   @Get('orgs')
@@ -54,8 +54,8 @@ export class PlatformController {
   @ApiOperation({ summary: 'Create a platform key (acts as the platform admin; revocable, unlike PLATFORM_ADMIN_KEY)' })
   @ApiCreatedResponse({ type: CreatedApiKeyView })
   @ApiErrors(...BODY_ERRORS)
-  createKey(@Req() req: GatewayRequest, @Body() dto: CreatePlatformKeyDto) {
-    return this.keys.create(req, {
+  createKey(@CurrentCaller() caller: Caller, @Body() dto: CreatePlatformKeyDto) {
+    return this.keys.create(caller, {
       orgId: null,
       name: dto.name,
       role: 'platform',
@@ -77,7 +77,7 @@ export class PlatformController {
   @ApiOperation({ summary: 'Revoke a platform key and the platform keys it minted (transitively), at once on every replica' })
   @ApiNoContentResponse({ description: 'revoked (revoking a revoked key again revokes only what it minted that is still live)' })
   @ApiErrors(404)
-  revokeKey(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.keys.revoke(req, null, id);
+  revokeKey(@CurrentCaller() caller: Caller, @Param('id', RESOURCE_ID) id: string) {
+    return this.keys.revoke(caller, null, id);
   }
 }

@@ -1,15 +1,15 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Audited } from '../audit/audited.decorator';
 import { PageQueryDto } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { CreateProfileDto, UpdateProfileDto } from './profile.dto';
 import { ProfileEnvelopeView, ProfilePageView } from './profile.view';
 import { ProfilesService } from './profiles.service';
+import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 @ApiTags('profiles')
 @ApiBearerAuth('apiKey')
@@ -27,16 +27,16 @@ export class ProfilesController {
   })
   @ApiCreatedResponse({ type: ProfileEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 409)
-  create(@Req() req: GatewayRequest, @Body() dto: CreateProfileDto) {
-    return this.profiles.create(req, dto);
+  create(@CurrentCaller() caller: OrgCaller, @Body() dto: CreateProfileDto) {
+    return this.profiles.create(caller, dto);
   }
 
   @Get()
   @Access('orgKey')
   @ApiOperation({ summary: 'The live profiles of the org, oldest first (a member key: those of the CAs it may read)' })
   @ApiOkResponse({ type: ProfilePageView })
-  list(@Req() req: GatewayRequest, @Query() q: PageQueryDto) {
-    return this.profiles.list(req.principal as OrgPrincipal, q);
+  list(@CurrentPrincipal() principal: OrgPrincipal, @Query() q: PageQueryDto) {
+    return this.profiles.list(principal, q);
   }
 
   @Get(':id')
@@ -44,8 +44,8 @@ export class ProfilesController {
   @ApiOperation({ summary: 'One live profile (404 when deleted, of another org, or of a CA a member key may not read)' })
   @ApiOkResponse({ type: ProfileEnvelopeView })
   @ApiErrors(404)
-  get(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    return this.profiles.get(req.principal as OrgPrincipal, id);
+  get(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string) {
+    return this.profiles.get(principal, id);
   }
 
   @Patch(':id')
@@ -57,8 +57,8 @@ export class ProfilesController {
   })
   @ApiOkResponse({ type: ProfileEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404, 409)
-  update(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: UpdateProfileDto) {
-    return this.profiles.update(req, id, dto);
+  update(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: UpdateProfileDto) {
+    return this.profiles.update(caller, id, dto);
   }
 
   @Delete(':id')
@@ -68,7 +68,7 @@ export class ProfilesController {
   @ApiOperation({ summary: 'Delete a profile: issuance under it stops (404), its certificates keep their profileId, its slug is free again' })
   @ApiNoContentResponse({ description: 'deleted' })
   @ApiErrors(404)
-  async remove(@Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string) {
-    await this.profiles.remove(req, id);
+  async remove(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string) {
+    await this.profiles.remove(caller, id);
   }
 }

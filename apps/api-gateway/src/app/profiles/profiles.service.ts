@@ -17,9 +17,9 @@ import { DataSource, EntityManager } from 'typeorm';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
-import type { GatewayRequest } from '../request-context';
 import { CreateProfileDto, ProfileChanges, UpdateProfileDto } from './profile.dto';
 import { profileView } from './profile.view';
+import type { OrgCaller } from '../access/caller';
 
 /** The policy columns of a profile, as a create fills them in and a PATCH changes them. */
 type ProfilePolicy = Pick<
@@ -84,15 +84,15 @@ export class ProfilesService {
     private readonly audit: AuditService,
   ) {}
 
-  async create(req: GatewayRequest, dto: CreateProfileDto) {
-    const principal = req.principal as OrgPrincipal;
+  async create(caller: OrgCaller, dto: CreateProfileDto) {
+    const principal = caller.principal;
     const policy: ProfilePolicy = { ...DEFAULTS, ...changesOf(dto), name: dto.name, slug: dto.slug };
     refuseIfAny([...crossFieldErrors(policy), ...(await this.caErrors(principal.orgId, dto.caId))]);
     const saved = await this.unlessSlugTaken(policy.slug, () =>
       this.dataSource.transaction(async (manager) => {
         const repo = manager.getRepository(ProfileEntity);
         const row = await repo.save(repo.create({ ...policy, orgId: principal.orgId, caId: dto.caId }));
-        await this.audit.record(req, { eventType: 'profile.create', resourceType: 'profile', resourceId: row.id, details: { name: row.name, slug: row.slug, caId: row.caId } }, manager);
+        await this.audit.record(caller, { eventType: 'profile.create', resourceType: 'profile', resourceId: row.id, details: { name: row.name, slug: row.slug, caId: row.caId } }, manager);
         return row;
       }),
     );
@@ -108,8 +108,8 @@ export class ProfilesService {
     return { profile: profileView(await this.readable(this.dataSource.manager, principal, id)) };
   }
 
-  async update(req: GatewayRequest, id: string, dto: UpdateProfileDto) {
-    const principal = req.principal as OrgPrincipal;
+  async update(caller: OrgCaller, id: string, dto: UpdateProfileDto) {
+    const principal = caller.principal;
     const changes = changesOf(dto);
     const saved = await this.unlessSlugTaken(changes.slug, () =>
       this.dataSource.transaction(async (manager) => {
@@ -120,18 +120,18 @@ export class ProfilesService {
         refuseIfAny(crossFieldErrors(row));
         if (!changed.length) return row;
         const updated = await manager.getRepository(ProfileEntity).save(row);
-        await this.audit.record(req, { eventType: 'profile.update', resourceType: 'profile', resourceId: id, details: { changed } }, manager);
+        await this.audit.record(caller, { eventType: 'profile.update', resourceType: 'profile', resourceId: id, details: { changed } }, manager);
         return updated;
       }),
     );
     return { profile: profileView(saved) };
   }
 
-  async remove(req: GatewayRequest, id: string) {
-    const principal = req.principal as OrgPrincipal;
+  async remove(caller: OrgCaller, id: string) {
+    const principal = caller.principal;
     await this.dataSource.transaction(async (manager) => {
       if (!(await softDeleteProfile(manager, principal.orgId, id))) throw ApiError.notFound('profile');
-      await this.audit.record(req, { eventType: 'profile.delete', resourceType: 'profile', resourceId: id }, manager);
+      await this.audit.record(caller, { eventType: 'profile.delete', resourceType: 'profile', resourceId: id }, manager);
     });
   }
 
