@@ -9,12 +9,12 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, EnrollmentPolicyEntity } from '@signet/persistence';
+import { EnrollmentPolicyEntity, caTrustRows, enrollmentPoliciesOldestFirst } from '@signet/persistence';
 import { ParsedCertificate, certificateSignedBy, issuersAmbiguous, parseCertificate, pemBlocks, toPem } from '@signet/pki';
 import { enrollmentPoliciesChannel } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import type Redis from 'ioredis';
-import { DataSource, In } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
 
@@ -156,15 +156,12 @@ export class TrustStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   async reload(): Promise<void> {
-    const policies = await this.dataSource.getRepository(EnrollmentPolicyEntity).find({ order: { createdAt: 'ASC', id: 'ASC' } });
+    const policies = await enrollmentPoliciesOldestFirst(this.dataSource.manager);
     const wanted = new Set(policies.flatMap((p) => [...p.trustedCaIds, p.issuingCaId]));
     const cas = new Map<string, TrustedCa>();
     let frontier = [...wanted];
     for (let depth = 0; frontier.length && depth < MAX_DEPTH; depth++) {
-      const rows = await this.dataSource.getRepository(CertificateAuthorityEntity).find({
-        select: { id: true, orgId: true, parentCaId: true, status: true, createdAt: true, certificateDer: true, externalChainPem: true },
-        where: { id: In(frontier) },
-      });
+      const rows = await caTrustRows(this.dataSource.manager, frontier);
       for (const row of rows) {
         const external = row.externalChainPem ? pemBlocks(row.externalChainPem).filter((b) => b.label === 'CERTIFICATE') : [];
         cas.set(row.id, {

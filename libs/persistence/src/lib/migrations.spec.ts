@@ -16,6 +16,7 @@ const EXPECTED_TABLES = [
   'ocsp_responses',
   'orgs',
   'profiles',
+  'revocation_ledger',
 ];
 
 async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {

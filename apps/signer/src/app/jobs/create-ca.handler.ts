@@ -5,7 +5,7 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, casWithChain, insertAuditEvents } from '@signet/persistence';
+import { caExists, casWithChain, insertAuditEvents, insertCa } from '@signet/persistence';
 import {
   buildCertificate, encryptPrivateKey, generateKeyPair, keyIdentifier, normalizeDnsName, namesOutside, parseCertificate, spkiDer,
 } from '@signet/pki';
@@ -34,10 +34,9 @@ export class CreateCaHandler {
   ) {}
 
   async handle(job: CreateCaJob): Promise<CreateCaResult> {
-    const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
     const passphrase = this.keyring.openPassphrase(job.sealedPassphrase, job.caId);
     if (passphrase !== undefined && passphrase.length < 12) throw refuse('validation_failed', 'passphrase must be at least 12 characters', { field: 'passphrase' });
-    if (await cas.existsBy({ id: job.caId })) {
+    if (await caExists(this.dataSource.manager, job.caId)) {
       await this.crls.first(job.caId, passphrase);
       return { caId: job.caId };
     }
@@ -98,7 +97,7 @@ export class CreateCaHandler {
     const ocspGood = parent ? await this.ocsp.sign(parent, parentIssuer!, { serialNumber: certificate.serialNumber, subjectCaId: job.caId }) : null;
 
     await this.dataSource.transaction(async (manager) => {
-      await manager.getRepository(CertificateAuthorityEntity).insert({
+      await insertCa(manager, {
         id: job.caId,
         orgId: job.orgId,
         name: job.name,
@@ -131,7 +130,7 @@ export class CreateCaHandler {
       }]);
     }).catch(async (error: { code?: string }) => {
       // A racing duplicate of this job got there first: that CA is this job's result.
-      if (error.code === '23505' && (await cas.existsBy({ id: job.caId }))) return;
+      if (error.code === '23505' && (await caExists(this.dataSource.manager, job.caId))) return;
       throw error;
     });
     await this.crls.first(job.caId, passphrase);

@@ -4,7 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, insertAuditEvents } from '@signet/persistence';
+import { insertAuditEvents, storedKeyOf } from '@signet/persistence';
 import { decryptPrivateKey, exportPrivateKeyPem } from '@signet/pki';
 import { ExportKeyJob, ExportKeyResult, seal } from '@signet/queue';
 import { DataSource } from 'typeorm';
@@ -20,10 +20,7 @@ export class ExportKeyHandler {
   ) {}
 
   async handle(job: ExportKeyJob): Promise<ExportKeyResult> {
-    const row = await this.dataSource.getRepository(CertificateEntity).findOne({
-      select: { id: true, orgId: true, encryptedKey: true, serialNumber: true },
-      where: { id: job.certificateId, orgId: job.orgId },
-    });
+    const row = await storedKeyOf(this.dataSource.manager, job.certificateId, job.orgId);
     if (!row?.encryptedKey) throw refuse('not_found', 'stored private key not found');
     const key = await decryptPrivateKey(row.encryptedKey, this.keyring.master).catch(() => {
       throw refuse('internal', 'the stored key cannot be decrypted with this MASTER_KEY');

@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, caCertificatesUnderSubjects, insertAuditEvents } from '@signet/persistence';
+import { caCertificatesUnderSubjects, caExists, insertAuditEvents, insertCa } from '@signet/persistence';
 import {
   ParsedCertificate, certificateSignedBy, encryptPrivateKey, importPrivateKey, isPkiError, issuersAmbiguous, keyAlgorithmOf, keyIdentifier, keysMatch,
   parseCertificate, pemBlocks, toPem,
@@ -32,8 +32,7 @@ export class ImportCaHandler {
   ) {}
 
   async handle(job: ImportCaJob): Promise<CreateCaResult> {
-    const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
-    if (await cas.existsBy({ id: job.caId })) return { caId: job.caId };
+    if (await caExists(this.dataSource.manager, job.caId)) return { caId: job.caId };
 
     let secret: ImportCaSecret;
     try {
@@ -74,7 +73,7 @@ export class ImportCaHandler {
     const encryptedKey = await encryptPrivateKey(privateKey, this.keyring.master, secret.passphrase || undefined);
     const commonName = certificate.subject.commonName ?? job.name;
     await this.dataSource.transaction(async (manager) => {
-      await manager.getRepository(CertificateAuthorityEntity).insert({
+      await insertCa(manager, {
         id: job.caId,
         orgId: job.orgId,
         name: job.name,
@@ -106,7 +105,7 @@ export class ImportCaHandler {
       }]);
     }).catch(async (error: { code?: string; constraint?: string }) => {
       if (error.code !== '23505') throw error;
-      if (await cas.existsBy({ id: job.caId })) return;
+      if (await caExists(this.dataSource.manager, job.caId)) return;
       throw refuse('conflict', 'this CA certificate is already on the platform', { fingerprintSha256: certificate.fingerprintSha256 });
     });
     await this.crls.first(job.caId, secret.passphrase || undefined);

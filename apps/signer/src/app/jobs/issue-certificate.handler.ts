@@ -6,8 +6,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  AuditEventInput, CaWithChain, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, CompromisedKey, ProfileEntity, casWithChain,
-  compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
+  AuditEventInput, CaWithChain, CertificateAuthorityEntity, CertificateInsert, CompromisedKey, ProfileEntity, casWithChain, certificateIdsByIssuanceKey,
+  claimForRenewal, compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
 } from '@signet/persistence';
 import {
   DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
@@ -18,7 +18,7 @@ import { unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
 import { KeyObject } from 'node:crypto';
-import { DataSource, EntityManager, IsNull, QueryFailedError } from 'typeorm';
+import { DataSource, EntityManager, QueryFailedError } from 'typeorm';
 import { asJobError, refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
 import { CaKeyring } from '../keys/ca-keyring';
@@ -105,12 +105,8 @@ export class IssueCertificateHandler {
     return outcomes;
   }
 
-  private async issuedFor(keys: string[]): Promise<Map<string, string>> {
-    const rows: { id: string; issuance_key: string }[] = await this.dataSource.query(
-      `SELECT id, issuance_key FROM certificates WHERE issuance_key = ANY($1)`,
-      [keys],
-    );
-    return new Map(rows.map((r) => [r.issuance_key, r.id]));
+  private issuedFor(keys: string[]): Promise<Map<string, string>> {
+    return certificateIdsByIssuanceKey(this.dataSource.manager, keys);
   }
 
   /** The jobs' CAs, each with the nearest revoked or expired CA above it: one query for the whole job. */
@@ -263,12 +259,8 @@ export class IssueCertificateHandler {
     try {
       await this.dataSource.transaction(async (manager) => {
         await this.commit(manager, [item]);
-        if (job.renewedFromId) {
-          const old = await manager.getRepository(CertificateEntity).update(
-            { id: job.renewedFromId, orgId: job.orgId, supersededById: IsNull() },
-            { supersededById: job.certificateId },
-          );
-          if (!old.affected) throw refuse('conflict', 'the certificate was already renewed');
+        if (job.renewedFromId && !(await claimForRenewal(manager, { renewedFromId: job.renewedFromId, orgId: job.orgId, renewalId: job.certificateId }))) {
+          throw refuse('conflict', 'the certificate was already renewed');
         }
       });
     } catch (error) {

@@ -6,7 +6,8 @@
  * revoked answer back into good (a refresh that read the status just before a revocation loses).
  */
 import { Inject, Injectable } from '@nestjs/common';
-import type { CertificateAuthorityEntity } from '@signet/persistence';
+import { ocspResponsesBySerial, storeOcspResponses } from '@signet/persistence';
+import type { CertificateAuthorityEntity, OcspResponseRow, RevocationReasonName } from '@signet/persistence';
 import { CertId, Issuer, OcspCertStatus, buildOcspResponse, issuerHashes } from '@signet/pki';
 import { OCSP_CACHE_TTL_MS, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
 import { REDIS } from '@signet/service';
@@ -15,7 +16,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
-import type { RevocationReasonName } from '@signet/persistence';
 
 /** What a response answers for: a leaf (certificateId) or an intermediate CA (subjectCaId). */
 export interface OcspSubject {
@@ -26,16 +26,8 @@ export interface OcspSubject {
   reason?: RevocationReasonName | null;
 }
 
-export interface SignedOcspResponse {
-  serialNumber: string;
-  caId: string;
-  certificateId: string | null;
-  subjectCaId: string | null;
-  status: 'good' | 'revoked';
-  der: Buffer;
-  thisUpdate: Date;
-  nextUpdate: Date;
-}
+/** A signed response, as stored in ocsp_responses. */
+export type SignedOcspResponse = OcspResponseRow;
 
 /** Tries of a revocation's cache write within one job attempt before the job itself fails. */
 const PUBLISH_ATTEMPTS = 3;
@@ -79,45 +71,13 @@ export class OcspSigner {
   }
 
   /** Upsert (forward only, see above); returns the responses that were stored. */
-  async store(manager: EntityManager, responses: SignedOcspResponse[]): Promise<SignedOcspResponse[]> {
-    if (!responses.length) return [];
-    const stored: { serial_number: string }[] = await manager.query(
-      `INSERT INTO ocsp_responses (serial_number, ca_id, certificate_id, subject_ca_id, status, der, this_update, next_update, updated_at)
-       SELECT s, c, l, sc, st, d, tu, nu, now()
-         FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::bytea[], $7::timestamptz[], $8::timestamptz[])
-           AS r(s, c, l, sc, st, d, tu, nu)
-       ON CONFLICT (serial_number) DO UPDATE
-         SET status = excluded.status, der = excluded.der, this_update = excluded.this_update,
-             next_update = excluded.next_update, updated_at = now()
-         WHERE excluded.this_update >= ocsp_responses.this_update
-           AND NOT (ocsp_responses.status = 'revoked' AND excluded.status = 'good')
-       RETURNING serial_number`,
-      [
-        responses.map((r) => r.serialNumber),
-        responses.map((r) => r.caId),
-        responses.map((r) => r.certificateId),
-        responses.map((r) => r.subjectCaId),
-        responses.map((r) => r.status),
-        responses.map((r) => r.der),
-        responses.map((r) => r.thisUpdate),
-        responses.map((r) => r.nextUpdate),
-      ],
-    );
-    const kept = new Set(stored.map((row) => row.serial_number));
-    return responses.filter((r) => kept.has(r.serialNumber));
+  store(manager: EntityManager, responses: SignedOcspResponse[]): Promise<SignedOcspResponse[]> {
+    return storeOcspResponses(manager, responses);
   }
 
   /** The stored responses for these serials, as they are now (a retried revocation publishes them). */
-  async storedFor(serialNumbers: string[]): Promise<SignedOcspResponse[]> {
-    const rows: { serial_number: string; ca_id: string; certificate_id: string | null; subject_ca_id: string | null; status: 'good' | 'revoked'; der: Buffer; this_update: Date; next_update: Date }[] =
-      await this.dataSource.query(
-        `SELECT serial_number, ca_id, certificate_id, subject_ca_id, status, der, this_update, next_update FROM ocsp_responses WHERE serial_number = ANY($1::text[])`,
-        [serialNumbers],
-      );
-    return rows.map((r) => ({
-      serialNumber: r.serial_number, caId: r.ca_id, certificateId: r.certificate_id, subjectCaId: r.subject_ca_id,
-      status: r.status, der: r.der, thisUpdate: r.this_update, nextUpdate: r.next_update,
-    }));
+  storedFor(serialNumbers: string[]): Promise<SignedOcspResponse[]> {
+    return ocspResponsesBySerial(this.dataSource.manager, serialNumbers);
   }
 
   /**

@@ -9,13 +9,17 @@
  *
  * Publishing is part of the job: if it fails (or the signer dies between the commit and the publish),
  * the job fails and BullMQ runs it again. The new attempt finds the subject already revoked by the
- * first (the revocation's audit event carries the job id), publishes the stored revoked response and
- * completes as the first would have; without this the gateways could keep serving the cached `good`
- * answer until its cache entry expired. A subject revoked by anything else is already_revoked, retry or not.
+ * first (the revocation ledger, written in the revocation's transaction, names the job), publishes the
+ * stored revoked response and completes as the first would have; without this the gateways could keep
+ * serving the cached `good` answer until its cache entry expired. A subject revoked by anything else is
+ * already_revoked, retry or not. (The audit event names the job too, for whoever reads the log.)
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, insertAuditEvents, recordCompromisedKey } from '@signet/persistence';
+import {
+  CertificateAuthorityEntity, RevokedSubjectKind, caByIdOrFail, caInOrg, certificateInOrg, insertAuditEvents, lockedCa, lockedCertificate,
+  markCaRevoked, markCertificateRevoked, recordCompromisedKey, recordRevocationCommit, revocationCommittedBy,
+} from '@signet/persistence';
 import { parseCertificate, spkiSha256 } from '@signet/pki';
 import { RevokeCaJob, RevokeCertificateJob, RevokeResult } from '@signet/queue';
 import { DataSource, EntityManager } from 'typeorm';
@@ -32,14 +36,10 @@ export interface JobAttempt {
   retried: boolean;
 }
 
-/** Whether an earlier attempt of this job committed the revocation (its audit event names the job). */
-async function committedBy(manager: EntityManager, attempt: JobAttempt, eventType: string, resourceId: string): Promise<boolean> {
+/** Whether an earlier attempt of this job committed the revocation (the revocation ledger names the job). */
+async function committedBy(manager: EntityManager, attempt: JobAttempt, subjectKind: RevokedSubjectKind, subjectId: string): Promise<boolean> {
   if (!attempt.retried) return false;
-  const [row] = await manager.query(
-    `SELECT 1 FROM audit_events WHERE event_type = $1 AND resource_id = $2 AND outcome = 'success' AND details->>'jobId' = $3 LIMIT 1`,
-    [eventType, resourceId, attempt.jobId],
-  );
-  return !!row;
+  return revocationCommittedBy(manager, { jobId: attempt.jobId, subjectKind, subjectId });
 }
 
 @Injectable()
@@ -54,24 +54,22 @@ export class RevokeHandlers {
 
   /** `attempt.retried`: an earlier attempt of this job (`attempt.jobId`) started, and may have committed. */
   async revokeCertificate(job: RevokeCertificateJob, attempt: JobAttempt): Promise<RevokeResult> {
-    const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
+    const row = await certificateInOrg(this.dataSource.manager, job.certificateId, job.orgId);
     if (!row) throw refuse('not_found', 'certificate not found');
-    const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id: row.caId });
+    const ca = await caByIdOrFail(this.dataSource.manager, row.caId);
     const passphrase = this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id);
     const issuer = await this.keyring.issuer(ca, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
     let finishedEarlier: { revokedAt: Date | null } | null = null;
     await this.dataSource.transaction(async (manager) => {
-      const locked = await manager.getRepository(CertificateEntity).findOne({ where: { id: row.id }, lock: { mode: 'pessimistic_write' } });
+      const locked = await lockedCertificate(manager, row.id);
       if (locked!.status === 'revoked') {
-        if (await committedBy(manager, attempt, 'certificate.revoke', row.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
+        if (await committedBy(manager, attempt, 'certificate', row.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
         throw refuse('already_revoked', 'certificate is already revoked', { revokedAt: locked!.revokedAt?.toISOString() });
       }
-      await manager.getRepository(CertificateEntity).update(
-        { id: row.id },
-        { status: 'revoked', revokedAt, revocationReason: job.reason, revocationComments: job.comments ?? null },
-      );
+      await markCertificateRevoked(manager, row.id, { revokedAt, reason: job.reason, comments: job.comments ?? null });
+      await recordRevocationCommit(manager, { jobId: attempt.jobId, subjectKind: 'certificate', subjectId: row.id });
       // Its key is refused for any later issuance in this org (a renewal with the same CSR key included).
       if (job.reason === 'keyCompromise') {
         const spki = spkiSha256(parseCertificate(row.certificateDer).publicKey);
@@ -92,23 +90,23 @@ export class RevokeHandlers {
   }
 
   async revokeCa(job: RevokeCaJob, attempt: JobAttempt): Promise<RevokeResult> {
-    const cas = this.dataSource.getRepository(CertificateAuthorityEntity);
-    const ca = await cas.findOneBy({ id: job.caId, orgId: job.orgId });
+    const ca = await caInOrg(this.dataSource.manager, job.caId, job.orgId);
     if (!ca) throw refuse('not_found', 'certificate authority not found');
     if (!ca.parentCaId) throw refuse('policy_violation', 'only an intermediate with a parent on this platform is revoked here: remove a root (or an imported CA) from the trust stores instead');
-    const parent = await cas.findOneByOrFail({ id: ca.parentCaId });
+    const parent = await caByIdOrFail(this.dataSource.manager, ca.parentCaId);
     const passphrase = this.keyring.openPassphrase(job.sealedParentPassphrase, parent.id);
     const issuer = await this.keyring.issuer(parent, passphrase);
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     let stored: SignedOcspResponse[] = [];
     let finishedEarlier: { revokedAt: Date | null } | null = null;
     await this.dataSource.transaction(async (manager) => {
-      const locked = await manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id: ca.id }, lock: { mode: 'pessimistic_write' } });
+      const locked = await lockedCa(manager, ca.id);
       if (locked!.status === 'revoked') {
-        if (await committedBy(manager, attempt, 'ca.revoke', ca.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
+        if (await committedBy(manager, attempt, 'ca', ca.id)) return void (finishedEarlier = { revokedAt: locked!.revokedAt });
         throw refuse('already_revoked', 'certificate authority is already revoked');
       }
-      await manager.getRepository(CertificateAuthorityEntity).update({ id: ca.id }, { status: 'revoked', revokedAt, revocationReason: job.reason });
+      await markCaRevoked(manager, ca.id, { revokedAt, reason: job.reason });
+      await recordRevocationCommit(manager, { jobId: attempt.jobId, subjectKind: 'ca', subjectId: ca.id });
       const response = await this.ocsp.sign(parent, issuer, { serialNumber: ca.serialNumber, subjectCaId: ca.id, revokedAt, reason: job.reason });
       stored = await this.ocsp.store(manager, [response]);
       await insertAuditEvents(manager, [{

@@ -14,11 +14,11 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName, purgeAuditEvents } from '@signet/persistence';
+import { OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, ocspResponsesDueForRefresh, purgeAuditEvents } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { renewalJob } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
-import { DataSource, In } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { IssueCertificateHandler } from '../jobs/issue-certificate.handler';
 import { CaKeyring } from '../keys/ca-keyring';
 import { SIGNER_CONFIG } from '../signer-config.token';
@@ -31,15 +31,6 @@ const OCSP_BATCH = 500;
 const SWEEP_BUDGET_MS = 50_000;
 const RENEWAL_BATCH = 100;
 const AUDIT_PURGE_BATCH = 10_000;
-
-interface DueResponse {
-  serial_number: string;
-  ca_id: string;
-  certificate_id: string | null;
-  subject_ca_id: string | null;
-  revoked_at: Date | null;
-  revocation_reason: RevocationReasonName | null;
-}
 
 @Injectable()
 export class Sweeps {
@@ -58,45 +49,29 @@ export class Sweeps {
     const started = Date.now();
     let ocspRefreshed = 0;
     for (;;) {
-      const due: DueResponse[] = await this.dataSource.query(
-        `SELECT o.serial_number, o.ca_id, o.certificate_id, o.subject_ca_id,
-                coalesce(c.revoked_at, sc.revoked_at) AS revoked_at, coalesce(c.revocation_reason, sc.revocation_reason) AS revocation_reason
-           FROM ocsp_responses o
-           JOIN cas ca ON ca.id = o.ca_id AND NOT ca.has_passphrase AND ca.valid_to > now()
-           LEFT JOIN certificates c ON c.id = o.certificate_id
-           LEFT JOIN cas sc ON sc.id = o.subject_ca_id
-          WHERE o.next_update < now() + make_interval(secs => $1)
-            AND coalesce(c.valid_to, sc.valid_to) > now()
-          ORDER BY o.next_update LIMIT ${OCSP_BATCH}`,
-        [this.config.OCSP_REFRESH_MARGIN_SECONDS],
-      );
+      const due = await ocspResponsesDueForRefresh(this.dataSource.manager, this.config.OCSP_REFRESH_MARGIN_SECONDS, OCSP_BATCH);
       if (!due.length) break;
       ocspRefreshed += await this.refresh(due);
       if (due.length < OCSP_BATCH || Date.now() - started > SWEEP_BUDGET_MS) break;
     }
-    const crls: { id: string }[] = await this.dataSource.query(
-      `SELECT ca.id FROM cas ca LEFT JOIN crls c ON c.ca_id = ca.id
-        WHERE NOT ca.has_passphrase AND ca.valid_to > now()
-          AND (c.ca_id IS NULL
-               OR c.next_update < now() + make_interval(secs => $1)
-               OR EXISTS (SELECT 1 FROM certificates x WHERE x.ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update AND x.revoked_at < now() - make_interval(secs => $2))
-               OR EXISTS (SELECT 1 FROM cas x WHERE x.parent_ca_id = ca.id AND x.status = 'revoked' AND x.revoked_at >= c.this_update AND x.revoked_at < now() - make_interval(secs => $2)))`,
+    const crls = await casDueForCrl(
+      this.dataSource.manager,
+      this.config.CRL_REFRESH_MARGIN_SECONDS,
       // A revocation is "missed" only once its own scheduled rebuild should long have run.
-      [this.config.CRL_REFRESH_MARGIN_SECONDS, (2 * this.config.CRL_REBUILD_DELAY_MS) / 1000 + 5],
+      (2 * this.config.CRL_REBUILD_DELAY_MS) / 1000 + 5,
     );
-    for (const { id } of crls) await this.queue.buildCrlSoon(id);
+    for (const id of crls) await this.queue.buildCrlSoon(id);
     return { ocspRefreshed, crlsScheduled: crls.length };
   }
 
-  private async refresh(due: DueResponse[]): Promise<number> {
-    const cas = await this.dataSource.getRepository(CertificateAuthorityEntity).findBy({ id: In([...new Set(due.map((d) => d.ca_id))]) });
+  private async refresh(due: OcspResponseDue[]): Promise<number> {
+    const cas = await casByIds(this.dataSource.manager, [...new Set(due.map((d) => d.caId))]);
     const byId = new Map(cas.map((ca) => [ca.id, ca]));
     const signed = [];
     for (const row of due) {
-      const ca = byId.get(row.ca_id)!;
+      const ca = byId.get(row.caId)!;
       const subject: OcspSubject = {
-        serialNumber: row.serial_number, certificateId: row.certificate_id, subjectCaId: row.subject_ca_id,
-        revokedAt: row.revoked_at, reason: row.revocation_reason,
+        serialNumber: row.serialNumber, certificateId: row.certificateId, subjectCaId: row.subjectCaId, revokedAt: row.revokedAt, reason: row.reason,
       };
       signed.push(await this.ocsp.sign(ca, await this.keyring.issuer(ca), subject));
     }
@@ -118,15 +93,7 @@ export class Sweeps {
     let failed = 0;
     const tried = new Set<string>();
     while (Date.now() - started < SWEEP_BUDGET_MS) {
-      const due = await this.dataSource.getRepository(CertificateEntity).createQueryBuilder('c')
-        .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = c.ca_id AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
-        .where(`c.auto_renew AND c.status = 'active' AND c.superseded_by_id IS NULL AND c.valid_to > now()`)
-        .andWhere(`c.valid_to <= now() + make_interval(days => c.renewal_threshold_days)`)
-        .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL)`)
-        .andWhere(tried.size ? 'c.id NOT IN (:...tried)' : 'true', { tried: [...tried] })
-        .orderBy('c.valid_to', 'ASC')
-        .limit(RENEWAL_BATCH)
-        .getMany();
+      const due = await certificatesDueForRenewal(this.dataSource.manager, tried, RENEWAL_BATCH);
       if (!due.length) break;
       for (const old of due) {
         tried.add(old.id);

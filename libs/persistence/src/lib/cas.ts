@@ -1,0 +1,65 @@
+/**
+ * Certificate authority rows as the signer and the enroll server read and change them: a new or
+ * imported CA's insert, look-ups by id, a revocation's locked read and update, and the certificates the
+ * enroll trust store is built from. (CAs with the state of their chain: ca-chain.ts.)
+ */
+import { EntityManager, In } from 'typeorm';
+import { CertificateAuthorityEntity, RevocationReasonName } from './entities';
+
+/** What creating or importing a CA stores; the rest of the row (timestamps, revocation, CRL number) takes its defaults. */
+export type CaInsert = Pick<
+  CertificateAuthorityEntity,
+  | 'id' | 'orgId' | 'name' | 'type' | 'parentCaId' | 'depth' | 'pathLength' | 'permittedDnsDomains' | 'subject' | 'commonName'
+  | 'keyAlgorithm' | 'serialNumber' | 'fingerprintSha256' | 'keyHashSha1' | 'certificateDer' | 'externalChainPem' | 'encryptedKey'
+  | 'hasPassphrase' | 'imported' | 'validFrom' | 'validTo' | 'status'
+>;
+
+/** Insert a CA (inside `manager`'s transaction); a duplicate id or fingerprint fails with 23505. */
+export async function insertCa(manager: EntityManager, row: CaInsert): Promise<void> {
+  await manager.getRepository(CertificateAuthorityEntity).insert(row);
+}
+
+/** Whether a CA with this id exists (in any org). */
+export function caExists(manager: EntityManager, id: string): Promise<boolean> {
+  return manager.getRepository(CertificateAuthorityEntity).existsBy({ id });
+}
+
+/** The CA of this id (in any org); null when there is none. */
+export function caById(manager: EntityManager, id: string): Promise<CertificateAuthorityEntity | null> {
+  return manager.getRepository(CertificateAuthorityEntity).findOneBy({ id });
+}
+
+/** The CA of an id another row references (a certificate's caId, a CA's parentCaId): throws (EntityNotFoundError) when it is gone. */
+export function caByIdOrFail(manager: EntityManager, id: string): Promise<CertificateAuthorityEntity> {
+  return manager.getRepository(CertificateAuthorityEntity).findOneByOrFail({ id });
+}
+
+/** The org's CA of this id; null when there is none (or it is another org's). */
+export function caInOrg(manager: EntityManager, id: string, orgId: string): Promise<CertificateAuthorityEntity | null> {
+  return manager.getRepository(CertificateAuthorityEntity).findOneBy({ id, orgId });
+}
+
+/** The CAs of these ids that exist, in no particular order: one query. */
+export function casByIds(manager: EntityManager, ids: string[]): Promise<CertificateAuthorityEntity[]> {
+  return manager.getRepository(CertificateAuthorityEntity).findBy({ id: In(ids) });
+}
+
+/** The CA, its row locked (FOR UPDATE) until `manager`'s transaction ends: a revocation's view of it. */
+export function lockedCa(manager: EntityManager, id: string): Promise<CertificateAuthorityEntity | null> {
+  return manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+}
+
+/** What a revocation changes on a CA row (inside the revocation's transaction). */
+export async function markCaRevoked(manager: EntityManager, id: string, revocation: { revokedAt: Date; reason: RevocationReasonName }): Promise<void> {
+  await manager.getRepository(CertificateAuthorityEntity).update({ id }, { status: 'revoked', revokedAt: revocation.revokedAt, revocationReason: revocation.reason });
+}
+
+export type CaTrustRow = Pick<CertificateAuthorityEntity, 'id' | 'orgId' | 'parentCaId' | 'status' | 'createdAt' | 'certificateDer' | 'externalChainPem'>;
+
+/** What a trust store needs of these CAs (their certificates, parent, status and age); only those columns, one query. */
+export function caTrustRows(manager: EntityManager, ids: string[]): Promise<CaTrustRow[]> {
+  return manager.getRepository(CertificateAuthorityEntity).find({
+    select: { id: true, orgId: true, parentCaId: true, status: true, createdAt: true, certificateDer: true, externalChainPem: true },
+    where: { id: In(ids) },
+  });
+}

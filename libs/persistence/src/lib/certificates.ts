@@ -1,0 +1,79 @@
+/**
+ * Certificate rows as the signer reads and changes them after issuance wrote them (insert-certificates.ts):
+ * what an issuance key already issued, a renewal's claim on the certificate it replaces, a revocation's
+ * locked read and update, a stored key's hand-out, and the renewal sweep's due list.
+ */
+import { EntityManager, IsNull } from 'typeorm';
+import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName } from './entities';
+
+/** The ids of the certificates already issued under these issuance keys, by key: one query for a whole job. */
+export async function certificateIdsByIssuanceKey(manager: EntityManager, keys: string[]): Promise<Map<string, string>> {
+  const rows: { id: string; issuance_key: string }[] = await manager.query(
+    `SELECT id, issuance_key FROM certificates WHERE issuance_key = ANY($1)`,
+    [keys],
+  );
+  return new Map(rows.map((r) => [r.issuance_key, r.id]));
+}
+
+/**
+ * A renewal's claim on the certificate it replaces: sets its supersededById to the renewal, only if no
+ * renewal claimed it before. False when it was already renewed (or is not the org's): the renewal must
+ * not commit. Inside the renewal's transaction.
+ */
+export async function claimForRenewal(manager: EntityManager, claim: { renewedFromId: string; orgId: string; renewalId: string }): Promise<boolean> {
+  const old = await manager.getRepository(CertificateEntity).update(
+    { id: claim.renewedFromId, orgId: claim.orgId, supersededById: IsNull() },
+    { supersededById: claim.renewalId },
+  );
+  return !!old.affected;
+}
+
+/** The org's certificate of this id; null when there is none (or it is another org's). */
+export function certificateInOrg(manager: EntityManager, id: string, orgId: string): Promise<CertificateEntity | null> {
+  return manager.getRepository(CertificateEntity).findOneBy({ id, orgId });
+}
+
+/** The certificate, its row locked (FOR UPDATE) until `manager`'s transaction ends: a revocation's view of it. */
+export function lockedCertificate(manager: EntityManager, id: string): Promise<CertificateEntity | null> {
+  return manager.getRepository(CertificateEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+}
+
+/** What a revocation changes on a certificate row (inside the revocation's transaction). */
+export async function markCertificateRevoked(
+  manager: EntityManager,
+  id: string,
+  revocation: { revokedAt: Date; reason: RevocationReasonName; comments: string | null },
+): Promise<void> {
+  await manager.getRepository(CertificateEntity).update(
+    { id },
+    { status: 'revoked', revokedAt: revocation.revokedAt, revocationReason: revocation.reason, revocationComments: revocation.comments },
+  );
+}
+
+export type StoredKeyRow = Pick<CertificateEntity, 'id' | 'orgId' | 'encryptedKey' | 'serialNumber'>;
+
+/** The org's certificate's stored (encrypted) private key and what its hand-out's audit event names; only those columns. */
+export function storedKeyOf(manager: EntityManager, id: string, orgId: string): Promise<StoredKeyRow | null> {
+  return manager.getRepository(CertificateEntity).findOne({
+    select: { id: true, orgId: true, encryptedKey: true, serialNumber: true },
+    where: { id, orgId },
+  });
+}
+
+/**
+ * Certificates the renewal sweep renews now, soonest expiry first, at most `limit`: autoRenew, active,
+ * not yet renewed, inside their renewalThresholdDays, under an active CA the sweep can sign for (no
+ * passphrase, not expired), and renewable here (a CSR to re-certify, or a managed key that was kept).
+ * `tried`: ids this sweep already went through (a failed one is not taken again in the same sweep).
+ */
+export function certificatesDueForRenewal(manager: EntityManager, tried: Set<string>, limit: number): Promise<CertificateEntity[]> {
+  return manager.getRepository(CertificateEntity).createQueryBuilder('c')
+    .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = c.ca_id AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
+    .where(`c.auto_renew AND c.status = 'active' AND c.superseded_by_id IS NULL AND c.valid_to > now()`)
+    .andWhere(`c.valid_to <= now() + make_interval(days => c.renewal_threshold_days)`)
+    .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL)`)
+    .andWhere(tried.size ? 'c.id NOT IN (:...tried)' : 'true', { tried: [...tried] })
+    .orderBy('c.valid_to', 'ASC')
+    .limit(limit)
+    .getMany();
+}
