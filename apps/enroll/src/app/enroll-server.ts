@@ -27,7 +27,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
-import { REDIS, SignerClient, chooseRequestId } from '@signet/service';
+import { REDIS, SignerClient, chooseRequestId, isStoreUnavailable } from '@signet/service';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, STATUS_CODES, ServerResponse } from 'node:http';
@@ -237,7 +237,10 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       if (est) return this.sendPkcs7(res, [enrolled.row.certificateDer], 200);
       return this.sendEnrolled(req, res, enrolled);
     } catch (error) {
-      const e = error instanceof EnrollError ? error : null;
+      // PostgreSQL or Redis away (a restart, a fail-over): 503 the device may retry, never a 500.
+      const e = error instanceof EnrollError
+        ? error
+        : isStoreUnavailable(error) ? new EnrollError(503, 'service_unavailable', 'a data store is unavailable; retry the request', {}, { retryable: true }) : null;
       if (!e) this.logger.error({ err: (error as Error).message, path }, 'enrollment failed');
       const status = e?.status ?? 500;
       if (res.headersSent || res.writableEnded) return; // already answered (a deadline passed meanwhile)

@@ -146,7 +146,7 @@ export class EnrollmentService {
       row = (await this.batcher.issue(job)).row;
     } catch (error) {
       if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message, error.details);
-      if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message);
+      if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message, error.headers ?? {}, error.details ?? {});
       throw error;
     }
     return { row, chainPems: this.trust.chainPems(policy.issuingCaId) };
