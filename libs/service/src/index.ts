@@ -18,3 +18,4 @@ export * from './lib/signer-client';
 export * from './lib/usage';
 export * from './lib/issuance-batcher';
 export * from './lib/clock';
+export * from './lib/parser-errors';

@@ -27,10 +27,10 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
-import { REDIS, SignerClient, chooseRequestId, isStoreUnavailable } from '@signet/service';
+import { REDIS, SignerClient, chooseRequestId, isStoreUnavailable, parserErrorAnswer, writeParserError } from '@signet/service';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage, STATUS_CODES, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Server, createServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -46,15 +46,7 @@ import { TrustStore } from './trust-store';
 const EST = '/.well-known/est/';
 /** Parsed client certificates kept (the oldest goes first). */
 const PARSED_CACHE_SIZE = 10_000;
-/** How long a connection refused at the HTTP level may still deliver what it was sending before it is closed. */
-const LINGER_MS = 1000;
 
-/** Node's HTTP parser refusals, as API.md errors (408 and 431 are not in API.md's list: codes of their own). */
-const PARSER_ERRORS: Record<string, { status: number; code: string; message: string }> = {
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, code: 'request_timeout', message: 'the request (headers and body) did not arrive in time' },
-  HPE_HEADER_OVERFLOW: { status: 431, code: 'request_header_fields_too_large', message: 'the request headers are too large' },
-  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, code: 'payload_too_large', message: 'the chunk extensions are too large' },
-};
 
 /** The chain verdict OpenSSL left on the connection (what tls.Server itself reads after a handshake). */
 type VerifiedSocket = TLSSocket & { ssl?: { verifyError(): (Error & { code?: string }) | null } | null };
@@ -173,24 +165,14 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
    * ends (what the client still sends is read for LINGER_MS, so the answer is not lost to a reset).
    */
   private refuseRequest(socket: Duplex, error: Error & { code?: string }): void {
-    const known = PARSER_ERRORS[error.code ?? ''];
     const res = this.inFlight.get(socket);
     if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || !socket.writable || res?.headersSent) return void socket.destroy();
-    const status = known?.status ?? 400;
     const requestId = String(res?.getHeader('X-Request-Id') ?? randomUUID());
-    const body = JSON.stringify({ error: known?.message ?? 'the request is not valid HTTP/1.1', code: known?.code ?? 'bad_request', status, details: {}, requestId });
-    if (res) {
-      // Headers arrived, the body did not: the handler still waits for it, and finds the answer given.
-      res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-      return void res.end(body);
-    }
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    socket.end();
-    socket.resume();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    if (!res) return writeParserError(socket, error, requestId);
+    // Headers arrived, the body did not: the handler still waits for it, and finds the answer given.
+    const { status, body } = parserErrorAnswer(error, requestId);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+    res.end(body);
   }
 
   private secureContext(): SecureContext {

@@ -348,6 +348,12 @@ function checkText(csr: Parsed['csr']): void {
       throw new PkiError('invalid_name', `the CSR's ${name} is longer than ${max} characters`);
     }
   }
+  // SANs are IA5Strings (dNSName, rfc822Name, URI): printable ASCII, never control bytes or NULs.
+  const sans: [string, string[]][] = [['DNS name', csr.sanDns], ['e-mail address', csr.sanEmail], ['URI', csr.sanUri]];
+  for (const [kind, names] of sans) {
+    const bad = names.find((name) => /[^\x20-\x7e]/.test(name));
+    if (bad !== undefined) throw new PkiError('invalid_name', `the CSR's subject alternative ${kind} ${JSON.stringify(bad).slice(0, 80)} holds control or non-ASCII bytes`);
+  }
 }
 
 const keyInput = (p: Parsed) =>

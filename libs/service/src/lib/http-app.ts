@@ -14,6 +14,7 @@ import { requestIdFor } from './logging';
 import { refuseDeepBodies } from './request-text';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
+import { answerParserErrors } from './parser-errors';
 
 export interface HttpAppOptions {
   app: string;
@@ -83,6 +84,8 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors, refuseDeepBodies);
   app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app)));
   app.useGlobalPipes(createValidationPipe());
+  // Requests Node's parser refuses (431, malformed HTTP) get the API's error shape too.
+  answerParserErrors(app.getHttpServer());
   await options.configure?.(app);
   return app;
 }

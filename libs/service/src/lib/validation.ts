@@ -5,7 +5,7 @@
  * (request-text.ts).
  */
 import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
-import { ValidateBy, ValidationOptions, isISO8601 } from 'class-validator';
+import { ValidateBy, ValidateIf, ValidationOptions, isISO8601 } from 'class-validator';
 import { ApiError, FieldError } from './errors';
 import { checkedPerItem, refuseUnfitText } from './request-text';
 
@@ -63,3 +63,10 @@ export const IsTimestamp = (options?: ValidationOptions): PropertyDecorator =>
     name: 'isTimestamp',
     validator: { validate: isTimestamp, defaultMessage: (a) => `${a?.property} must be an ISO 8601 date or date-time, e.g. 2024-05-01 or 2024-05-01T12:00:00Z` },
   }, options);
+
+/**
+ * Optional, but never null: a field that may be left out (its default, or "unchanged", then) whose column
+ * has no "unset". `@IsOptional()` would let null through to the database (a 500); this lets only
+ * undefined skip the field's other validators.
+ */
+export const OptionalNotNull = (): PropertyDecorator => ValidateIf((_object, value) => value !== undefined);

@@ -1,9 +1,10 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from 'class-validator';
+import { OptionalNotNull } from '@signet/service';
 
 export class PatchCertificateDto {
-  @ApiPropertyOptional({ type: Boolean }) @IsOptional() @IsBoolean() autoRenew?: boolean;
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @IsOptional() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
+  @ApiPropertyOptional({ type: Boolean }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @OptionalNotNull() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
   @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
 }
 

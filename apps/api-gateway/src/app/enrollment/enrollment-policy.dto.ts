@@ -1,12 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+import { OptionalNotNull } from '@signet/service';
 import { PageView } from '../api-docs.decorator';
 
 export const SUBJECT_RULES = ['match-client-cn', 'any'] as const;
-
-/** A field that may be left out (its default then) but never null: its column has no "unset" (IsOptional would let null through to a 500). */
-const Present = () => ValidateIf((_object, value) => value !== undefined);
 
 export class CreateEnrollmentPolicyDto {
   @ApiProperty({ maxLength: 200 }) @IsString() @Length(1, 200) name: string;
@@ -20,15 +18,15 @@ export class CreateEnrollmentPolicyDto {
   issuingCaId: string;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 90 })
-  @Present() @IsInt() @Min(1) @Max(397)
+  @OptionalNotNull() @IsInt() @Min(1) @Max(397)
   validityDays = 90;
 
   @ApiPropertyOptional({ type: String, default: 'client', description: 'as for issuance: client, server, server-client, ...' })
-  @Present() @IsString() @Length(1, 64)
+  @OptionalNotNull() @IsString() @Length(1, 64)
   usage = 'client';
 
   @ApiPropertyOptional({ type: [String], enum: KEY_ALGORITHM_NAMES, description: 'empty or absent: every algorithm a CSR may use' })
-  @Present() @IsArray() @ArrayMaxSize(6) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
+  @OptionalNotNull() @IsArray() @ArrayMaxSize(6) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
   allowedKeyAlgorithms: string[] = [];
 
   @ApiProperty({ type: String, enum: SUBJECT_RULES, description: "match-client-cn: the CSR's CN must equal the client certificate's, and its other subject attributes and SANs must be the client certificate's (403 naming each field otherwise); any: the CSR's subject and SANs are taken" })

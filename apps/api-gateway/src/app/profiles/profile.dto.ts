@@ -8,8 +8,9 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiHideProperty, ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { normalizeDnsName } from '@signet/pki';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+import { OptionalNotNull } from '@signet/service';
 import {
-  ArrayMaxSize, Equals, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateBy, ValidateIf,
+  ArrayMaxSize, Equals, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateBy,
 } from 'class-validator';
 
 export const PROFILE_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -46,9 +47,6 @@ const IsAllowedDomains = () =>
     },
   });
 
-/** A field a PATCH may leave out but never null (its column has no "unset"). */
-const Present = () => ValidateIf((_object, value) => value !== undefined);
-
 const Name = () => applyDecorators(IsString(), Length(1, 200), Matches(ONE_LINE, { message: 'name must be one line of text' }));
 const Slug = () => applyDecorators(IsString(), Matches(PROFILE_SLUG, { message: 'slug must be 1-63 lowercase letters, digits and inner hyphens' }));
 const NAME_DOC = { maxLength: 200 };
@@ -68,26 +66,26 @@ abstract class ProfilePolicyDto {
     type: [String], maxItems: MAX_ALLOWED_DOMAINS, default: [],
     description: "`example.com` allows that name and every name under it; `*.svc.example.com` only names directly under it; empty: no rule beyond the CA's permittedDnsDomains. Stored lowercase.",
   })
-  @Present() @IsArray() @ArrayMaxSize(MAX_ALLOWED_DOMAINS) @IsAllowedDomains()
+  @OptionalNotNull() @IsArray() @ArrayMaxSize(MAX_ALLOWED_DOMAINS) @IsAllowedDomains()
   allowedDomains?: string[];
 
-  @ApiPropertyOptional({ type: Boolean, default: true }) @Present() @IsBoolean() allowWildcards?: boolean;
-  @ApiPropertyOptional({ type: Boolean, default: true }) @Present() @IsBoolean() allowIpSans?: boolean;
+  @ApiPropertyOptional({ type: Boolean, default: true }) @OptionalNotNull() @IsBoolean() allowWildcards?: boolean;
+  @ApiPropertyOptional({ type: Boolean, default: true }) @OptionalNotNull() @IsBoolean() allowIpSans?: boolean;
 
   @ApiPropertyOptional({ type: [String], enum: KEY_ALGORITHM_NAMES, default: [], description: 'empty: every algorithm' })
-  @Present() @IsArray() @ArrayMaxSize(20) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
+  @OptionalNotNull() @IsArray() @ArrayMaxSize(20) @IsIn(KEY_ALGORITHM_NAMES as unknown as string[], { each: true })
   allowedKeyAlgorithms?: string[];
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_VALIDITY_DAYS, default: 90, description: 'at most maxValidityDays' })
-  @Present() @IsInt() @Min(1) @Max(MAX_VALIDITY_DAYS)
+  @OptionalNotNull() @IsInt() @Min(1) @Max(MAX_VALIDITY_DAYS)
   defaultValidityDays?: number;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_VALIDITY_DAYS, default: MAX_VALIDITY_DAYS })
-  @Present() @IsInt() @Min(1) @Max(MAX_VALIDITY_DAYS)
+  @OptionalNotNull() @IsInt() @Min(1) @Max(MAX_VALIDITY_DAYS)
   maxValidityDays?: number;
 
   @ApiPropertyOptional({ type: String, default: 'server', description: 'as for issuance: server, client, api-mtls, vpn, server-client, email, code-signing, or any other label (kept as given; its EKU is extendedKeyUsage, or serverAuth without one)' })
-  @Present() @IsString() @Length(1, 64) @Matches(ONE_LINE, { message: 'usage must be one line of text' })
+  @OptionalNotNull() @IsString() @Length(1, 64) @Matches(ONE_LINE, { message: 'usage must be one line of text' })
   usage?: string;
 
   @ApiPropertyOptional({ type: [String], nullable: true, description: 'names (serverAuth, clientAuth, ...) or dotted OIDs; null or empty: what usage stands for (serverAuth for a custom label)' })
@@ -95,11 +93,11 @@ abstract class ProfilePolicyDto {
   extendedKeyUsage?: string[] | null;
 
   @ApiPropertyOptional({ type: Boolean, default: false, description: 'issuing under the profile waits for an approval (API.md section 6)' })
-  @Present() @IsBoolean()
+  @OptionalNotNull() @IsBoolean()
   requireApproval?: boolean;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_APPROVAL_TTL_HOURS, default: 72 })
-  @Present() @IsInt() @Min(1) @Max(MAX_APPROVAL_TTL_HOURS)
+  @OptionalNotNull() @IsInt() @Min(1) @Max(MAX_APPROVAL_TTL_HOURS)
   approvalTtlHours?: number;
 }
 
@@ -111,11 +109,11 @@ export class CreateProfileDto extends ProfilePolicyDto {
 
 /** PATCH: any field but caId (a profile stays with its CA: make a new profile for another CA). */
 export class UpdateProfileDto extends ProfilePolicyDto {
-  @ApiPropertyOptional(NAME_DOC) @Present() @Name() name?: string;
-  @ApiPropertyOptional(SLUG_DOC) @Present() @Slug() slug?: string;
+  @ApiPropertyOptional(NAME_DOC) @OptionalNotNull() @Name() name?: string;
+  @ApiPropertyOptional(SLUG_DOC) @OptionalNotNull() @Slug() slug?: string;
 
   /** Declared only to be refused by name (rather than as an unknown property). */
-  @ApiHideProperty() @Present() @Equals(undefined, { message: 'caId cannot be changed: a profile stays with its CA (create a new profile for another CA)' })
+  @ApiHideProperty() @OptionalNotNull() @Equals(undefined, { message: 'caId cannot be changed: a profile stays with its CA (create a new profile for another CA)' })
   caId?: never;
 }
 
