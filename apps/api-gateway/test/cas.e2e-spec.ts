@@ -22,12 +22,15 @@ describe('CA hierarchies through the signer queue', () => {
   let signer: RunningService;
   let http: ReturnType<NestExpressApplication['getHttpServer']>;
   let adminKey: string;
+  let orgId: string;
 
   beforeAll(async () => {
     signer = await startSigner();
     gateway = await startGateway();
     http = gateway.getHttpServer();
-    adminKey = (await createOrg(gateway, 'CA org')).adminKey;
+    const org = await createOrg(gateway, 'CA org');
+    adminKey = org.adminKey;
+    orgId = org.org.id;
   });
   afterAll(async () => {
     await gateway.close();
@@ -36,12 +39,13 @@ describe('CA hierarchies through the signer queue', () => {
 
   const createCa = (body: Record<string, unknown>, key = adminKey) => request(http).post('/api/v1/cas').set(bearer(key)).send(body);
   /** Every signer job Redis still holds (completed jobs stay an hour), as one string to search. */
+  /** This suite's jobs in Redis (its org's; other suites run beside it on the same queue prefix). */
   const jobsInRedis = async (): Promise<string> => {
     const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
     try {
       const jobKeys = (await redis.keys(`${process.env.QUEUE_PREFIX}:signer:*`)).filter((k) => /:signer:[^:]+$/.test(k));
       const jobs = await Promise.all(jobKeys.map(async (k) => ((await redis.type(k)) === 'hash' ? JSON.stringify(await redis.hgetall(k)) : '')));
-      return jobs.join('');
+      return jobs.filter((job) => job.includes(orgId)).join('');
     } finally {
       redis.disconnect();
     }

@@ -116,6 +116,10 @@ describe('issuance under profiles, and approvals', () => {
     await refused({ mode: 'csr', csrPem: csr('p384-out', '/CN=csr.example.org', undefined, p384) }, 'allowedDomains');
     const ok = await issue({ mode: 'csr', csrPem: csr('p384-in', '/CN=csr.example.com', 'DNS:csr.example.com,DNS:www.example.com', p384) }).expect(201);
     expect(text('csr-in', ok.body.certificate.certificatePem)).toMatch(/DNS:csr.example.com, DNS:www.example.com/);
+    // A private key pasted as the CSR is refused before it reaches the queue (it would sit in Redis).
+    openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384', '-out', 'pasted.key');
+    const pasted = await issue({ mode: 'csr', csrPem: spawnSync('cat', [join(dir, 'pasted.key')], { encoding: 'utf8' }).stdout }).expect(400);
+    expect(pasted.body.details.fields[0].field).toBe('csrPem');
     // A profile's CA, not another: 400 naming caId; an unknown or deleted profile: 404.
     const wrongCa = await issue({ caId: otherCaId, commonName: 'a.example.com' }).expect(400);
     expect(JSON.stringify(wrongCa.body.details)).toContain('caId');

@@ -70,3 +70,19 @@ export const IsTimestamp = (options?: ValidationOptions): PropertyDecorator =>
  * undefined skip the field's other validators.
  */
 export const OptionalNotNull = (): PropertyDecorator => ValidateIf((_object, value) => value !== undefined);
+
+/**
+ * A field that takes a CSR or certificate must not carry a private key: pasted there by mistake it would
+ * travel the queue and sit in Redis in the clear. Refused before anything else sees it.
+ */
+export const NotAPrivateKey = (options?: ValidationOptions): PropertyDecorator =>
+  ValidateBy(
+    {
+      name: 'notAPrivateKey',
+      validator: {
+        validate: (value) => typeof value !== 'string' || !/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(value),
+        defaultMessage: (args) => `${args?.property} holds a private key: send the certificate request, never the key (and make a new key: this one has left its host)`,
+      },
+    },
+    options,
+  );

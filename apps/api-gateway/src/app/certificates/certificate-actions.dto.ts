@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from 'class-validator';
-import { OptionalNotNull } from '@signet/service';
+import { NotAPrivateKey, OptionalNotNull } from '@signet/service';
 
 export class PatchCertificateDto {
   @ApiPropertyOptional({ type: Boolean }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
@@ -35,11 +35,11 @@ export class StatsQueryDto {
 }
 
 export class RenewCertificateDto {
-  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, description: 'default: the old validity period' })
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, description: "default: the old validity period (under a profile: the profile's default)" })
   @IsOptional() @IsInt() @Min(1) @Max(397)
   validityDays?: number;
 
-  @ApiPropertyOptional({ type: String, description: 'csr mode: the new PKCS#10 PEM' }) @IsOptional() @IsString() @MaxLength(16384) csrPem?: string;
+  @ApiPropertyOptional({ type: String, description: 'csr mode: the new PKCS#10 PEM' }) @IsOptional() @IsString() @MaxLength(16384) @NotAPrivateKey() csrPem?: string;
   @ApiPropertyOptional({ type: Boolean, default: false, description: 'revoke the old certificate (reason superseded)' }) @IsOptional() @IsBoolean() revokeOld?: boolean;
   @ApiPropertyOptional({ type: String }) @IsOptional() @IsString() @Length(1, 1024) caPassphrase?: string;
 }

@@ -4,6 +4,7 @@ import {
   ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+import { NotAPrivateKey } from '@signet/service';
 
 /** SAN lists are bounded: a request with thousands of names is refused before any work. */
 const MAX_SANS = 100;
@@ -63,7 +64,7 @@ export class IssueCertificateDto {
   sanUri?: string[];
 
   @ApiPropertyOptional({ description: 'PKCS#10 PEM, csr mode; at most 16 KiB' })
-  @IsOptional() @IsString() @MaxLength(16384)
+  @IsOptional() @IsString() @MaxLength(16384) @NotAPrivateKey()
   csrPem?: string;
 
   @ApiPropertyOptional({ type: String, enum: KEY_ALGORITHM_NAMES, default: 'ECDSA-P256', description: "managed mode; default ECDSA-P256, or the profile's first allowed algorithm" })
