@@ -40,7 +40,7 @@ describe('audit retention sweep', () => {
     await expect(db.query(`DELETE FROM audit_events WHERE id = $1`, [old[0]])).rejects.toThrow(/append-only/);
 
     // (The signer's hourly scheduled sweep may get there first: then this one finds nothing left.)
-    await client.run<{ deleted: number }>(SIGNER_JOBS.auditRetentionSweep, {}, `test-retention-${randomUUID()}`);
+    await client.run(SIGNER_JOBS.auditRetentionSweep, {}, `test-retention-${randomUUID()}`);
     const left = (await db.query(`SELECT id FROM audit_events WHERE id = ANY($1)`, [[...old, ...young]])).rows.map((r) => r.id).sort();
     expect(left).toEqual([...young].sort());
     const purge = (await db.query(`SELECT actor_type, actor_name, details FROM audit_events WHERE event_type = 'audit.purge' ORDER BY seq DESC LIMIT 1`)).rows[0];

@@ -4,7 +4,7 @@
  * and nothing of theirs is half-written (issue 18, finding 2). Jobs go straight onto the queue, past the
  * gateway's validation, to the built signer with the run's PostgreSQL and Redis.
  */
-import { CreateCaJob, CreateCaResult, IssueCertificateJob, IssueManyResult, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
+import { CreateCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
 import { SignerClient } from '@signet/service';
 import { RunningService, startSigner, stopService } from '@signet/testing';
 import { Queue } from 'bullmq';
@@ -29,7 +29,7 @@ describe('certificate.issueMany with items the database refuses', () => {
     const ca: CreateCaJob = {
       caId: randomUUID(), orgId, name: 'Isolation root', subject: { commonName: 'Isolation Root' }, keyAlgorithm: 'ECDSA-P256', validityDays: 365, actor,
     };
-    caId = (await client.run<CreateCaResult>(SIGNER_JOBS.createCa, ca, `test-ca-${ca.caId}`)).caId;
+    caId = (await client.run(SIGNER_JOBS.createCa, ca, `test-ca-${ca.caId}`)).caId;
   });
   afterAll(async () => {
     await client?.onApplicationShutdown();
@@ -48,7 +48,7 @@ describe('certificate.issueMany with items the database refuses', () => {
 
   it('stores and answers the good items; each bad one fails alone, once, and leaves no rows', async () => {
     const kept = item('kept.example.test');
-    await client.run<IssueManyResult>(SIGNER_JOBS.issueMany, { items: [kept] }, `test-many-${randomUUID()}`);
+    await client.run(SIGNER_JOBS.issueMany, { items: [kept] }, `test-many-${randomUUID()}`);
     const items = [
       item('good-0.example.test'),
       item('nul-notes.example.test', { notes: 'a\u0000b' }),
@@ -60,7 +60,7 @@ describe('certificate.issueMany with items the database refuses', () => {
       item('good-2.example.test', { notes: 'fine' }),
     ];
     const jobId = `test-many-${randomUUID()}`;
-    const { outcomes } = await client.run<IssueManyResult>(SIGNER_JOBS.issueMany, { items }, jobId);
+    const { outcomes } = await client.run(SIGNER_JOBS.issueMany, { items }, jobId);
 
     expect(outcomes[0]).toEqual({ certificateId: items[0].certificateId });
     expect(outcomes[2]).toEqual({ certificateId: items[2].certificateId });

@@ -6,7 +6,7 @@
  * For a leaf and an intermediate CA alike. Jobs go straight onto a queue of this file's own, to the built
  * signer with the run's PostgreSQL and Redis; a first attempt "dies" in a stand-in worker while no signer runs.
  */
-import { CreateCaJob, CreateCaResult, IssueCertificateJob, IssueCertificateResult, RevokeCaJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
+import { CreateCaJob, IssueCertificateJob, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
 import { SignerClient, closeRedis, createRedis } from '@signet/service';
 import { RunningService, startSigner, stopService } from '@signet/testing';
 import { Job, Queue, Worker } from 'bullmq';
@@ -43,7 +43,7 @@ describe('revocation retry ledger', () => {
 
   async function createCa(commonName: string, parentCaId?: string): Promise<string> {
     const job: CreateCaJob = { caId: randomUUID(), orgId, name: commonName, subject: { commonName }, keyAlgorithm: 'ECDSA-P256', validityDays: parentCaId ? 180 : 365, parentCaId, actor };
-    return (await client.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `test-ca-${job.caId}`)).caId;
+    return (await client.run(SIGNER_JOBS.createCa, job, `test-ca-${job.caId}`)).caId;
   }
 
   async function issue(commonName: string): Promise<string> {
@@ -52,7 +52,7 @@ describe('revocation retry ledger', () => {
       sans: { dns: [], ip: [], email: [], uri: [] }, keyAlgorithm: 'ECDSA-P256', validityDays: 30, usage: 'server', extendedKeyUsage: ['serverAuth'],
       autoRenew: false, renewalThresholdDays: 30, storeKey: false, actor,
     };
-    return (await client.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, `test-issue-${job.certificateId}`)).certificateId;
+    return (await client.run(SIGNER_JOBS.issueCertificate, job, `test-issue-${job.certificateId}`)).certificateId;
   }
 
   const ledger = async (subjectId: string) =>
@@ -82,8 +82,8 @@ describe('revocation retry ledger', () => {
     const caJob: RevokeCaJob = { caId: intermediateId, orgId, reason: 'cessationOfOperation', actor };
     const leafJobId = `test-revoke-${leafId}`;
     const caJobId = `test-revoke-ca-${intermediateId}`;
-    const leafRevoked = await client.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, leafJob, leafJobId);
-    const caRevoked = await client.run<RevokeResult>(SIGNER_JOBS.revokeCa, caJob, caJobId);
+    const leafRevoked = await client.run(SIGNER_JOBS.revokeCertificate, leafJob, leafJobId);
+    const caRevoked = await client.run(SIGNER_JOBS.revokeCa, caJob, caJobId);
     expect(await ledger(leafId)).toEqual([{ subject_kind: 'certificate', job_id: leafJobId, committed_at: expect.any(Date) }]);
     expect(await ledger(intermediateId)).toEqual([{ subject_kind: 'ca', job_id: caJobId, committed_at: expect.any(Date) }]);
     const audit = (await db.query(`SELECT resource_id, details->>'jobId' AS job_id FROM audit_events WHERE resource_id = ANY($1) AND event_type LIKE '%.revoke'`, [[leafId, intermediateId]])).rows;

@@ -7,7 +7,7 @@ import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { CertificateAuthorityEntity, CertificateEntity } from '@signet/persistence';
 import { buildCertificateSync, generateKeyPair, exportPrivateKeyPem, issuerOf, normalizeSubjectAltNames, toPem } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
+import { IssueCertificateJob, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -41,7 +41,7 @@ export async function serverIdentity(config: EnrollConfig, dataSource: DataSourc
       recipientKey: recipient.publicKeyBase64, notes: 'TLS certificate of the enroll server',
       actor: { type: 'system', id: null, name: 'enroll', ip: null },
     };
-    const result = await signer.run<IssueCertificateResult>(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
+    const result = await signer.run(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
     const row = await dataSource.getRepository(CertificateEntity).findOneByOrFail({ id: result.certificateId });
     const chain = [toPem('CERTIFICATE', row.certificateDer), toPem('CERTIFICATE', ca.certificateDer)];
     return { certPem: chain.join(''), keyPem: open(result.sealedPrivateKey!, recipient.privateKey), source: 'issued' };

@@ -10,7 +10,7 @@
  * (managed RSA-3072/4096, seconds each) is never coalesced at all: it travels alone, so it holds no
  * cheap item hostage, and the signer's per-org share (ORG_ISSUE_CONCURRENCY) counts it as one job.
  */
-import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, IssueManyResult, SIGNER_JOBS } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, SIGNER_JOBS } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { SignerClient, apiErrorOf } from './signer-client';
 
@@ -79,7 +79,7 @@ export class IssuanceBatcher<Row> {
   private async send(group: Waiting<Row>[]): Promise<void> {
     try {
       const data: IssueManyJob = { items: group.map((w) => w.job) };
-      const { outcomes } = await this.signer.run<IssueManyResult>(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`);
+      const { outcomes } = await this.signer.run(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`);
       const ids = outcomes.flatMap((o) => ('certificateId' in o ? [o.certificateId] : []));
       const byId = ids.length ? await this.load(ids) : new Map<string, Row>();
       group.forEach((w, i) => {

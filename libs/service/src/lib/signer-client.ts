@@ -4,7 +4,9 @@
  * the job carries on, and a retry with the same job id finds its result.
  */
 import { OnApplicationShutdown } from '@nestjs/common';
-import { JobFailure, PASSPHRASE_SEAL_TTL_MS, SIGNER_QUEUE, SealedPassphrase, decodeJobFailure, seal, transportKeyRedisKey } from '@signet/queue';
+import {
+  JobFailure, PASSPHRASE_SEAL_TTL_MS, SIGNER_QUEUE, SealedPassphrase, SignerJobName, SignerJobPayload, SignerJobResult, decodeJobFailure, seal, transportKeyRedisKey,
+} from '@signet/queue';
 import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
 import { closeRedis, createRedis } from './redis.module';
 import { isStoreUnavailableMessage, storeUnavailable } from './store-errors';
@@ -79,7 +81,8 @@ export class SignerClient implements OnApplicationShutdown {
    * Add the job and wait for its result, all within `deadlineMs`: Redis down holds the add (ioredis
    * queues commands until it reconnects), and that wait counts against the deadline too.
    */
-  async run<T>(name: string, data: object, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<T> {
+  /** Typed from the job registry (libs/queue SignerJobRegistry): the payload and the result are the job's own. */
+  async run<N extends SignerJobName>(name: N, data: SignerJobPayload<N>, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<SignerJobResult<N>> {
     const { queue, events } = this.ensureConnected();
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -98,7 +101,7 @@ export class SignerClient implements OnApplicationShutdown {
         }),
         late,
       ]);
-      return (await job.waitUntilFinished(events, Math.max(1, deadlineMs - (Date.now() - started)))) as T;
+      return (await job.waitUntilFinished(events, Math.max(1, deadlineMs - (Date.now() - started)))) as SignerJobResult<N>;
     } catch (error) {
       const message = (error as Error).message;
       const failure = decodeJobFailure(message);

@@ -8,7 +8,7 @@ import { CertificateAuthorityEntity, revokedSerialsOnCrl } from '@signet/persist
 import { formatName, parseCertificate, toPem } from '@signet/pki';
 import { ApiError, SignerClient } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
-import { CreateCaJob, CreateCaResult, ImportCaJob, ImportCaSecret, RevokeCaJob, RevokeResult, SIGNER_JOBS, seal } from '@signet/queue';
+import { CreateCaJob, ImportCaJob, ImportCaSecret, RevokeCaJob, SIGNER_JOBS, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource, FindOptionsWhere, In } from 'typeorm';
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
@@ -63,7 +63,7 @@ export class CasService {
       sealedParentPassphrase: dto.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, dto.parentCaId) : undefined,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
-    await this.signer.run<CreateCaResult>(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
+    await this.signer.run(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
     return this.get(principal, caId);
   }
 
@@ -85,7 +85,7 @@ export class CasService {
       sealedSecret: seal(JSON.stringify(secret), transportKey),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
-    await this.signer.run<CreateCaResult>(SIGNER_JOBS.importCa, job, `ca-import-${caId}`);
+    await this.signer.run(SIGNER_JOBS.importCa, job, `ca-import-${caId}`);
     return this.get(principal, caId);
   }
 
@@ -145,7 +145,7 @@ export class CasService {
       sealedParentPassphrase: ca.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, ca.parentCaId) : undefined,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
-    await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);
+    await this.signer.run(SIGNER_JOBS.revokeCa, job, `ca-revoke-${id}-${randomUUID()}`);
     return this.get(principal, id);
   }
 

@@ -6,7 +6,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ProfileEntity, caIdsWithSubjectLike, caNamesOf, findLiveProfile } from '@signet/persistence';
 import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
-import { IssueCertificateJob, RevokeCertificateJob, RevokeResult, SIGNER_JOBS, renewalJob } from '@signet/queue';
+import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob } from '@signet/queue';
 import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
 import { idempotently, requestHash } from './idempotency';
 import { randomUUID } from 'node:crypto';
@@ -293,7 +293,7 @@ export class CertificatesService {
       sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, row.caId),
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
-    await this.signer.run<RevokeResult>(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);
+    await this.signer.run(SIGNER_JOBS.revokeCertificate, job, `revoke-${row.id}-${randomUUID()}`);
     return { certificate: certificateView(await this.readable(principal, id)) };
   }
 

@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { CertificateEntity } from '@signet/persistence';
-import { ExportKeyJob, ExportKeyResult, IssueCertificateJob, IssueCheckResult, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
+import { ExportKeyJob, IssueCertificateJob, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { ApiError, IssuanceBatcher, SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { mayOnCa } from '../access/principal';
@@ -50,7 +50,7 @@ export class IssuanceService {
 
   /** The signer's checks of an issuance, without signing it (a request that waits for approval). */
   async check(job: IssueCertificateJob): Promise<void> {
-    await this.signer.run<IssueCheckResult>(SIGNER_JOBS.checkIssuance, job, `check-${job.issuanceKey}-${randomUUID()}`);
+    await this.signer.run(SIGNER_JOBS.checkIssuance, job, `check-${job.issuanceKey}-${randomUUID()}`);
   }
 
   /** A stored managed key, to keys that may issue on its CA; every hand-out is audited by the signer. */
@@ -64,7 +64,7 @@ export class IssuanceService {
       recipientKey: recipient.publicKeyBase64,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
-    const result = await this.signer.run<ExportKeyResult>(SIGNER_JOBS.exportKey, job, `key-${row.id}-${randomUUID()}`);
+    const result = await this.signer.run(SIGNER_JOBS.exportKey, job, `key-${row.id}-${randomUUID()}`);
     return open(result.sealedPrivateKey, recipient.privateKey);
   }
 }
