@@ -18,3 +18,6 @@ export * from './lib/ocsp-responses';
 export * from './lib/crls';
 export * from './lib/revocation-ledger';
 export * from './lib/enrollment-policies';
+export * from './lib/certificate-lists';
+export * from './lib/idempotency-records';
+export * from './lib/orgs';

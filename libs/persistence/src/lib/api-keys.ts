@@ -1,8 +1,51 @@
 /**
- * API key revocation that follows who minted whom: a platform key's revocation takes every platform
- * key it minted, and what those minted, with it (a recursive walk of `created_by_key_id`, bounded).
+ * API key rows: the insert of a new key, the look-up that authenticates a request, an org's (or the
+ * platform's) list, and revocation, which follows who minted whom: a platform key's revocation takes
+ * every platform key it minted, and what those minted, with it (a recursive walk of
+ * `created_by_key_id`, bounded).
  */
-import type { EntityManager } from 'typeorm';
+import { EntityManager, FindOptionsWhere, IsNull } from 'typeorm';
+import { ApiKeyEntity } from './entities';
+
+/** What minting a key stores; id and createdAt take their defaults. */
+export type ApiKeyInsert = Pick<
+  ApiKeyEntity,
+  'orgId' | 'keyId' | 'secretHash' | 'name' | 'prefix' | 'role' | 'permissions' | 'expiresAt' | 'revokedAt' | 'createdByKeyId'
+>;
+
+/** Insert a key (inside `manager`'s transaction); returns the stored row, id and createdAt included. */
+export function insertApiKey(manager: EntityManager, row: ApiKeyInsert): Promise<ApiKeyEntity> {
+  return manager.getRepository(ApiKeyEntity).save(row) as Promise<ApiKeyEntity>;
+}
+
+/** The key of this keyId (the public part of a token), revoked and expired ones too; null when there is none. */
+export function apiKeyByKeyId(manager: EntityManager, keyId: string): Promise<ApiKeyEntity | null> {
+  return manager.getRepository(ApiKeyEntity).findOneBy({ keyId });
+}
+
+/** An org's keys (`orgId`), or the platform's own keys (null): an org admin manages the first, a platform admin the second. */
+const keysOf = (orgId: string | null, where: FindOptionsWhere<ApiKeyEntity>): FindOptionsWhere<ApiKeyEntity> =>
+  orgId ? { ...where, orgId } : { ...where, orgId: IsNull(), role: 'platform' };
+
+/** One page of the org's keys (null: the platform's keys), newest first, and how many there are. One query. */
+export function apiKeysPage(manager: EntityManager, orgId: string | null, page: { skip: number; take: number }): Promise<[ApiKeyEntity[], number]> {
+  return manager.getRepository(ApiKeyEntity).findAndCount({
+    where: keysOf(orgId, {}),
+    order: { createdAt: 'DESC', id: 'ASC' },
+    skip: page.skip,
+    take: page.take,
+  });
+}
+
+/** The org's key of this id (null: the platform's), its row locked (FOR UPDATE) until `manager`'s transaction ends; null when there is none. */
+export function lockedApiKey(manager: EntityManager, id: string, orgId: string | null): Promise<ApiKeyEntity | null> {
+  return manager.getRepository(ApiKeyEntity).findOne({ where: keysOf(orgId, { id }), lock: { mode: 'pessimistic_write' } });
+}
+
+/** Set the key's revokedAt (inside the revocation's transaction). */
+export async function markApiKeyRevoked(manager: EntityManager, id: string, at: Date): Promise<void> {
+  await manager.getRepository(ApiKeyEntity).update({ id }, { revokedAt: at });
+}
 
 /**
  * Revoke, at `at`, the live platform keys minted by platform key `id`, transitively; returns their

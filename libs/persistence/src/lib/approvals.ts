@@ -18,6 +18,16 @@ export async function insertApproval(manager: EntityManager, row: Omit<ApprovalE
   return manager.getRepository(ApprovalEntity).findOneByOrFail({ id: row.id, orgId: row.orgId });
 }
 
+/** The org's request of this id; null when there is none (or it is another org's). */
+export function approvalInOrg(manager: EntityManager, id: string, orgId: string): Promise<ApprovalEntity | null> {
+  return manager.getRepository(ApprovalEntity).findOneBy({ id, orgId });
+}
+
+/** The request of this id as it is now (after a lost claim, to say why); throws (EntityNotFoundError) when it is gone. */
+export function approvalByIdOrFail(manager: EntityManager, id: string): Promise<ApprovalEntity> {
+  return manager.getRepository(ApprovalEntity).findOneByOrFail({ id });
+}
+
 /** Claim a pending, unexpired request for a decision; null when another decision (or time) got there first. */
 export async function decideApproval(
   manager: EntityManager,

@@ -1,10 +1,11 @@
 /**
- * Writing audit events: the one insert path every service uses, so the secret scrub below cannot be
- * bypassed. Events are only ever inserted (the table's trigger refuses UPDATE and DELETE); old ones
- * leave only through purgeAuditEvents, the retention path the trigger honours.
+ * Writing and reading audit events: the one insert path every service uses, so the secret scrub below
+ * cannot be bypassed, and the cursor pages of the audit API. Events are only ever inserted (the table's
+ * trigger refuses UPDATE and DELETE); old ones leave only through purgeAuditEvents, the retention path
+ * the trigger honours.
  */
 import type { EntityManager } from 'typeorm';
-import type { AuditActorType, AuditOutcome } from './entities/audit-event.entity';
+import { AuditActorType, AuditEventEntity, AuditOutcome } from './entities/audit-event.entity';
 
 export interface AuditEventInput {
   orgId: string | null;
@@ -68,4 +69,41 @@ export async function insertAuditEvents(manager: EntityManager, events: AuditEve
 export async function purgeAuditEvents(manager: EntityManager, retentionDays: number, maxRows: number): Promise<number> {
   const [{ deleted }] = await manager.query(`SELECT purge_audit_events($1, $2) AS deleted`, [retentionDays, maxRows]);
   return Number(deleted);
+}
+
+/** Which events a page lists; every field given narrows it. */
+export interface AuditEventFilter {
+  /** One org's events; absent: every org's (and the platform's). */
+  orgId?: string;
+  eventType?: string;
+  /** Event types starting with this (`certificate.`): a prefix match on the text_pattern_ops index. */
+  eventTypePrefix?: string;
+  outcome?: AuditOutcome;
+  resourceId?: string;
+  /** Only events of the last this many days. */
+  days?: number;
+}
+
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/**
+ * Up to `limit` events newest first (by seq), those before `cursor` when given, and the cursor of the
+ * next page (null on the last). One query.
+ */
+export async function auditEventsPage(
+  manager: EntityManager,
+  filter: AuditEventFilter,
+  page: { limit: number; cursor?: string },
+): Promise<{ events: AuditEventEntity[]; nextCursor: string | null }> {
+  const query = manager.getRepository(AuditEventEntity).createQueryBuilder('e');
+  if (filter.orgId) query.andWhere('e.org_id = :orgId', { orgId: filter.orgId });
+  if (filter.eventTypePrefix) query.andWhere('e.event_type LIKE :prefix', { prefix: `${escapeLike(filter.eventTypePrefix)}%` });
+  if (filter.eventType) query.andWhere('e.event_type = :eventType', { eventType: filter.eventType });
+  if (filter.outcome) query.andWhere('e.outcome = :outcome', { outcome: filter.outcome });
+  if (filter.resourceId) query.andWhere('e.resource_id = :resourceId', { resourceId: filter.resourceId });
+  if (filter.days) query.andWhere(`e.at >= now() - make_interval(days => :days)`, { days: filter.days });
+  if (page.cursor) query.andWhere('e.seq < :cursor', { cursor: page.cursor });
+  const rows = await query.orderBy('e.seq', 'DESC').limit(page.limit + 1).getMany();
+  const events = rows.slice(0, page.limit);
+  return { events, nextCursor: rows.length > page.limit ? String(events[events.length - 1].seq) : null };
 }

@@ -1,10 +1,11 @@
 /**
- * Certificate authority rows as the signer and the enroll server read and change them: a new or
- * imported CA's insert, look-ups by id, a revocation's locked read and update, and the certificates the
- * enroll trust store is built from. (CAs with the state of their chain: ca-chain.ts.)
+ * Certificate authority rows as the signer, the enroll server and the gateway read and change them: a
+ * new or imported CA's insert, look-ups by id and in an org, an org's list, a revocation's locked read
+ * and update, the certificates the enroll trust store is built from, and the certificate the public
+ * PKI endpoints serve. (CAs with the state of their chain: ca-chain.ts.)
  */
-import { EntityManager, In } from 'typeorm';
-import { CertificateAuthorityEntity, RevocationReasonName } from './entities';
+import { EntityManager, FindOptionsWhere, In } from 'typeorm';
+import { CaStatus, CaType, CertificateAuthorityEntity, RevocationReasonName } from './entities';
 
 /** What creating or importing a CA stores; the rest of the row (timestamps, revocation, CRL number) takes its defaults. */
 export type CaInsert = Pick<
@@ -37,6 +38,46 @@ export function caByIdOrFail(manager: EntityManager, id: string): Promise<Certif
 /** The org's CA of this id; null when there is none (or it is another org's). */
 export function caInOrg(manager: EntityManager, id: string, orgId: string): Promise<CertificateAuthorityEntity | null> {
   return manager.getRepository(CertificateAuthorityEntity).findOneBy({ id, orgId });
+}
+
+/** Which of these ids are CAs of the org (a grant or a policy naming CAs); none given: no query. */
+export async function caIdsInOrg(manager: EntityManager, orgId: string, ids: string[]): Promise<Set<string>> {
+  if (!ids.length) return new Set();
+  const found = await manager.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { orgId, id: In(ids) } });
+  return new Set(found.map((ca) => ca.id));
+}
+
+export type CaValidity = Pick<CertificateAuthorityEntity, 'id' | 'status' | 'validTo'>;
+
+/** Whether the org's CA of this id is revoked or expired (only those columns); null when there is none (or it is another org's). */
+export function caValidityInOrg(manager: EntityManager, id: string, orgId: string): Promise<CaValidity | null> {
+  return manager.getRepository(CertificateAuthorityEntity).findOne({ select: { id: true, status: true, validTo: true }, where: { id, orgId } });
+}
+
+export interface CaListFilter {
+  orgId: string;
+  /** Only these CAs (a member key's readable CAs); null: every CA of the org. */
+  ids: string[] | null;
+  parentCaId?: string;
+  type?: CaType;
+  status?: CaStatus;
+}
+
+/** The org's CAs that `filter` admits, roots first (by depth, then age). `ids` empty: none, and no query. */
+export async function casOfOrg(manager: EntityManager, filter: CaListFilter): Promise<CertificateAuthorityEntity[]> {
+  if (filter.ids?.length === 0) return [];
+  const where: FindOptionsWhere<CertificateAuthorityEntity> = { orgId: filter.orgId };
+  if (filter.ids) where.id = In(filter.ids);
+  if (filter.parentCaId) where.parentCaId = filter.parentCaId;
+  if (filter.type) where.type = filter.type;
+  if (filter.status) where.status = filter.status;
+  return manager.getRepository(CertificateAuthorityEntity).find({ where, order: { depth: 'ASC', createdAt: 'ASC' } });
+}
+
+/** The CA's own certificate (DER), in any org; null for an unknown id. One query: the public PKI endpoints' (AIA, OCSP issuer check) read. */
+export async function caCertificateDer(manager: EntityManager, id: string): Promise<Buffer | null> {
+  const [row] = await manager.query(`SELECT certificate_der FROM cas WHERE id = $1`, [id]);
+  return row ? (row.certificate_der as Buffer) : null;
 }
 
 /** The CAs of these ids that exist, in no particular order: one query. */

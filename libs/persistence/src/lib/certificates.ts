@@ -1,7 +1,8 @@
 /**
- * Certificate rows as the signer reads and changes them after issuance wrote them (insert-certificates.ts):
- * what an issuance key already issued, a renewal's claim on the certificate it replaces, a revocation's
- * locked read and update, a stored key's hand-out, and the renewal sweep's due list.
+ * Certificate rows as the signer and the gateway read and change them after issuance wrote them
+ * (insert-certificates.ts): what an issuance key already issued, a renewal's claim on the certificate it
+ * replaces, a look-up in an org, a revocation's locked read and update, the settings a PATCH changes, a
+ * stored key's hand-out, and the renewal sweep's due list. (Lists and counts: certificate-lists.ts.)
  */
 import { EntityManager, IsNull } from 'typeorm';
 import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName } from './entities';
@@ -48,6 +49,14 @@ export async function markCertificateRevoked(
     { id },
     { status: 'revoked', revokedAt: revocation.revokedAt, revocationReason: revocation.reason, revocationComments: revocation.comments },
   );
+}
+
+/** What `PATCH /certificates/:id` may change on a certificate. */
+export type CertificateSettings = Partial<Pick<CertificateEntity, 'autoRenew' | 'renewalThresholdDays' | 'notes'>>;
+
+/** Change the certificate's settings (inside `manager`'s transaction when it has one); nothing to change: no statement. */
+export async function updateCertificateSettings(manager: EntityManager, id: string, changes: CertificateSettings): Promise<void> {
+  if (Object.keys(changes).length) await manager.getRepository(CertificateEntity).update({ id }, changes);
 }
 
 export type StoredKeyRow = Pick<CertificateEntity, 'id' | 'orgId' | 'encryptedKey' | 'serialNumber'>;

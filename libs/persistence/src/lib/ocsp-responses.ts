@@ -1,7 +1,7 @@
 /**
- * Pre-signed OCSP responses as the signer stores and re-reads them. A stored response only moves
- * forward: the upsert never replaces a newer response, and never turns a revoked answer back into good
- * (a refresh that read the status just before a revocation loses).
+ * Pre-signed OCSP responses as the signer stores and re-reads them, and as the gateway serves them. A
+ * stored response only moves forward: the upsert never replaces a newer response, and never turns a
+ * revoked answer back into good (a refresh that read the status just before a revocation loses).
  */
 import type { EntityManager } from 'typeorm';
 import type { RevocationReasonName } from './entities';
@@ -96,4 +96,51 @@ export async function ocspResponsesDueForRefresh(manager: EntityManager, marginS
     serialNumber: r.serial_number, caId: r.ca_id, certificateId: r.certificate_id, subjectCaId: r.subject_ca_id,
     revokedAt: r.revoked_at, reason: r.revocation_reason,
   }));
+}
+
+/** What the OCSP responder serves for a serial: the signed bytes, their signer and times. */
+export interface ServedOcspResponse {
+  caId: string;
+  der: Buffer;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/** The stored response for this serial; null when there is none. One indexed read: the responder's fill on a cache miss. */
+export async function ocspResponseToServe(manager: EntityManager, serialNumber: string): Promise<ServedOcspResponse | null> {
+  const [row] = await manager.query(
+    `SELECT ca_id, der, this_update, next_update FROM ocsp_responses WHERE serial_number = $1`,
+    [serialNumber],
+  );
+  return row ? { caId: row.ca_id, der: row.der, thisUpdate: row.this_update, nextUpdate: row.next_update } : null;
+}
+
+/** A serial's revocation state, with the times of its pre-signed OCSP response (null before the first). */
+export interface SerialStatus {
+  /** The CA that issued it. */
+  caId: string;
+  status: 'active' | 'revoked';
+  revokedAt: Date | null;
+  revocationReason: RevocationReasonName | null;
+  thisUpdate: Date | null;
+  nextUpdate: Date | null;
+}
+
+/**
+ * The state of the org's leaf certificate or intermediate CA with this serial (uppercase hex); null when
+ * the org has none. One query.
+ */
+export async function serialStatusInOrg(manager: EntityManager, serialNumber: string, orgId: string): Promise<SerialStatus | null> {
+  const [row] = await manager.query(
+    `SELECT s.ca_id, s.status, s.revoked_at, s.revocation_reason, o.this_update, o.next_update
+         FROM (SELECT ca_id, status, revoked_at, revocation_reason FROM certificates WHERE serial_number = $1 AND org_id = $2
+               UNION ALL
+               SELECT parent_ca_id, status, revoked_at, revocation_reason FROM cas WHERE serial_number = $1 AND org_id = $2 AND parent_ca_id IS NOT NULL) s
+         LEFT JOIN ocsp_responses o ON o.serial_number = $1
+        LIMIT 1`,
+    [serialNumber, orgId],
+  );
+  return row
+    ? { caId: row.ca_id, status: row.status, revokedAt: row.revoked_at, revocationReason: row.revocation_reason, thisUpdate: row.this_update, nextUpdate: row.next_update }
+    : null;
 }

@@ -1,6 +1,7 @@
 /**
- * Profile look-ups shared by the gateway (resolving `profileId` / `profile` of a request) and the signer
- * (the policy it issues under). A deleted profile is never found: issuance under it is refused.
+ * Profiles: look-ups shared by the gateway (resolving `profileId` / `profile` of a request) and the
+ * signer (the policy it issues under), and the gateway's writes. A deleted profile is never found:
+ * issuance under it is refused.
  */
 import type { EntityManager } from 'typeorm';
 import { IsNull, QueryFailedError } from 'typeorm';
@@ -44,6 +45,20 @@ export async function lockLiveProfile(manager: EntityManager, orgId: string, id:
   return manager.getRepository(ProfileEntity).createQueryBuilder('p')
     .where('p.id = :id AND p.org_id = :orgId AND p.deleted_at IS NULL', { id, orgId })
     .setLock('pessimistic_write').getOne();
+}
+
+/** What creating a profile stores; id, timestamps and deletedAt take their defaults. */
+export type ProfileInsert = Omit<ProfileEntity, 'id' | 'createdAt' | 'updatedAt' | 'deletedAt'>;
+
+/** Insert a profile (inside `manager`'s transaction); a live profile of the org with its slug fails with 23505 (isUniqueViolation). */
+export function insertProfile(manager: EntityManager, profile: ProfileInsert): Promise<ProfileEntity> {
+  const repo = manager.getRepository(ProfileEntity);
+  return repo.save(repo.create(profile));
+}
+
+/** Write the changes made to a profile read with lockLiveProfile (in the same transaction); returns it as stored. */
+export function saveProfile(manager: EntityManager, profile: ProfileEntity): Promise<ProfileEntity> {
+  return manager.getRepository(ProfileEntity).save(profile);
 }
 
 /** Soft delete: the row stays (certificates keep their profileId), its slug is free again. False when there was no live one. */

@@ -4,13 +4,13 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, revokedSerialsOnCrl } from '@signet/persistence';
+import { CertificateAuthorityEntity, caInOrg, casOfOrg, revokedSerialsOnCrl } from '@signet/persistence';
 import { formatName, parseCertificate, toPem } from '@signet/pki';
 import { ApiError, SignerClient } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
 import { CreateCaJob, ImportCaJob, ImportCaSecret, RevokeCaJob, SIGNER_JOBS, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
-import { DataSource, FindOptionsWhere, In } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
@@ -90,13 +90,13 @@ export class CasService {
   }
 
   async list(principal: OrgPrincipal, q: ListCasQueryDto) {
-    const where: FindOptionsWhere<CertificateAuthorityEntity> = { orgId: principal.orgId };
-    const readable = readableCaIds(principal);
-    if (readable) where.id = In(readable);
-    if (q.parentCaId) where.parentCaId = q.parentCaId;
-    if (q.type !== 'all') where.type = q.type;
-    if (!q.includeRevoked) where.status = 'active';
-    const rows = readable?.length === 0 ? [] : await this.repo().find({ where, order: { depth: 'ASC', createdAt: 'ASC' } });
+    const rows = await casOfOrg(this.dataSource.manager, {
+      orgId: principal.orgId,
+      ids: readableCaIds(principal),
+      parentCaId: q.parentCaId,
+      type: q.type === 'all' ? undefined : q.type,
+      status: q.includeRevoked ? undefined : 'active',
+    });
     return { cas: rows.map((ca) => caView(ca, this.config.PUBLIC_BASE_URL)) };
   }
 
@@ -116,7 +116,7 @@ export class CasService {
   /** The CA if this key may read it; 404 otherwise (other org, or not granted). */
   async readable(principal: OrgPrincipal, id: string): Promise<CertificateAuthorityEntity> {
     const readable = readableCaIds(principal);
-    const ca = readable && !readable.includes(id) ? null : await this.repo().findOneBy({ id, orgId: principal.orgId });
+    const ca = readable && !readable.includes(id) ? null : await caInOrg(this.dataSource.manager, id, principal.orgId);
     if (!ca) throw ApiError.notFound('certificate authority');
     this.orgOf.set(ca.id, ca.orgId);
     return ca;
@@ -195,13 +195,9 @@ export class CasService {
     while (ca && chain.length < MAX_CHAIN) {
       chain.push(toPem('CERTIFICATE', ca.certificateDer));
       if (ca.externalChainPem) chain.push(...ca.externalChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []);
-      ca = ca.parentCaId ? await this.repo().findOneBy({ id: ca.parentCaId, orgId: principal.orgId }) : null;
+      ca = ca.parentCaId ? await caInOrg(this.dataSource.manager, ca.parentCaId, principal.orgId) : null;
     }
     return chain;
-  }
-
-  private repo() {
-    return this.dataSource.getRepository(CertificateAuthorityEntity);
   }
 }
 

@@ -4,7 +4,10 @@
  */
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, ProfileEntity, caIdsWithSubjectLike, caNamesOf, findLiveProfile } from '@signet/persistence';
+import {
+  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caNamesOf, certificateCountsBy, certificateInOrg, certificateTotals,
+  certificatesPage, findLiveProfile, updateCertificateSettings,
+} from '@signet/persistence';
 import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob } from '@signet/queue';
 import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
@@ -70,7 +73,7 @@ export class CertificatesService {
     if (idempotencyKey === undefined) return this.issueOnce(caller, dto, randomUUID());
     if (dto.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr mode only: a managed key cannot be replayed');
     const principal = caller.principal;
-    return idempotently(this.dataSource, principal.orgId, idempotencyKey, requestHash(dto), (certificateId) => this.issueOnce(caller, dto, certificateId));
+    return idempotently(this.dataSource.manager, principal.orgId, idempotencyKey, requestHash(dto), (certificateId) => this.issueOnce(caller, dto, certificateId));
   }
 
   /** Issue every item, 16 at a time through the queue; failures are reported per index. */
@@ -116,7 +119,7 @@ export class CertificatesService {
     const old = await this.readable(principal, id);
     if (old.mode !== 'csr') throw ApiError.badRequest('Idempotency-Key applies to csr-mode renewals only: a managed key cannot be replayed');
     const hash = requestHash({ renew: old.id, body: dto });
-    return idempotently(this.dataSource, principal.orgId, idempotencyKey, hash, (certificateId) => this.renewOnce(caller, id, dto, certificateId));
+    return idempotently(this.dataSource.manager, principal.orgId, idempotencyKey, hash, (certificateId) => this.renewOnce(caller, id, dto, certificateId));
   }
 
   /** One renewal into `certificateId`; a replay finds the old certificate already superseded by that one, and answers with it. */
@@ -197,57 +200,34 @@ export class CertificatesService {
 
   /** API.md's list: every filter, sort and page; a member sees only certificates of CAs it may read. */
   async list(principal: OrgPrincipal, q: ListCertificatesQueryDto) {
-    const query = this.dataSource.getRepository(CertificateEntity).createQueryBuilder('c').where('c.org_id = :orgId', { orgId: principal.orgId });
-    const readable = readableCaIds(principal);
-    if (readable) query.andWhere('c.ca_id = ANY(:readable)', { readable: readable.length ? readable : ['00000000-0000-0000-0000-000000000000'] });
-    if (q.caId) query.andWhere('c.ca_id = :caId', { caId: q.caId });
-    if (q.usage) query.andWhere('c.usage = :usage', { usage: q.usage });
-    if (q.profileId ?? q.dtp) query.andWhere('c.profile_id = :profileId', { profileId: q.profileId ?? q.dtp });
-    if (q.createdFrom) query.andWhere('c.created_at >= :createdFrom', { createdFrom: q.createdFrom });
-    if (q.createdTo) query.andWhere('c.created_at <= :createdTo', { createdTo: q.createdTo });
     // expiringInDays is a window of its own: without a status (or with all / active) it lists the active
     // certificates expiring within it, as status=expiring does; expired and revoked ones never expire ahead.
     if (q.expiringInDays !== undefined && (q.status === 'expired' || q.status === 'revoked')) {
       throw ApiError.validation([{ field: 'expiringInDays', messages: [`expiringInDays selects active certificates: it does not combine with status=${q.status}`] }]);
     }
     const window = q.status === 'expiring' ? q.expiringInDays ?? DEFAULT_EXPIRING_DAYS : q.expiringInDays;
-    switch (window === undefined ? q.status : 'expiring') {
-      case 'active':
-        query.andWhere(`c.status = 'active' AND c.valid_to > now()`);
-        break;
-      case 'expiring':
-        query.andWhere(`c.status = 'active' AND c.valid_to > now() AND c.valid_to <= now() + make_interval(days => :days)`, { days: window });
-        break;
-      case 'expired':
-        query.andWhere(`c.status = 'active' AND c.valid_to <= now()`);
-        break;
-      case 'revoked':
-        query.andWhere(`c.status = 'revoked'`);
-        break;
-    }
-    if (q.search) {
-      // Substrings of all four, case-insensitive; in serials and fingerprints colons are ignored too.
-      const contains = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-      const hex = q.search.replace(/:/g, '');
-      // The issuer: its common name or its DN string (`CN=..,O=..`), written with or without spaces around = and ,.
-      const dn = q.search.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
-      query.andWhere(
-        `(lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)
-          OR (:hex <> '' AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint))
-          OR c.ca_id IN (${caIdsWithSubjectLike('c.org_id', ':like', ':dnLike')}))`,
-        { like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()) },
-      );
-    }
-    const column = { validTo: 'c.valid_to', commonName: 'lower(c.common_name)', createdAt: 'c.created_at' }[q.sortBy];
-    const order = q.sortOrder === 'asc' ? 'ASC' : 'DESC';
-    query.orderBy(column, order).addOrderBy('c.id', order).skip(skipOf(q)).take(q.pageSize);
-    const [rows, total] = await query.getManyAndCount();
+    const [rows, total] = await certificatesPage(this.dataSource.manager, {
+      orgId: principal.orgId,
+      caIds: readableCaIds(principal),
+      caId: q.caId,
+      usage: q.usage,
+      profileId: q.profileId ?? q.dtp,
+      createdFrom: q.createdFrom,
+      createdTo: q.createdTo,
+      status: q.status === 'all' || q.status === 'expiring' ? undefined : q.status,
+      expiringWithinDays: window,
+      search: q.search,
+      sortBy: q.sortBy,
+      sortOrder: q.sortOrder,
+      skip: skipOf(q),
+      take: q.pageSize,
+    });
     return pageOf('certificates', rows.map((row) => certificateView(row)), total, q);
   }
 
   /** The row if this key may read its CA; 404 otherwise (another org's, or a CA the member cannot read). */
   async readable(principal: OrgPrincipal, id: string): Promise<CertificateEntity> {
-    const row = await this.dataSource.getRepository(CertificateEntity).findOneBy({ id, orgId: principal.orgId });
+    const row = await certificateInOrg(this.dataSource.manager, id, principal.orgId);
     const readable = readableCaIds(principal);
     if (!row || (readable && !readable.includes(row.caId))) throw ApiError.notFound('certificate');
     return row;
@@ -263,12 +243,12 @@ export class CertificatesService {
   async patch(caller: OrgCaller, id: string, dto: PatchCertificateDto) {
     const principal = caller.principal;
     const row = await this.readable(principal, id);
-    const changes: Partial<CertificateEntity> = {};
+    const changes: CertificateSettings = {};
     if (dto.autoRenew !== undefined) changes.autoRenew = dto.autoRenew;
     if (dto.renewalThresholdDays !== undefined) changes.renewalThresholdDays = dto.renewalThresholdDays;
     if (dto.notes !== undefined) changes.notes = dto.notes;
     await this.dataSource.transaction(async (manager) => {
-      if (Object.keys(changes).length) await manager.getRepository(CertificateEntity).update({ id: row.id }, changes);
+      await updateCertificateSettings(manager, row.id, changes);
       await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
     });
     return this.get(principal, id);
@@ -344,45 +324,19 @@ export class CertificatesService {
     }
   }
 
-  /** The stored private key, opened by the signer and sealed to this request only. */
+  /** API.md's stats of the certificates this key may read (of one CA with `caId`): counters, and counts by CA, issuer name, usage and key algorithm. */
   async stats(principal: OrgPrincipal, caId?: string) {
-    const readable = readableCaIds(principal);
-    const params: unknown[] = [principal.orgId];
-    let where = 'org_id = $1';
-    if (readable) {
-      params.push(readable);
-      where += ` AND ca_id = ANY($${params.length})`;
-    }
-    if (caId) {
-      params.push(caId);
-      where += ` AND ca_id = $${params.length}`;
-    }
-    const active = `status = 'active' AND valid_to > now()`;
-    const [totals] = await this.dataSource.query(
-      `SELECT count(*)::int AS total,
-              count(*) FILTER (WHERE ${active})::int AS active,
-              count(*) FILTER (WHERE status = 'active' AND valid_to <= now())::int AS expired,
-              count(*) FILTER (WHERE status = 'revoked')::int AS revoked,
-              count(*) FILTER (WHERE ${active} AND valid_to <= now() + interval '7 days')::int AS "expiring7Days",
-              count(*) FILTER (WHERE ${active} AND valid_to <= now() + interval '30 days')::int AS "expiring30Days",
-              count(*) FILTER (WHERE auto_renew AND ${active})::int AS "autoRenewEnabled"
-         FROM certificates WHERE ${where}`,
-      params,
-    );
-    const groups = async (column: string) =>
-      Object.fromEntries(
-        (await this.dataSource.query(`SELECT ${column} AS k, count(*)::int AS n FROM certificates WHERE ${where} GROUP BY 1`, params)).map(
-          (r: { k: string; n: number }) => [r.k, r.n],
-        ),
-      );
-    const byCa: Record<string, number> = await groups('ca_id');
+    const manager = this.dataSource.manager;
+    const scope: CertificateScope = { orgId: principal.orgId, caIds: readableCaIds(principal), caId };
+    const totals = await certificateTotals(manager, scope);
+    const byCa = await certificateCountsBy(manager, scope, 'ca_id');
     // The same counts by the CA's common name (CertMate's byIssuer); CAs sharing a name add up.
-    const names = await caNamesOf(this.dataSource.manager, Object.keys(byCa));
+    const names = await caNamesOf(manager, Object.keys(byCa));
     const byIssuer: Record<string, number> = {};
     for (const [id, n] of Object.entries(byCa)) {
       const name = names.get(id) ?? id;
       byIssuer[name] = (byIssuer[name] ?? 0) + n;
     }
-    return { ...totals, byCa, byIssuer, byUsage: await groups('usage'), byKeyAlgorithm: await groups('key_algorithm') };
+    return { ...totals, byCa, byIssuer, byUsage: await certificateCountsBy(manager, scope, 'usage'), byKeyAlgorithm: await certificateCountsBy(manager, scope, 'key_algorithm') };
   }
 }

@@ -1,23 +1,16 @@
 /**
- * `Idempotency-Key` claims. The unique (org_id, key) row is the lock: of N racing requests exactly one
- * inserts it, and all N share the certificate id it names, so they all drive the same signer job (same
- * job id, same issuance key) and answer with the same certificate. A record older than 24 h is
- * reclaimed as new. `idempotently` is the whole protocol, for every route that takes the header (issue,
- * and renewals of csr-mode certificates).
+ * `Idempotency-Key` claims. The unique (org_id, key) row is the lock (libs/persistence
+ * idempotency-records.ts): of N racing requests exactly one inserts it, and all N share the certificate
+ * id it names, so they all drive the same signer job (same job id, same issuance key) and answer with
+ * the same certificate. A record older than 24 h is reclaimed as new. `idempotently` is the whole
+ * protocol, for every route that takes the header (issue, and renewals of csr-mode certificates).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
+import { claimIdempotencyKey, completeIdempotencyRecord } from '@signet/persistence';
 import { ApiError, ErrorCode } from '@signet/service';
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
-
-export interface IdempotencyClaim {
-  id: string;
-  certificateId: string;
-  state: 'pending' | 'completed';
-  requestHash: string;
-  responseBody: { error?: { code: string; message: string; details?: Record<string, unknown> }; certificateId?: string } | null;
-}
 
 /** Key order does not change the hash: `{"a":1,"b":2}` and `{"b":2,"a":1}` are the same request. */
 export function requestHash(body: unknown): string {
@@ -34,34 +27,6 @@ export function checkIdempotencyKey(key: string): void {
   if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw ApiError.badRequest('Idempotency-Key must be 1-255 printable ASCII characters');
 }
 
-export async function claim(dataSource: DataSource, orgId: string, key: string, hash: string): Promise<IdempotencyClaim> {
-  const rows: IdempotencyClaim[] = await dataSource.query(
-    `INSERT INTO idempotency_records (org_id, key, request_hash, state, certificate_id, expires_at)
-     VALUES ($1, $2, $3, 'pending', $4, now() + make_interval(hours => $5))
-     ON CONFLICT (org_id, key) DO UPDATE
-       SET request_hash = EXCLUDED.request_hash, state = 'pending', certificate_id = EXCLUDED.certificate_id,
-           response_status = NULL, response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
-       WHERE idempotency_records.expires_at < now()
-     RETURNING id, certificate_id AS "certificateId", state, request_hash AS "requestHash", response_body AS "responseBody"`,
-    [orgId, key, hash, randomUUID(), IDEMPOTENCY_TTL_HOURS],
-  );
-  if (rows.length) return rows[0];
-  const [existing]: IdempotencyClaim[] = await dataSource.query(
-    `SELECT id, certificate_id AS "certificateId", state, request_hash AS "requestHash", response_body AS "responseBody"
-       FROM idempotency_records WHERE org_id = $1 AND key = $2`,
-    [orgId, key],
-  );
-  return existing;
-}
-
-export async function complete(dataSource: DataSource, id: string, status: number, body: IdempotencyClaim['responseBody']): Promise<void> {
-  await dataSource.query(`UPDATE idempotency_records SET state = 'completed', response_status = $2, response_body = $3 WHERE id = $1`, [
-    id,
-    status,
-    JSON.stringify(body),
-  ]);
-}
-
 /**
  * Run `once` under an Idempotency-Key: `hash` names the request (route, target and body), `once` gets the
  * certificate id the key stands for, so a retry, racing or not, drives the same signer job and answers
@@ -69,20 +34,20 @@ export async function complete(dataSource: DataSource, id: string, status: numbe
  * replayed as is; a 503 or 500 leaves the claim open for the retry.
  */
 export async function idempotently<T>(
-  dataSource: DataSource, orgId: string, key: string, hash: string, once: (certificateId: string) => Promise<T>,
+  manager: EntityManager, orgId: string, key: string, hash: string, once: (certificateId: string) => Promise<T>,
 ): Promise<T> {
   checkIdempotencyKey(key);
-  const record = await claim(dataSource, orgId, key, hash);
+  const record = await claimIdempotencyKey(manager, { orgId, key, requestHash: hash, certificateId: randomUUID(), ttlHours: IDEMPOTENCY_TTL_HOURS });
   if (record.requestHash !== hash) throw new ApiError('idempotency_mismatch', 'this Idempotency-Key was used with a different request body');
   const stored = record.state === 'completed' ? record.responseBody : null;
   if (stored?.error) throw new ApiError(stored.error.code as ErrorCode, stored.error.message, stored.error.details);
   try {
     const response = await once(record.certificateId);
-    if (record.state !== 'completed') await complete(dataSource, record.id, 201, { certificateId: record.certificateId });
+    if (record.state !== 'completed') await completeIdempotencyRecord(manager, record.id, 201, { certificateId: record.certificateId });
     return response;
   } catch (error) {
     if (error instanceof ApiError && error.status < 500 && error.status !== 429) {
-      await complete(dataSource, record.id, error.status, { error: { code: error.code, message: error.message, details: error.details } });
+      await completeIdempotencyRecord(manager, record.id, error.status, { error: { code: error.code, message: error.message, details: error.details } });
     }
     throw error;
   }

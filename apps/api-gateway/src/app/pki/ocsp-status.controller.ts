@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiTag
 import { IsIn, IsOptional } from 'class-validator';
 import { ApiError } from '@signet/service';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { serialStatusInOrg } from '@signet/persistence';
 import { DataSource } from 'typeorm';
 import { Access } from '../access/access.decorator';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
@@ -48,25 +49,17 @@ export class OcspStatusController {
     const serialNumber = serialOf(serialParam, q.serialFormat);
     const unknown = { serialNumber, caId: null, status: 'unknown', revokedAt: null, revocationReason: null, thisUpdate: null, nextUpdate: null };
     if (!/^[0-9A-F]{1,40}$/.test(serialNumber)) return unknown;
-    const [row] = await this.dataSource.query(
-      `SELECT s.ca_id, s.status, s.revoked_at, s.revocation_reason, o.this_update, o.next_update
-         FROM (SELECT ca_id, status, revoked_at, revocation_reason FROM certificates WHERE serial_number = $1 AND org_id = $2
-               UNION ALL
-               SELECT parent_ca_id, status, revoked_at, revocation_reason FROM cas WHERE serial_number = $1 AND org_id = $2 AND parent_ca_id IS NOT NULL) s
-         LEFT JOIN ocsp_responses o ON o.serial_number = $1
-        LIMIT 1`,
-      [serialNumber, principal.orgId],
-    );
+    const row = await serialStatusInOrg(this.dataSource.manager, serialNumber, principal.orgId);
     const readable = readableCaIds(principal);
-    if (!row || (readable && !readable.includes(row.ca_id))) return unknown;
+    if (!row || (readable && !readable.includes(row.caId))) return unknown;
     return {
       serialNumber,
-      caId: row.ca_id,
+      caId: row.caId,
       status: row.status === 'revoked' ? 'revoked' : 'good',
-      revokedAt: row.revoked_at?.toISOString() ?? null,
-      revocationReason: row.revocation_reason,
-      thisUpdate: row.this_update?.toISOString() ?? null,
-      nextUpdate: row.next_update?.toISOString() ?? null,
+      revokedAt: row.revokedAt?.toISOString() ?? null,
+      revocationReason: row.revocationReason,
+      thisUpdate: row.thisUpdate?.toISOString() ?? null,
+      nextUpdate: row.nextUpdate?.toISOString() ?? null,
     };
   }
 }

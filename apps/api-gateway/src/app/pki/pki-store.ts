@@ -9,6 +9,7 @@
  */
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { caCertificateDer, currentCrl, currentCrlHead, currentCrlNumber, ocspResponseToServe } from '@signet/persistence';
 import {
   CertId, OCSP_MALFORMED_REQUEST, OCSP_TRY_LATER, OCSP_UNAUTHORIZED, OcspHash, allIssuerHashes, isPkiError, parseOcspGetPath, parseOcspRequest,
 } from '@signet/pki';
@@ -149,12 +150,8 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     const key = ocspCacheKey(this.config.QUEUE_PREFIX, serialNumber);
     const cached = await this.ocspRedis.getBuffer(key).catch(() => null);
     if (cached) return this.prepared(serialNumber, cached);
-    const [row] = await this.dataSource.query(
-      `SELECT ca_id, der, this_update, next_update FROM ocsp_responses WHERE serial_number = $1`,
-      [serialNumber],
-    );
-    if (!row) return null;
-    const entry: OcspCacheEntry = { caId: row.ca_id, der: row.der, thisUpdate: row.this_update, nextUpdate: row.next_update };
+    const entry: OcspCacheEntry | null = await ocspResponseToServe(this.dataSource.manager, serialNumber);
+    if (!entry) return null;
     const ttl = Math.min(OCSP_CACHE_TTL_MS, entry.nextUpdate.getTime() - Date.now());
     if (ttl > 0) await this.ocspRedis.set(key, encodeOcspCacheEntry(entry), 'PX', ttl, 'NX').catch(() => undefined);
     return prepareOcsp(entry);
@@ -181,9 +178,8 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     if (!caId) return null;
     const known = this.cas.get(caId);
     if (known) return known;
-    const [row] = await this.dataSource.query(`SELECT certificate_der FROM cas WHERE id = $1`, [caId]);
-    if (!row) return null;
-    const der = row.certificate_der as Buffer;
+    const der = await caCertificateDer(this.dataSource.manager, caId);
+    if (!der) return null;
     const ca = { der, hashes: allIssuerHashes(der), etag: etagOf(der) };
     this.cas.set(caId, ca);
     return ca;
@@ -193,11 +189,8 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   async crlInfo(id: string): Promise<CrlInfo | null> {
     const caId = caIdOf(id);
     if (!caId) return null;
-    const [row] = await this.dataSource.query(
-      `SELECT crl_number::text AS n, this_update, next_update, revoked_count FROM crls WHERE ca_id = $1`,
-      [caId],
-    );
-    return row ? { caId, crlNumber: row.n, thisUpdate: row.this_update, nextUpdate: row.next_update, revokedCount: row.revoked_count } : null;
+    const head = await currentCrlHead(this.dataSource.manager, caId);
+    return head ? { caId, ...head } : null;
   }
 
   /**
@@ -207,15 +200,15 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   async crl(id: string): Promise<StoredCrl | null> {
     const caId = caIdOf(id);
     if (!caId) return null;
-    const [head] = await this.dataSource.query(`SELECT crl_number::text AS n FROM crls WHERE ca_id = $1`, [caId]);
-    if (!head) return null;
+    const crlNumber = await currentCrlNumber(this.dataSource.manager, caId);
+    if (crlNumber === null) return null;
     const known = this.crls.get(caId);
-    if (known && known.crlNumber === head.n) {
+    if (known && known.crlNumber === crlNumber) {
       this.crls.delete(caId);
       this.crls.set(caId, known);
       return known;
     }
-    const flight = `${caId}:${head.n}`;
+    const flight = `${caId}:${crlNumber}`;
     let load = this.crlLoads.get(flight);
     if (!load) {
       load = this.readCrl(caId).finally(() => this.crlLoads.delete(flight));
@@ -234,21 +227,13 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     return { maxBytes: this.crlCacheMaxBytes, bytes: this.crlBytes, entries: this.crls.size };
   }
 
-  /**
-   * One full read. node-pg returns bytea as a hex string (two characters a byte); base64 is a third
-   * smaller on the wire and in memory, and decodes faster (Buffer's decoder skips PostgreSQL's newlines).
-   */
+  /** One full read (currentCrl), kept for the next requests. */
   private async readCrl(caId: string): Promise<StoredCrl | null> {
     crlReads.inc();
-    const [row] = await this.dataSource.query(
-      `SELECT crl_number::text AS n, this_update, next_update, revoked_count, encode(der, 'base64') AS der FROM crls WHERE ca_id = $1`,
-      [caId],
-    );
+    const row = await currentCrl(this.dataSource.manager, caId);
     if (!row) return null;
-    const der = Buffer.from(row.der as string, 'base64');
     const crl: StoredCrl = {
-      caId, crlNumber: row.n, thisUpdate: row.this_update, nextUpdate: row.next_update, revokedCount: row.revoked_count, der,
-      etag: `"crl-${row.n}"`, lastModified: row.this_update.toUTCString(), expires: row.next_update.toUTCString(),
+      caId, ...row, etag: `"crl-${row.crlNumber}"`, lastModified: row.thisUpdate.toUTCString(), expires: row.nextUpdate.toUTCString(),
     };
     this.keepCrl(crl);
     return crl;
