@@ -21,3 +21,4 @@ export * from './lib/enrollment-policies';
 export * from './lib/certificate-lists';
 export * from './lib/idempotency-records';
 export * from './lib/orgs';
+export * from './lib/master-key-rotation';
