@@ -8,7 +8,7 @@
  */
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { ApiKeyEntity } from '@signet/persistence';
+import { ApiKeyEntity, apiKeyByKeyId } from '@signet/persistence';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -56,7 +56,7 @@ export class ApiKeyStore implements OnModuleInit, OnApplicationShutdown {
   async find(keyId: string): Promise<ApiKeyEntity | null> {
     const hit = this.cache.get(keyId);
     if (hit && Date.now() - hit.loadedAt < CACHE_TTL_MS) return hit.row;
-    const row = await this.dataSource.getRepository(ApiKeyEntity).findOneBy({ keyId });
+    const row = await apiKeyByKeyId(this.dataSource.manager, keyId);
     // Bounded: a flood of made-up key ids must not grow memory without limit.
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
     this.cache.set(keyId, { row, loadedAt: Date.now() });

@@ -3,9 +3,11 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { ApiKeyEntity, ApiKeyRole, CaPermissions, CertificateAuthorityEntity, lockLiveMinter, revokeMintedPlatformKeys } from '@signet/persistence';
+import {
+  ApiKeyEntity, ApiKeyRole, CaPermissions, apiKeysPage, caIdsInOrg, insertApiKey, lockLiveMinter, lockedApiKey, markApiKeyRevoked, revokeMintedPlatformKeys,
+} from '@signet/persistence';
 import { ApiError } from '@signet/service';
-import { DataSource, EntityManager, In, IsNull } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { ApiKeyStore } from '../access/api-key-store';
 import { generateApiKey } from '../access/api-key-token';
 import { AuditService } from '../audit/audit.service';
@@ -35,7 +37,7 @@ export class ApiKeysService {
   /** Insert a key with `manager` (the caller's transaction); returns the row and the one-time token. */
   async insert(manager: EntityManager, spec: NewKeySpec): Promise<{ row: ApiKeyEntity; token: string }> {
     const key = generateApiKey();
-    const row = await manager.getRepository(ApiKeyEntity).save({
+    const row = await insertApiKey(manager, {
       orgId: spec.orgId,
       keyId: key.keyId,
       secretHash: key.secretHash,
@@ -81,12 +83,7 @@ export class ApiKeysService {
 
   /** Keys of one org, or the platform's own keys when `orgId` is null. */
   async list(orgId: string | null, q: PageQueryDto) {
-    const [rows, total] = await this.dataSource.getRepository(ApiKeyEntity).findAndCount({
-      where: orgId ? { orgId } : { orgId: IsNull(), role: 'platform' },
-      order: { createdAt: 'DESC', id: 'ASC' },
-      skip: skipOf(q),
-      take: q.pageSize,
-    });
+    const [rows, total] = await apiKeysPage(this.dataSource.manager, orgId, { skip: skipOf(q), take: q.pageSize });
     return pageOf('apiKeys', rows.map(apiKeyView), total, q);
   }
 
@@ -97,14 +94,10 @@ export class ApiKeysService {
   async revoke(caller: Caller, orgId: string | null, id: string): Promise<void> {
     const revoked: string[] = [];
     await this.dataSource.transaction(async (manager) => {
-      const repo = manager.getRepository(ApiKeyEntity);
-      const row = await repo.findOne({
-        where: orgId ? { id, orgId } : { id, orgId: IsNull(), role: 'platform' },
-        lock: { mode: 'pessimistic_write' },
-      });
+      const row = await lockedApiKey(manager, id, orgId);
       if (!row) throw ApiError.notFound('API key');
       const at = new Date();
-      if (!row.revokedAt) await repo.update({ id }, { revokedAt: at });
+      if (!row.revokedAt) await markApiKeyRevoked(manager, id, at);
       // Also when the key itself was revoked before: what it minted meanwhile (or before this rule) goes too.
       const minted = row.role === 'platform' ? await revokeMintedPlatformKeys(manager, id, at) : [];
       revoked.push(row.keyId, ...minted);
@@ -125,8 +118,7 @@ export class ApiKeysService {
   private async assertCasOfOrg(manager: EntityManager, orgId: string, caIds: string[]): Promise<void> {
     if (!caIds.length) return;
     const ids = caIds.filter((id) => UUID.test(id));
-    const found = ids.length ? await manager.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { orgId, id: In(ids) } }) : [];
-    const known = new Set(found.map((ca) => ca.id));
+    const known = await caIdsInOrg(manager, orgId, ids);
     const unknown = caIds.filter((id) => !known.has(id));
     if (unknown.length) {
       throw ApiError.validation(unknown.map((id) => ({ field: `permissions.${id}`, messages: ['no such certificate authority in this org'] })));

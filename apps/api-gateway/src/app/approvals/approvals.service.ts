@@ -7,7 +7,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  ApprovalEntity, ProfileEntity, decideApproval, insertApproval, listApprovals, reopenApproval, settleApproval,
+  ApprovalEntity, ProfileEntity, approvalByIdOrFail, approvalInOrg, decideApproval, insertApproval, listApprovals, reopenApproval, settleApproval,
 } from '@signet/persistence';
 import { isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
@@ -70,7 +70,7 @@ export class ApprovalsService {
     const { type, id, name } = actorOf(caller);
     const now = this.clock.now();
     const row = await this.dataSource.transaction(async (manager) => {
-      const existing = await manager.getRepository(ApprovalEntity).findOneBy({ id: job.certificateId, orgId: job.orgId });
+      const existing = await approvalInOrg(manager, job.certificateId, job.orgId);
       if (existing) return existing;
       const inserted = await insertApproval(manager, {
         id: job.certificateId, orgId: job.orgId, profileId: profile.id, caId: profile.caId, request: JSON.parse(JSON.stringify(intent)),
@@ -162,7 +162,7 @@ export class ApprovalsService {
     const now = this.clock.now();
     const claimed = await decideApproval(manager, { id: row.id, orgId: row.orgId, status, decidedBy: { type, id, name }, reason, now });
     if (claimed) return claimed;
-    const current = await manager.getRepository(ApprovalEntity).findOneByOrFail({ id: row.id });
+    const current = await approvalByIdOrFail(manager, row.id);
     if (current.status === 'pending') throw new ApiError('conflict', `the request expired at ${current.expiresAt.toISOString()}`, { status: 'expired' });
     throw new ApiError('conflict', `the request was already ${current.status}`, { status: current.status });
   }
@@ -172,7 +172,7 @@ export class ApprovalsService {
    * the requester reads its own; anyone else: 404.
    */
   private async readable(principal: OrgPrincipal, id: string): Promise<ApprovalEntity> {
-    const row = await this.dataSource.getRepository(ApprovalEntity).findOneBy({ id, orgId: principal.orgId });
+    const row = await approvalInOrg(this.dataSource.manager, id, principal.orgId);
     const mayRead = row && (mayOnCa(principal, row.caId, 'approve') || mayOnCa(principal, row.caId, 'read') || (row.requestedBy.type === 'apiKey' && row.requestedBy.id === principal.apiKeyId));
     if (!row || !mayRead) throw ApiError.notFound('approval');
     return row;

@@ -2,7 +2,7 @@ import { Controller, Get, Query, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../api-docs.decorator';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { AuditEventEntity } from '@signet/persistence';
+import { AuditEventEntity, auditEventsPage } from '@signet/persistence';
 import { ApiError } from '@signet/service';
 import { DataSource } from 'typeorm';
 import { Access } from '../access/access.decorator';
@@ -28,27 +28,19 @@ export class AuditController {
       if (orgId && orgId !== principal.orgId) throw ApiError.notFound('org');
       orgId = principal.orgId;
     }
-    const query = this.dataSource.getRepository(AuditEventEntity).createQueryBuilder('e');
-    if (orgId) query.andWhere('e.org_id = :orgId', { orgId });
-    if (q.eventType) {
-      // A trailing dot asks for the family: a prefix match on the text_pattern_ops index.
-      if (q.eventType.endsWith('.')) query.andWhere('e.event_type LIKE :prefix', { prefix: `${escapeLike(q.eventType)}%` });
-      else query.andWhere('e.event_type = :eventType', { eventType: q.eventType });
-    }
-    if (q.outcome) query.andWhere('e.outcome = :outcome', { outcome: q.outcome });
-    if (q.resourceId) query.andWhere('e.resource_id = :resourceId', { resourceId: q.resourceId });
-    if (q.days) query.andWhere(`e.at >= now() - make_interval(days => :days)`, { days: q.days });
-    if (q.cursor) query.andWhere('e.seq < :cursor', { cursor: q.cursor });
-    const rows = await query.orderBy('e.seq', 'DESC').limit(q.limit + 1).getMany();
-    const page = rows.slice(0, q.limit);
-    return {
-      events: page.map(eventView),
-      nextCursor: rows.length > q.limit ? String(page[page.length - 1].seq) : null,
-    };
+    // A trailing dot asks for the family (a prefix match).
+    const family = q.eventType?.endsWith('.');
+    const { events, nextCursor } = await auditEventsPage(
+      this.dataSource.manager,
+      {
+        orgId, eventType: family ? undefined : q.eventType, eventTypePrefix: family ? q.eventType : undefined,
+        outcome: q.outcome, resourceId: q.resourceId, days: q.days,
+      },
+      { limit: q.limit, cursor: q.cursor },
+    );
+    return { events: events.map(eventView), nextCursor };
   }
 }
-
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 const eventView = (e: AuditEventEntity): AuditEventView => ({
   id: e.id,

@@ -5,11 +5,13 @@
  */
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateAuthorityEntity, EnrollmentPolicyEntity, findLiveProfile } from '@signet/persistence';
+import {
+  EnrollmentPolicyEntity, caIdsInOrg, deleteEnrollmentPolicy, enrollmentPoliciesPage, findLiveProfile, insertEnrollmentPolicy,
+} from '@signet/persistence';
 import { enrollmentPoliciesChannel } from '@signet/queue';
 import { ApiError, REDIS, USAGE_EKU } from '@signet/service';
 import type Redis from 'ioredis';
-import { DataSource, In } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { OrgPrincipal } from '../access/principal';
 import { AuditService } from '../audit/audit.service';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
@@ -48,8 +50,8 @@ export class EnrollmentPoliciesService {
       throw ApiError.validation([{ field: 'usage', messages: [`usage "${dto.usage}" is not a usage label a policy can issue (client, server, server-client, ...)`] }]);
     }
     const named = [...new Set([...dto.trustedCaIds, dto.issuingCaId])];
-    const found = await this.dataSource.getRepository(CertificateAuthorityEntity).find({ select: { id: true }, where: { id: In(named), orgId: principal.orgId } });
-    const missing = named.filter((id) => !found.some((ca) => ca.id === id));
+    const found = await caIdsInOrg(this.dataSource.manager, principal.orgId, named);
+    const missing = named.filter((id) => !found.has(id));
     if (missing.length) throw new ApiError('not_found', 'certificate authority not found', { caIds: missing });
     // Enrollment issues under the profile, so it must be one of issuingCaId (the signer checks it again when it issues).
     const profile = dto.profileId ? await findLiveProfile(this.dataSource.manager, principal.orgId, dto.profileId) : null;
@@ -57,19 +59,17 @@ export class EnrollmentPoliciesService {
       throw ApiError.validation([{ field: 'profileId', messages: [profile ? 'the profile is of another CA than issuingCaId' : 'no live profile of this org has this id'] }]);
     }
     const policy = await this.dataSource.transaction(async (manager) => {
-      const saved = await manager.getRepository(EnrollmentPolicyEntity).save(
-        manager.getRepository(EnrollmentPolicyEntity).create({
-          orgId: principal.orgId,
-          name: dto.name,
-          trustedCaIds: [...new Set(dto.trustedCaIds)],
-          issuingCaId: dto.issuingCaId,
-          validityDays: dto.validityDays,
-          usage: dto.usage,
-          allowedKeyAlgorithms: [...new Set(dto.allowedKeyAlgorithms)] as EnrollmentPolicyEntity['allowedKeyAlgorithms'],
-          subjectRule: dto.subjectRule,
-          profileId: profile?.id ?? null,
-        }),
-      );
+      const saved = await insertEnrollmentPolicy(manager, {
+        orgId: principal.orgId,
+        name: dto.name,
+        trustedCaIds: [...new Set(dto.trustedCaIds)],
+        issuingCaId: dto.issuingCaId,
+        validityDays: dto.validityDays,
+        usage: dto.usage,
+        allowedKeyAlgorithms: [...new Set(dto.allowedKeyAlgorithms)] as EnrollmentPolicyEntity['allowedKeyAlgorithms'],
+        subjectRule: dto.subjectRule,
+        profileId: profile?.id ?? null,
+      });
       await this.audit.record(caller, { eventType: 'enrollmentPolicy.create', resourceType: 'enrollmentPolicy', resourceId: saved.id, details: { name: saved.name, trustedCaIds: saved.trustedCaIds, issuingCaId: saved.issuingCaId, profileId: saved.profileId } }, manager);
       return saved;
     });
@@ -78,17 +78,14 @@ export class EnrollmentPoliciesService {
   }
 
   async list(principal: OrgPrincipal, q: PageQueryDto) {
-    const [rows, total] = await this.dataSource.getRepository(EnrollmentPolicyEntity).findAndCount({
-      where: { orgId: principal.orgId }, order: { createdAt: 'ASC', id: 'ASC' }, skip: skipOf(q), take: q.pageSize,
-    });
+    const [rows, total] = await enrollmentPoliciesPage(this.dataSource.manager, principal.orgId, { skip: skipOf(q), take: q.pageSize });
     return pageOf('policies', rows.map(policyView), total, q);
   }
 
   async remove(caller: OrgCaller, id: string) {
     const principal = caller.principal;
     await this.dataSource.transaction(async (manager) => {
-      const deleted = await manager.getRepository(EnrollmentPolicyEntity).delete({ id, orgId: principal.orgId });
-      if (!deleted.affected) throw ApiError.notFound('enrollment policy');
+      if (!(await deleteEnrollmentPolicy(manager, id, principal.orgId))) throw ApiError.notFound('enrollment policy');
       await this.audit.record(caller, { eventType: 'enrollmentPolicy.delete', resourceType: 'enrollmentPolicy', resourceId: id }, manager);
     });
     await this.announce();

@@ -4,7 +4,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { OrgEntity } from '@signet/persistence';
+import { OrgEntity, orgById } from '@signet/persistence';
 import { DataSource } from 'typeorm';
 
 const TTL_MS = 60_000;
@@ -18,7 +18,7 @@ export class OrgDirectory {
   async get(id: string): Promise<OrgEntity | null> {
     const hit = this.cache.get(id);
     if (hit && Date.now() - hit.at < TTL_MS) return hit.org;
-    const org = await this.dataSource.getRepository(OrgEntity).findOneBy({ id });
+    const org = await orgById(this.dataSource.manager, id);
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(id, { org, at: Date.now() });
     return org;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { OrgEntity, isUniqueViolation } from '@signet/persistence';
+import { insertOrg, isUniqueViolation, orgById, orgsPage } from '@signet/persistence';
 import { ApiError } from '@signet/service';
 import { DataSource } from 'typeorm';
 import { ApiKeysService } from '../api-keys/api-keys.service';
@@ -21,7 +21,7 @@ export class OrgsService {
   async create(caller: Caller, dto: CreateOrgDto) {
     try {
       return await this.dataSource.transaction(async (manager) => {
-        const org = await manager.getRepository(OrgEntity).save({ name: dto.name, slug: dto.slug });
+        const org = await insertOrg(manager, { name: dto.name, slug: dto.slug });
         const { row, token } = await this.keys.insert(manager, {
           orgId: org.id,
           name: `${dto.slug} admin`,
@@ -41,16 +41,12 @@ export class OrgsService {
   }
 
   async list(q: PageQueryDto) {
-    const [rows, total] = await this.dataSource.getRepository(OrgEntity).findAndCount({
-      order: { createdAt: 'ASC', id: 'ASC' },
-      skip: skipOf(q),
-      take: q.pageSize,
-    });
+    const [rows, total] = await orgsPage(this.dataSource.manager, { skip: skipOf(q), take: q.pageSize });
     return pageOf('orgs', rows.map(orgView), total, q);
   }
 
   async get(id: string) {
-    const org = await this.dataSource.getRepository(OrgEntity).findOneBy({ id });
+    const org = await orgById(this.dataSource.manager, id);
     if (!org) throw ApiError.notFound('org');
     return { org: orgView(org) };
   }

@@ -9,7 +9,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  CertificateAuthorityEntity, KeyAlgorithmName, ProfileEntity, findLiveProfile, isUniqueViolation, liveProfilesPage, lockLiveProfile, softDeleteProfile,
+  KeyAlgorithmName, ProfileEntity, caValidityInOrg, findLiveProfile, insertProfile, isUniqueViolation, liveProfilesPage, lockLiveProfile, saveProfile,
+  softDeleteProfile,
 } from '@signet/persistence';
 import { normalizeDnsName } from '@signet/pki';
 import { ApiError, FieldError, extendedKeyUsageFor } from '@signet/service';
@@ -90,8 +91,7 @@ export class ProfilesService {
     refuseIfAny([...crossFieldErrors(policy), ...(await this.caErrors(principal.orgId, dto.caId))]);
     const saved = await this.unlessSlugTaken(policy.slug, () =>
       this.dataSource.transaction(async (manager) => {
-        const repo = manager.getRepository(ProfileEntity);
-        const row = await repo.save(repo.create({ ...policy, orgId: principal.orgId, caId: dto.caId }));
+        const row = await insertProfile(manager, { ...policy, orgId: principal.orgId, caId: dto.caId });
         await this.audit.record(caller, { eventType: 'profile.create', resourceType: 'profile', resourceId: row.id, details: { name: row.name, slug: row.slug, caId: row.caId } }, manager);
         return row;
       }),
@@ -119,7 +119,7 @@ export class ProfilesService {
         Object.assign(row, changes);
         refuseIfAny(crossFieldErrors(row));
         if (!changed.length) return row;
-        const updated = await manager.getRepository(ProfileEntity).save(row);
+        const updated = await saveProfile(manager, row);
         await this.audit.record(caller, { eventType: 'profile.update', resourceType: 'profile', resourceId: id, details: { changed } }, manager);
         return updated;
       }),
@@ -148,7 +148,7 @@ export class ProfilesService {
    * field (400), not a missing resource, so ids of other orgs cannot be probed.
    */
   private async caErrors(orgId: string, caId: string): Promise<FieldError[]> {
-    const ca = await this.dataSource.getRepository(CertificateAuthorityEntity).findOne({ select: { id: true, status: true, validTo: true }, where: { id: caId, orgId } });
+    const ca = await caValidityInOrg(this.dataSource.manager, caId, orgId);
     const fault = !ca ? 'no certificate authority of this org has this id' : ca.status === 'revoked' ? 'the CA is revoked' : ca.validTo <= new Date() ? 'the CA has expired' : null;
     return fault ? [{ field: 'caId', messages: [fault] }] : [];
   }
