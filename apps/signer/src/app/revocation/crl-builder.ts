@@ -12,7 +12,6 @@ import { caById, lastCrlNumber, lockCrlBuilds, revokedEntries, storeCrl } from '
 import { buildCrl } from '@signet/pki';
 import { DataSource } from 'typeorm';
 import { CaKeyring } from '../keys/ca-keyring';
-import { SignerQueue } from './signer-queue';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 
@@ -33,16 +32,15 @@ export class CrlBuilder {
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(SIGNER_CONFIG) private readonly config: SignerConfig,
     private readonly keyring: CaKeyring,
-    private readonly queue: SignerQueue,
   ) {}
 
   /**
-   * A new CA publishes an (empty) CRL at once, so its distribution point answers from the start. A
-   * passphrase CA's is built here, while the job holds the passphrase; others go through the queue.
+   * A new CA publishes its (empty) CRL before its creation is answered, so its distribution point answers
+   * from the first moment a certificate can name it (built here, in the creating job: a queued build left
+   * a window in which the CDP was 404). A passphrase CA's needs the passphrase the job holds anyway.
    */
   async first(caId: string, passphrase?: string): Promise<void> {
-    if (passphrase) await this.build(caId, passphrase);
-    else await this.queue.buildCrlSoon(caId);
+    await this.build(caId, passphrase);
   }
 
   /**
