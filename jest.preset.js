@@ -12,6 +12,7 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^@signet/pki/testing$': path.join(__dirname, 'libs/pki/src/testing.ts'),
+    '^@signet/service/tracing$': path.join(__dirname, 'libs/service/src/lib/tracing.ts'),
     '^@signet/(pki|queue|persistence|service|testing)$': path.join(__dirname, 'libs/$1/src/index.ts'),
   },
   testMatch: ['**/?(*.)+(spec|e2e-spec).ts'],

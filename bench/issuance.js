@@ -8,7 +8,7 @@
  *   npm run build && node bench/issuance.js [--seconds 15] [--connections 32] [--rate 500] [--csrs 256]
  *       [--gateway-workers 1] [--signer-concurrency 32] [--pool-size 10] [--open-sockets 64]
  *       [--no-peers] [--peers ../shared/peers] [--no-wrk] [--wrk-seconds 5] [--log-level warn]
- *       [--coalesce-ms 2] [--coalesce-max 64]
+ *       [--coalesce-ms 2] [--coalesce-max 64] [--otlp-sink | --otlp URL]
  *   node bench/issuance.js --profile DIR [--seconds 10]    # V8 CPU profiles of gateway and signer, summarised
  *
  * Phases: warm-up, a closed loop (N connections, each sends its next request when the last answered:
@@ -18,13 +18,17 @@
  * of the machine used meanwhile) and, for ours, BullMQ's own job timestamps (queue wait, signer work)
  * read back from Redis. Where wrk is installed, a short wrk run per target cross-checks the Node loader.
  *
+ * Tracing: off unless asked. `--otlp-sink` starts a throwaway OTLP/HTTP receiver (lib/otlp-sink.js, its
+ * own process) and gives gateway and signer OTEL_EXPORTER_OTLP_ENDPOINT pointing at it; `--otlp URL`
+ * points them at a collector of yours. Off vs on: docs/BENCHMARKS.md, "Tracing off vs on".
+ *
  * Creates its own database signet_bench_<hex> on DATABASE_URL's server and its own QUEUE_PREFIX; drops
  * the database and deletes the Redis keys at the end, also on failure or Ctrl-C. Peers already running
  * are reused and left running; peers this script started are stopped (../shared/peers/stop). Takes
  * about 2.5 minutes with the defaults. Figures and the reading of them: docs/BENCHMARKS.md.
  */
 'use strict';
-const { execFile } = require('node:child_process');
+const { execFile, spawn: execFileChild } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const http = require('node:http');
@@ -330,11 +334,37 @@ async function csrPool(count) {
   return pems;
 }
 
+/** The OTLP endpoint for gateway and signer (tracing on), or null (off): --otlp URL, or a sink of our own with --otlp-sink. */
+async function otlpEndpoint() {
+  if (arg('otlp')) return { url: arg('otlp'), stop: async () => undefined };
+  if (!flag('otlp-sink')) return null;
+  const port = await freePort();
+  const sink = execFileChild(process.execPath, [path.join(__dirname, 'lib', 'otlp-sink.js'), String(port)]);
+  // Gone with this process, also on failure or Ctrl-C.
+  process.once('exit', () => sink.kill());
+  let printed = '';
+  sink.stdout.on('data', (chunk) => (printed += chunk));
+  for (let i = 0; i < 100 && !printed.includes('listening'); i++) await sleep(50);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      const exited = new Promise((resolve) => sink.once('exit', resolve));
+      sink.kill('SIGTERM');
+      await exited;
+      return printed.split('\n').filter((line) => / spans$/.test(line)).pop();
+    },
+  };
+}
+
 async function main() {
   run.requireBuild();
   const gatewayPort = await freePort();
   const signerPort = await freePort();
-  const shared = run.sharedEnv(arg('log-level', 'warn'), { DATABASE_POOL_SIZE: arg('pool-size', '10') });
+  const otlp = await otlpEndpoint();
+  const shared = run.sharedEnv(arg('log-level', 'warn'), {
+    DATABASE_POOL_SIZE: arg('pool-size', '10'),
+    ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url } : {}),
+  });
   const gatewayEnv = run.gatewayEnv(shared, gatewayPort, arg('gateway-workers', '1'), {
     ISSUE_COALESCE_MS: arg('coalesce-ms', '2'),
     ISSUE_COALESCE_MAX: arg('coalesce-max', '64'),
@@ -342,6 +372,7 @@ async function main() {
   const signerEnv = run.signerEnv(shared, signerPort, { SIGNER_CONCURRENCY: arg('signer-concurrency', '32') });
 
   log(`issuance bench, ${machineLine()}`);
+  log(`  tracing ${otlp ? `on: OTEL_EXPORTER_OTLP_ENDPOINT=${otlp.url}${arg('otlp') ? '' : ' (a throwaway sink, bench/lib/otlp-sink.js)'}` : 'off (OTEL_EXPORTER_OTLP_ENDPOINT unset)'}`);
   log(`  database ${dbName}, QUEUE_PREFIX ${QUEUE_PREFIX}, GATEWAY_WORKERS=${gatewayEnv.GATEWAY_WORKERS}, SIGNER_CONCURRENCY=${signerEnv.SIGNER_CONCURRENCY}, DATABASE_POOL_SIZE=${shared.DATABASE_POOL_SIZE}, LOG_LEVEL=${shared.LOG_LEVEL}`);
   run.createDatabase(shared);
   const profile = (name) => (PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', path.join(PROFILE_DIR, name)] : []);
@@ -409,6 +440,7 @@ async function main() {
   }
   // Our processes go before the peers run, so they do not share the cores with idle-but-alive services.
   await run.stopServices();
+  if (otlp) log(`  tracing: ${(await otlp.stop()) ?? `spans sent to ${otlp.url}`}`);
   for (const child of children) {
     const lines = fs.readFileSync(path.join(work, `${child.serviceName}.log`), 'utf8').split('\n').filter(Boolean);
     if (lines.length) log(`  ${child.serviceName} log (LOG_LEVEL=${shared.LOG_LEVEL}): ${lines.length} lines, last: ${lines[lines.length - 1].slice(0, 300)}`);

@@ -1,3 +1,5 @@
+// First: with OTEL_EXPORTER_OTLP_ENDPOINT set, the tracing SDK must patch node:http before anything loads it.
+import './tracing';
 import 'reflect-metadata';
 import { closeOnSignals, loadConfigOrExit, runClustered } from '@signet/service';
 import { createGateway } from './app/gateway';

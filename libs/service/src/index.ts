@@ -19,3 +19,4 @@ export * from './lib/usage';
 export * from './lib/issuance-batcher';
 export * from './lib/clock';
 export * from './lib/parser-errors';
+export * from './lib/tracing';

@@ -15,6 +15,7 @@ import { refuseDeepBodies } from './request-text';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
 import { answerParserErrors } from './parser-errors';
+import { shutdownTracing } from './tracing';
 
 export interface HttpAppOptions {
   app: string;
@@ -103,7 +104,8 @@ export function closeOnSignals(app: INestApplication, graceMs = 25000): void {
     closing = true;
     const timer = setTimeout(() => process.exit(1), graceMs);
     timer.unref();
-    app.close().then(
+    // Buffered spans go out before the exit (bounded; nothing to do with tracing off).
+    app.close().then(() => shutdownTracing()).then(
       () => process.exit(0),
       (err: Error) => {
         process.stderr.write(`shutdown after ${signal} failed: ${err.message}\n`);

@@ -13,11 +13,14 @@
 import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, SIGNER_JOBS } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { SignerClient, apiErrorOf } from './signer-client';
+import { activeTraceContext, inBatchSpan } from './tracing';
 
 export type Issued<Row> = IssueCertificateResult & { row: Row };
 
 interface Waiting<Row> {
   job: IssueCertificateJob;
+  /** The request's trace context (tracing on only), for the batch's span: parent of the first, links to the others. */
+  trace?: ReturnType<typeof activeTraceContext>;
   resolve: (issued: Issued<Row>) => void;
   reject: (error: unknown) => void;
 }
@@ -57,7 +60,7 @@ export class IssuanceBatcher<Row> {
 
   issue(job: IssueCertificateJob): Promise<Issued<Row>> {
     return new Promise((resolve, reject) => {
-      const waiting = { job, resolve, reject };
+      const waiting = { job, resolve, reject, trace: activeTraceContext() };
       if (isExpensiveIssuance(job)) return void this.send([waiting]);
       let lane = this.lanes.get(job.orgId);
       if (!lane) this.lanes.set(job.orgId, (lane = { waiting: [], timer: null }));
@@ -79,7 +82,7 @@ export class IssuanceBatcher<Row> {
   private async send(group: Waiting<Row>[]): Promise<void> {
     try {
       const data: IssueManyJob = { items: group.map((w) => w.job) };
-      const { outcomes } = await this.signer.run(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`);
+      const { outcomes } = await inBatchSpan('issuance.batch', group.map((w) => w.trace), () => this.signer.run(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`), { 'signet.batch.items': group.length });
       const ids = outcomes.flatMap((o) => ('certificateId' in o ? [o.certificateId] : []));
       const byId = ids.length ? await this.load(ids) : new Map<string, Row>();
       group.forEach((w, i) => {

@@ -10,6 +10,8 @@ import {
 import { ApiError, ERROR_STATUS, ErrorCode } from './errors';
 import { closeRedis, createRedis } from './redis.module';
 import { isStoreUnavailableMessage, storeUnavailable } from './store-errors';
+import { inSpan, jobTraceMetadata } from './tracing';
+import { SpanKind } from '@opentelemetry/api';
 import { Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
 
@@ -82,8 +84,19 @@ export class SignerClient implements OnApplicationShutdown {
    * queues commands until it reconnects), and that wait counts against the deadline too.
    */
   /** Typed from the job registry (libs/queue SignerJobRegistry): the payload and the result are the job's own. */
-  async run<N extends SignerJobName>(name: N, data: SignerJobPayload<N>, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<SignerJobResult<N>> {
+  /** Traced (tracing.ts): a PRODUCER span around the add and the wait, whose context the job carries to the signer. */
+  run<N extends SignerJobName>(name: N, data: SignerJobPayload<N>, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<SignerJobResult<N>> {
+    return inSpan(`signer.queue ${name}`, () => this.addAndWait(name, data, jobId, deadlineMs), {
+      kind: SpanKind.PRODUCER,
+      attributes: { 'messaging.system': 'bullmq', 'messaging.operation.type': 'send', 'messaging.destination.name': SIGNER_QUEUE, 'messaging.message.id': jobId },
+      // A refusal the signer chose (4xx) is an answer, not a failure of the hop.
+      isFailure: (error) => !(error instanceof ApiError) || error.status >= 500,
+    });
+  }
+
+  private async addAndWait<N extends SignerJobName>(name: N, data: SignerJobPayload<N>, jobId: string, deadlineMs: number): Promise<SignerJobResult<N>> {
     const { queue, events } = this.ensureConnected();
+    const traceMetadata = jobTraceMetadata();
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
@@ -98,6 +111,8 @@ export class SignerClient implements OnApplicationShutdown {
           // Kept an hour so a retry with the same id finds the result; secrets in payloads are sealed.
           removeOnComplete: { age: 3600, count: 10_000 },
           removeOnFail: { age: 3600, count: 10_000 },
+          // W3C trace context for the signer's span (tracing on only): BullMQ's own field for it.
+          ...(traceMetadata ? { telemetry: { metadata: traceMetadata } } : {}),
         }),
         late,
       ]);

@@ -14,7 +14,7 @@ import {
   namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
 } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
-import { unfitTextFields } from '@signet/service';
+import { inSpan, unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
 import { KeyObject } from 'node:crypto';
@@ -62,7 +62,7 @@ export class IssueCertificateHandler {
     const profiles = await liveProfilesById(this.dataSource.manager, [...new Set(jobs.flatMap((j) => (j.profileId ? [j.profileId] : [])))]);
     const prepared: { index: number; item: PreparedIssuance }[] = [];
     // Prepared side by side: key generation and signatures run on libuv's thread pool.
-    await Promise.all(jobs.map(async (job, index) => {
+    await inSpan('certificate.sign', () => Promise.all(jobs.map(async (job, index) => {
       const existing = done.get(job.issuanceKey);
       if (existing) {
         outcomes[index] = { certificateId: existing };
@@ -73,7 +73,7 @@ export class IssueCertificateHandler {
       } catch (error) {
         outcomes[index] = { error: refusalOf(error) };
       }
-    }));
+    })), { attributes: { 'signet.items': jobs.length } });
     const compromised = await this.compromisedKeysOf(prepared.map((p) => p.item));
     for (let i = prepared.length - 1; i >= 0; i--) {
       const { index, item } = prepared[i];
@@ -247,10 +247,12 @@ export class IssueCertificateHandler {
   }
 
   /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. */
-  private async commit(manager: EntityManager, items: PreparedIssuance[]): Promise<void> {
-    await insertCertificates(manager, items.map((i) => i.row));
-    await this.ocsp.store(manager, items.map((i) => i.ocsp));
-    await insertAuditEvents(manager, items.map((i) => i.audit));
+  private commit(manager: EntityManager, items: PreparedIssuance[]): Promise<void> {
+    return inSpan('certificate.store', async () => {
+      await insertCertificates(manager, items.map((i) => i.row));
+      await this.ocsp.store(manager, items.map((i) => i.ocsp));
+      await insertAuditEvents(manager, items.map((i) => i.audit));
+    }, { attributes: { 'signet.items': items.length } });
   }
 
   /** One issuance on its own: a renewal's claim on the old certificate, or a retry racing its twin. */

@@ -13,7 +13,7 @@ import {
   BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
   SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
-import { REDIS, closeRedis, createRedis } from '@signet/service';
+import { REDIS, closeRedis, createRedis, inJobSpan } from '@signet/service';
 import { DelayedError, Job, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { asJobError, refuse } from '../job-failure';
@@ -74,7 +74,8 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
 
   onModuleInit(): void {
     this.connection = createRedis(this.config.REDIS_URL, 'signet-signer-worker');
-    this.worker = new Worker(SIGNER_QUEUE, (job, token) => this.withinOrgShare(job, token), {
+    // Each job in a span, the child of its producer's (tracing.ts); a job put back for its org's share is not a failure.
+    this.worker = new Worker(SIGNER_QUEUE, (job, token) => inJobSpan(job, () => this.withinOrgShare(job, token), (error) => !(error instanceof DelayedError)), {
       connection: this.connection,
       prefix: this.config.QUEUE_PREFIX,
       concurrency: this.config.SIGNER_CONCURRENCY,

@@ -1,0 +1,144 @@
+/**
+ * Traces across the queue (issue 19): the built gateway and the built signer, both with
+ * OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver in this process, issue a certificate
+ * for a request that carries its own W3C `traceparent`. One trace then holds the gateway's HTTP span
+ * (continuing the caller's), its queue producer span, and the signer's job span with its sign and
+ * store steps, each the child of the one before.
+ */
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { randomBytes } from 'node:crypto';
+import { Server, createServer } from 'node:http';
+import { sleep } from './support';
+
+const PLATFORM_ADMIN_KEY = 'tracing-platform-admin-key-0123456789abcdef';
+
+interface ReceivedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  links: { traceId: string; spanId: string }[];
+}
+
+/** OTLP span kinds (the JSON encoding's numbers). */
+const KIND = { internal: 1, server: 2, producer: 4, consumer: 5 } as const;
+
+/** An OTLP/HTTP JSON receiver: POST /v1/traces, every span kept with its resource's service.name. */
+function otlpReceiver(): { server: Server; spans: ReceivedSpan[]; requests: { path: string; contentType: string }[] } {
+  const spans: ReceivedSpan[] = [];
+  const requests: { path: string; contentType: string }[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      requests.push({ path: req.url ?? '', contentType: String(req.headers['content-type'] ?? '') });
+      if (req.method !== 'POST' || req.url !== '/v1/traces') {
+        res.writeHead(404).end();
+        return;
+      }
+      const payload = JSON.parse(body);
+      for (const rs of payload.resourceSpans ?? []) {
+        const service = rs.resource?.attributes?.find((a: { key: string }) => a.key === 'service.name')?.value?.stringValue ?? '';
+        for (const ss of rs.scopeSpans ?? []) {
+          for (const s of ss.spans ?? []) {
+            spans.push({
+              service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, kind: s.kind,
+              links: (s.links ?? []).map((l: { traceId: string; spanId: string }) => ({ traceId: l.traceId, spanId: l.spanId })),
+            });
+          }
+        }
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  return { server, spans, requests };
+}
+
+describe('traces from the gateway through the signer', () => {
+  const receiver = otlpReceiver();
+  let signer: RunningService;
+  let gateway: RunningService;
+  let gatewayUrl: string;
+  let adminKey: string;
+  let caId: string;
+
+  const call = async (method: string, path: string, body?: object, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${gatewayUrl}${path}`, {
+      method, headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json', ...headers }, body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+
+  /** Spans arrive in batches (OTEL_BSP_SCHEDULE_DELAY): wait until `ready` holds of what arrived. */
+  const spansUntil = async (ready: (spans: ReceivedSpan[]) => boolean): Promise<ReceivedSpan[]> => {
+    for (let i = 0; i < 200 && !ready(receiver.spans); i++) await sleep(100);
+    return receiver.spans;
+  };
+
+  beforeAll(async () => {
+    const receiverPort = await freePort();
+    await new Promise<void>((resolve) => receiver.server.listen(receiverPort, '127.0.0.1', resolve));
+    const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiverPort}`, OTEL_BSP_SCHEDULE_DELAY: '100' };
+    const signerPort = await freePort();
+    signer = spawnService('signer', { ...testServiceEnv(), ...tracing, MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
+    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
+    const gatewayPort = await freePort();
+    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    gateway = spawnService('api-gateway', { ...testServiceEnv(), ...tracing, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: gatewayUrl });
+    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    adminKey = PLATFORM_ADMIN_KEY;
+    adminKey = (await call('POST', '/api/v1/platform/orgs', { name: 'Traced org', slug: `traced-${randomBytes(4).toString('hex')}` })).adminKey;
+    caId = (await call('POST', '/api/v1/cas', { name: 'Traced', subject: { commonName: 'Traced Root' } })).ca.id;
+  }, 60_000);
+
+  afterAll(async () => {
+    const codes = await Promise.all([gateway && stopService(gateway), signer && stopService(signer)]);
+    await new Promise((resolve) => receiver.server.close(resolve));
+    expect(codes).toEqual([0, 0]);
+  });
+
+  it('one trace covers the HTTP request, the queue hop and the signer job, each span the child of the one before', async () => {
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpanId = randomBytes(8).toString('hex');
+    const issued = await call('POST', '/api/v1/certificates', { caId, commonName: 'traced.example.test', keyAlgorithm: 'ECDSA-P256' }, { traceparent: `00-${traceId}-${callerSpanId}-01` });
+    expect(issued.certificate.commonName).toBe('traced.example.test');
+
+    const inTrace = (spans: ReceivedSpan[]) => spans.filter((s) => s.traceId === traceId);
+    const spans = inTrace(await spansUntil((all) => ['certificate.store', 'POST'].every((prefix) => inTrace(all).some((s) => s.name.startsWith(prefix)))));
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const one = (predicate: (s: ReceivedSpan) => boolean, what: string) => {
+      const found = spans.filter(predicate);
+      if (found.length !== 1) throw new Error(`expected one ${what} span, got ${found.length}: ${JSON.stringify(spans, null, 1)}`);
+      return found[0];
+    };
+
+    // The gateway's HTTP span continues the caller's context.
+    const request = one((s) => s.service === 'signet-gateway' && s.kind === KIND.server, 'gateway HTTP');
+    expect(request.parentSpanId).toBe(callerSpanId);
+    // The queue hop: a producer span under the request (a coalesced job's batch span may sit between).
+    const producer = one((s) => s.service === 'signet-gateway' && s.kind === KIND.producer, 'gateway producer');
+    expect(producer.name).toBe('signer.queue certificate.issueMany');
+    // The signer's job span is the producer's child, in another process: the context crossed the queue.
+    const job = one((s) => s.service === 'signet-signer' && s.kind === KIND.consumer, 'signer job');
+    expect(job.name).toBe('signer certificate.issueMany');
+    expect(job.parentSpanId).toBe(producer.spanId);
+    const ancestors = (span: ReceivedSpan): string[] => {
+      const chain: string[] = [];
+      for (let parent = byId.get(span.parentSpanId); parent; parent = byId.get(parent.parentSpanId)) chain.push(parent.spanId);
+      return chain;
+    };
+    expect(ancestors(job)).toContain(request.spanId);
+    // The signer's steps are the job span's children.
+    for (const step of ['certificate.sign', 'certificate.store']) {
+      expect(one((s) => s.name === step, step)).toMatchObject({ service: 'signet-signer', parentSpanId: job.spanId });
+    }
+    // Probes and scrapes make no spans; the exporter spoke OTLP/HTTP JSON.
+    expect(receiver.spans.some((s) => /healthz|readyz|metrics/.test(s.name))).toBe(false);
+    expect(receiver.requests.every((r) => r.path === '/v1/traces' && r.contentType.startsWith('application/json'))).toBe(true);
+  });
+});
