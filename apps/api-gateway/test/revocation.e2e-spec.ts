@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
 import { PkiStore } from '../src/app/pki/pki-store';
-import { bearer, createKey, createOrg, sleep, startGateway } from './support';
+import { bearer, createKey, createOrg, sleep, startGateway, until } from './support';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-revocation-'));
 const openssl = (...args: string[]) => {
@@ -38,16 +38,6 @@ const file = (name: string, data: string | Buffer) => {
 const CRL_REBUILD_DELAY_MS = 1000;
 /** This suite's own queue prefix: its sweep intervals must not meet another suite's signers. */
 const QUEUE_PREFIX = `${process.env.QUEUE_PREFIX}-rev`;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('revocation: OCSP and CRLs served by the gateway, signed by the signer', () => {
   let gateway: NestExpressApplication;

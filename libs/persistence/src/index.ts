@@ -16,6 +16,7 @@ export * from './lib/certificates';
 export * from './lib/cas';
 export * from './lib/ocsp-responses';
 export * from './lib/crls';
+export * from './lib/metrics-gauges';
 export * from './lib/revocation-ledger';
 export * from './lib/enrollment-policies';
 export * from './lib/certificate-lists';

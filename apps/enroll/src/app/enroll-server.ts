@@ -42,6 +42,7 @@ import { Device, EnrollError, Enrolled, EnrollmentService } from './enrollment.s
 import { ServerIdentity, serverIdentity } from './server-identity';
 import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
+import { enrollments, handshakeFailureReason, handshakeFailures } from './enroll-metrics';
 
 const EST = '/.well-known/est/';
 /** Parsed client certificates kept (the oldest goes first). */
@@ -130,14 +131,18 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       // Makes OpenSSL refuse a handshake without a certificate; the chain's verdict is read below.
       rejectUnauthorized: true,
     });
-    const deadline = setTimeout(() => socket.destroy(), this.config.ENROLL_HANDSHAKE_TIMEOUT_MS);
+    // Counted once, and only while the handshake is under way (later errors are the connection's).
+    let handshaking = true;
+    const failed = (reason: string) => handshaking && ((handshaking = false), handshakeFailures.inc({ reason }));
+    const deadline = setTimeout(() => (failed('timeout'), socket.destroy()), this.config.ENROLL_HANDSHAKE_TIMEOUT_MS);
     deadline.unref();
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (error: Error & { code?: string }) => (failed(handshakeFailureReason(error)), socket.destroy()));
     socket.once('close', () => clearTimeout(deadline));
     socket.once('secure', () => {
       clearTimeout(deadline);
       const verifyError = socket.ssl?.verifyError() ?? null;
-      if (!this.admitsSocket(socket, verifyError)) return void socket.destroy();
+      if (!this.admitsSocket(socket, verifyError)) return void (failed('untrusted_issuer'), socket.destroy());
+      handshaking = false;
       socket.authorized = !verifyError;
       server.emit('secureConnection', socket);
     });
@@ -198,6 +203,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
     this.inFlight.set(req.socket, res);
     res.once('finish', () => this.inFlight.get(req.socket) === res && this.inFlight.delete(req.socket));
     const path = (req.url ?? '/').split('?')[0];
+    const enrollPath = path === '/v1/enroll' || path === `${EST}simpleenroll` || path === `${EST}simplereenroll`;
     try {
       const socket = req.socket as TLSSocket;
       const raw = socket.getPeerX509Certificate()?.raw;
@@ -207,7 +213,6 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
         const chain = await this.enrollment.caCertificates(device, path);
         return this.sendPkcs7(res, chain.map((pem) => fromPem(pem, ['CERTIFICATE']).der));
       }
-      const enrollPath = path === '/v1/enroll' || path === `${EST}simpleenroll` || path === `${EST}simplereenroll`;
       if (!enrollPath) throw new EnrollError(404, 'not_found', `no route ${req.method} ${path}`);
       // No 405 in API.md's codes: a method a path does not take is a route that does not exist.
       if (req.method !== 'POST') throw new EnrollError(404, 'not_found', `no route ${req.method} ${path} (it takes POST)`);
@@ -216,6 +221,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
       const est = path.startsWith(EST);
       const csrPem = csrFromBody(req.headers['content-type'] ?? '', body, est);
       const enrolled = await this.enrollment.enroll(device, csrPem, path, path.endsWith('simplereenroll') ? 'reenroll' : 'enroll');
+      enrollments.inc({ outcome: 'issued' });
       if (est) return this.sendPkcs7(res, [enrolled.row.certificateDer], 200);
       return this.sendEnrolled(req, res, enrolled);
     } catch (error) {
@@ -225,6 +231,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
         : isStoreUnavailable(error) ? new EnrollError(503, 'service_unavailable', 'a data store is unavailable; retry the request', {}, { retryable: true }) : null;
       if (!e) this.logger.error({ err: (error as Error).message, path }, 'enrollment failed');
       const status = e?.status ?? 500;
+      if (enrollPath) enrollments.inc({ outcome: e?.code ?? 'internal' });
       if (res.headersSent || res.writableEnded) return; // already answered (a deadline passed meanwhile)
       res.writeHead(status, { 'Content-Type': 'application/json', ...(e?.headers ?? {}) });
       res.end(JSON.stringify({ error: e?.message ?? 'internal error', code: e?.code ?? 'internal', status, details: e?.details ?? {}, requestId }));

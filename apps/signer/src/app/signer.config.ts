@@ -66,6 +66,10 @@ export class SignerConfig extends CommonConfig {
   /** How often the signers renew certificates with autoRenew inside their renewalThresholdDays. */
   @IsIntBetween('RENEWAL_SWEEP_INTERVAL_MS', 1000, 86_400_000)
   RENEWAL_SWEEP_INTERVAL_MS = 3_600_000;
+
+  /** How often the metrics gauges that need SQL or Redis (queue depth, OCSP/CRL freshness, expiring certificates) are computed. */
+  @IsIntBetween('METRICS_COLLECT_INTERVAL_MS', 100, 3_600_000)
+  METRICS_COLLECT_INTERVAL_MS = 30_000;
 }
 
 export const masterKeyBytes = (config: SignerConfig): Buffer => Buffer.from(config.MASTER_KEY, 'base64');

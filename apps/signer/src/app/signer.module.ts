@@ -15,6 +15,7 @@ import { SignerQueue } from './revocation/signer-queue';
 import { Sweeps } from './revocation/sweeps';
 import { SignerConfig } from './signer.config';
 
+import { SignerMetricsCollector } from './signer-metrics';
 import { SIGNER_CONFIG } from './signer-config.token';
 
 export { SIGNER_CONFIG };
@@ -32,7 +33,7 @@ export class SignerModule {
         HealthModule,
       ],
       providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler,
-        RevokeHandlers, Sweeps, SignerWorker, QueueRecovery],
+        RevokeHandlers, Sweeps, SignerWorker, QueueRecovery, SignerMetricsCollector],
       exports: [SIGNER_CONFIG],
     };
   }

@@ -14,6 +14,7 @@ import { Access } from '../access/access.decorator';
 import { CaAction, OrgPrincipal, requireOnCa } from '../access/principal';
 import { Audited } from '../audit/audited.decorator';
 import { RateLimit } from '../rate-limit/rate-limit.decorator';
+import { issueDuration } from '../gateway-metrics';
 import type { GatewayRequest } from '../request-context';
 import { CertificatesService } from './certificates.service';
 import { ApprovalEnvelopeView } from '../approvals/approval.dto';
@@ -50,7 +51,8 @@ export class CertificatesController {
   @ApiAcceptedResponse({ type: ApprovalEnvelopeView, description: 'under a profile with requireApproval: the request, waiting for approval; nothing signed yet' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
   async issue(@CurrentCaller() caller: OrgCaller, @Req() req: GatewayRequest, @Body() dto: IssueCertificateDto, @Res({ passthrough: true }) res: Response) {
-    const result = await this.certificates.issue(caller, dto, idempotencyKeyOf(req));
+    const answered = issueDuration.startTimer();
+    const result = await this.certificates.issue(caller, dto, idempotencyKeyOf(req)).finally(() => void answered());
     // Under a profile with requireApproval nothing is signed yet: 202 with the request (API.md section 6).
     if ('approval' in result) res.status(202);
     return result;

@@ -18,6 +18,7 @@ import { MAX_OCSP_REQUEST_BYTES, OCSP_INTERNAL_ERROR, OCSP_MALFORMED_REQUEST } f
 import { chooseRequestId, httpRequestDuration, httpRequestsTotal } from '@signet/service';
 import type { IncomingMessage, OutgoingHttpHeader, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { ocspRequests, ocspStatusOf } from '../gateway-metrics';
 import { OcspAnswer, PkiStore } from './pki-store';
 
 const logger = new Logger('PkiEndpoints');
@@ -114,6 +115,7 @@ function ocspPost(store: PkiStore, req: IncomingMessage, res: ServerResponse, st
 
 function sendOcsp(req: IncomingMessage, res: ServerResponse, answer: OcspAnswer, route: Route, started: number): void {
   const signed = answer.signed;
+  ocspRequests.inc({ status: signed ? 'successful' : ocspStatusOf(answer.body) });
   if (!signed) {
     // Errors and unauthorized are not worth caching: the answer may change once the serial exists.
     return send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], answer.body, route, started);
@@ -133,6 +135,7 @@ function sendOcsp(req: IncomingMessage, res: ServerResponse, answer: OcspAnswer,
 function ocspFailed(req: IncomingMessage, res: ServerResponse, error: unknown, route: Route, started: number): void {
   logger.error({ err: (error as Error)?.message }, 'OCSP lookup failed');
   if (res.headersSent) return void res.destroy();
+  ocspRequests.inc({ status: 'internalError' });
   send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], OCSP_INTERNAL_ERROR, route, started);
 }
 

@@ -10,6 +10,7 @@ import { ThrottlerGuard, ThrottlerRequest, ThrottlerStorage } from '@nestjs/thro
 import { ApiError, PUBLIC_ROUTE } from '@signet/service';
 import type { Response } from 'express';
 import { GatewayRequest, clientIp } from '../request-context';
+import { rateLimited } from '../gateway-metrics';
 import { RATE_LIMIT_CLASS, RateLimitClass } from './rate-limit.decorator';
 
 /** Whom a request counts against: its API key, or its client IP without a valid one. */
@@ -28,6 +29,7 @@ export async function countRequest(
   res.setHeader('X-RateLimit-Remaining', Math.max(0, limit - totalHits));
   res.setHeader('X-RateLimit-Reset', Math.ceil(Date.now() / 1000) + timeToExpire);
   if (totalHits <= limit) return null;
+  rateLimited.inc({ class: className });
   return new ApiError(
     'rate_limited',
     `rate limit of ${limit} requests per ${Math.round(ttl / 1000)} s exceeded`,

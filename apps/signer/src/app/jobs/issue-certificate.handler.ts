@@ -25,6 +25,7 @@ import { CaKeyring } from '../keys/ca-keyring';
 import { OcspSigner, SignedOcspResponse } from '../revocation/ocsp-signer';
 import { BUILT_IN_POLICY, IssuancePolicy, IssuanceTemplate, applyPolicy, defaultKeyAlgorithm, policyOf } from '../policy/issuance-policy';
 import { SIGNER_CONFIG } from '../signer-config.token';
+import { certificatesIssued, issuanceSource } from '../signer-metrics';
 import type { SignerConfig } from '../signer.config';
 
 const DAY_MS = 86_400_000;
@@ -87,6 +88,7 @@ export class IssueCertificateHandler {
       try {
         await this.dataSource.transaction((manager) => this.commit(manager, bulk.map((p) => p.item)));
         for (const { index, item } of bulk) outcomes[index] = this.resultOf(item);
+        countIssued(bulk.map((p) => p.item));
       } catch (error) {
         // The database refused a statement because of what one item holds (a twin that got there
         // first, a value the table cannot take): each item goes again in its own transaction, so only
@@ -270,6 +272,7 @@ export class IssueCertificateHandler {
       if (again) return { certificateId: again };
       throw error;
     }
+    countIssued([item]);
     return this.resultOf(item);
   }
 
@@ -375,4 +378,9 @@ function withCommonName(requested: Partial<SubjectAltNames>, commonName: string)
     email: requested.email ?? [],
     uri: requested.uri ?? [],
   });
+}
+
+/** Committed issuances, counted once each (a retry that finds its twin committed counts nothing). */
+function countIssued(items: PreparedIssuance[]): void {
+  for (const { job, row } of items) certificatesIssued.inc({ ca_id: row.caId, profile_id: row.profileId ?? 'none', source: issuanceSource(job) });
 }

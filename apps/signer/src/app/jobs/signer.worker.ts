@@ -27,6 +27,7 @@ import { IssueCertificateHandler } from './issue-certificate.handler';
 import { CrlBuilder } from '../revocation/crl-builder';
 import { JobAttempt, RevokeHandlers } from '../revocation/revoke.handlers';
 import { SignerQueue } from '../revocation/signer-queue';
+import { jobOutcomeOf, signerJobDuration, signerJobs } from '../signer-metrics';
 import { Sweeps } from '../revocation/sweeps';
 
 /** This job's id, and whether an attempt of it started before: one that failed, or one whose signer died (stalled). */
@@ -155,11 +156,19 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
 
   private async process(job: Job): Promise<unknown> {
     const handler = Object.hasOwn(this.handlers, job.name) ? (this.handlers as Record<string, (job: Job) => Promise<unknown>>)[job.name] : undefined;
+    const labels = { job: handler ? job.name : 'unknown' };
+    const ended = signerJobDuration.startTimer(labels);
     try {
       if (!handler) throw refuse('bad_request', `unknown job ${job.name}`);
-      return await handler(job);
+      const result = await handler(job);
+      signerJobs.inc({ ...labels, outcome: 'completed' });
+      return result;
     } catch (error) {
-      throw asJobError(error);
+      const failure = asJobError(error);
+      signerJobs.inc({ ...labels, outcome: jobOutcomeOf(failure) });
+      throw failure;
+    } finally {
+      ended();
     }
   }
 

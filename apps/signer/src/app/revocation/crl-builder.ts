@@ -14,6 +14,7 @@ import { DataSource } from 'typeorm';
 import { CaKeyring } from '../keys/ca-keyring';
 import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
+import { crlBuildDuration } from '../signer-metrics';
 
 /** Revoked serials read per round trip while the CRL streams. */
 const PAGE = 20_000;
@@ -52,6 +53,7 @@ export class CrlBuilder {
     if (!ca) return { skipped: 'no such certificate authority' };
     if (ca.hasPassphrase && !passphrase) return { skipped: 'passphrase-protected certificate authority' };
     const issuer = await this.keyring.issuer(ca, passphrase);
+    const ended = crlBuildDuration.startTimer();
     return this.dataSource.transaction(async (manager) => {
       await lockCrlBuilds(manager, caId);
       const crlNumber = (await lastCrlNumber(manager, caId)) + 1n;
@@ -60,6 +62,6 @@ export class CrlBuilder {
       const crl = await buildCrl({ issuer, crlNumber, thisUpdate, nextUpdate, entries: revokedEntries(manager, caId, thisUpdate, PAGE) });
       await storeCrl(manager, { caId, crlNumber, thisUpdate, nextUpdate, revokedCount: crl.revokedCount, der: crl.der });
       return { caId, crlNumber: crlNumber.toString(), revokedCount: crl.revokedCount, thisUpdate, nextUpdate };
-    });
+    }).finally(() => void ended());
   }
 }

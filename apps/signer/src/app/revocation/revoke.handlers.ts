@@ -29,6 +29,7 @@ import { CaKeyring } from '../keys/ca-keyring';
 import { CrlBuilder } from './crl-builder';
 import { OcspSigner, SignedOcspResponse } from './ocsp-signer';
 import { SignerQueue } from './signer-queue';
+import { certificatesRevoked } from '../signer-metrics';
 
 /** Which job this is, and whether an earlier attempt of it started. */
 export interface JobAttempt {
@@ -84,6 +85,7 @@ export class RevokeHandlers {
       }]);
     });
     if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase);
+    certificatesRevoked.inc({ ca_id: ca.id, reason: job.reason });
     await this.ocsp.publish(stored, 'revocation');
     await this.afterRevocation(ca, passphrase);
     return { revokedAt: revokedAt.toISOString() };
@@ -115,6 +117,7 @@ export class RevokeHandlers {
       }]);
     });
     if (finishedEarlier) return this.finishRetry(ca.serialNumber, finishedEarlier, parent, passphrase);
+    certificatesRevoked.inc({ ca_id: parent.id, reason: job.reason });
     await this.ocsp.publish(stored, 'revocation');
     await this.afterRevocation(parent, passphrase);
     return { revokedAt: revokedAt.toISOString() };

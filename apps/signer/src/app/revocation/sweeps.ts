@@ -25,6 +25,7 @@ import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 import { OcspSigner, OcspSubject } from './ocsp-signer';
 import { SignerQueue } from './signer-queue';
+import { renewals } from '../signer-metrics';
 
 const OCSP_BATCH = 500;
 /** A sweep stops after this long and leaves the rest to the next one, so it never hogs a worker slot. */
@@ -103,8 +104,10 @@ export class Sweeps {
             csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
           }));
           renewed++;
+          renewals.inc({ outcome: 'renewed' });
         } catch (error) {
           failed++;
+          renewals.inc({ outcome: 'failed' });
           this.logger.warn({ certificateId: old.id, err: (error as Error).message }, 'automatic renewal failed');
         }
       }

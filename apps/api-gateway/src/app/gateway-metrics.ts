@@ -1,0 +1,47 @@
+/**
+ * The gateway's domain metrics (API.md section 12), updated in place on the request path (no SQL, no
+ * Redis). Webhooks and ACME do not exist yet: their families are registered so dashboards and alerts
+ * can name them; they export no samples until those features feed them.
+ */
+import { metricsRegistry } from '@signet/service';
+import { Counter, Histogram } from 'prom-client';
+
+const registers = [metricsRegistry];
+
+export const issueDuration = new Histogram({
+  name: 'signet_issue_duration_seconds', help: 'POST /v1/certificates, from the request reaching the handler to its answer (signing included)',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+});
+export const rateLimited = new Counter({
+  name: 'signet_rate_limited_total', help: 'Requests refused with 429, by rate-limit class',
+  labelNames: ['class'] as const, registers,
+});
+export const ocspRequests = new Counter({
+  name: 'signet_ocsp_requests_total', help: 'OCSP requests answered, by response status (successful, malformedRequest, internalError, tryLater, unauthorized)',
+  labelNames: ['status'] as const, registers,
+});
+export const webhookDeliveries = new Counter({
+  name: 'signet_webhook_deliveries_total', help: 'Webhook deliveries by outcome (not implemented yet: no samples)',
+  labelNames: ['outcome'] as const, registers,
+});
+export const acmeOrders = new Counter({
+  name: 'signet_acme_orders_total', help: 'ACME orders by final status (not implemented yet: no samples)',
+  labelNames: ['status'] as const, registers,
+});
+export const acmeValidations = new Counter({
+  name: 'signet_acme_validations_total', help: 'ACME challenge validations by type and outcome (not implemented yet: no samples)',
+  labelNames: ['type', 'outcome'] as const, registers,
+});
+
+/** RFC 6960 OCSPResponseStatus values, by number. */
+const OCSP_STATUSES = ['successful', 'malformedRequest', 'internalError', 'tryLater', 'unknown', 'sigRequired', 'unauthorized'];
+
+/**
+ * The status of an OCSP response's DER: OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, ... },
+ * the ENUMERATED right after the SEQUENCE's header (short or long length form). No parsing beyond it.
+ */
+export function ocspStatusOf(der: Buffer): string {
+  const lengthBytes = der[1] & 0x80 ? (der[1] & 0x7f) + 1 : 1;
+  const at = 1 + lengthBytes;
+  return der[at] === 0x0a && der[at + 1] === 1 ? OCSP_STATUSES[der[at + 2]] ?? 'unknown' : 'unknown';
+}
