@@ -5,7 +5,7 @@
  * (continuing the caller's), its queue producer span, and the signer's job span with its sign and
  * store steps, each the child of the one before.
  */
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiOk, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { randomBytes } from 'node:crypto';
 import { Server, createServer } from 'node:http';
 import { sleep } from './support';
@@ -65,14 +65,7 @@ describe('traces from the gateway through the signer', () => {
   let adminKey: string;
   let caId: string;
 
-  const call = async (method: string, path: string, body?: object, headers: Record<string, string> = {}) => {
-    const res = await fetch(`${gatewayUrl}${path}`, {
-      method, headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json', ...headers }, body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const call = (method: string, path: string, body?: object, headers: Record<string, string> = {}) => apiOk(gatewayUrl, method, path, { body, key: adminKey, headers });
 
   /** Spans arrive in batches (OTEL_BSP_SCHEDULE_DELAY): wait until `ready` holds of what arrived. */
   const spansUntil = async (ready: (spans: ReceivedSpan[]) => boolean): Promise<ReceivedSpan[]> => {

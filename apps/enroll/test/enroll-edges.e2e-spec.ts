@@ -4,7 +4,7 @@
  * s_client, curl, node:tls) against the built enroll, signer and gateway processes, with deadlines of
  * 1 s so that a late cut (Node's own check runs every 30 s) shows.
  */
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiOk, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,14 +44,7 @@ describe('enroll on 8443: deadlines, error shapes and TLS alerts', () => {
   let host: string;
   let port: number;
 
-  const call = async (method: string, path: string, body?: object, key = adminKey) => {
-    const res = await fetch(`${gatewayUrl}${path}`, {
-      method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
+  const call = (method: string, path: string, body?: object, key = adminKey) => apiOk(gatewayUrl, method, path, { body, key });
 
   /** curl with the device certificate: status, body and curl's exit code. */
   const curl = (path: string, args: string[] = []) => {

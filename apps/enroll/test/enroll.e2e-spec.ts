@@ -3,7 +3,7 @@
  * built enroll and signer processes, with the gateway's API (in this process) to set things up.
  */
 import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, parseCertificate, toPem } from '@signet/pki';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiCall, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -39,13 +39,7 @@ describe('enrollment over mutual TLS', () => {
   let bootstrapId: string;
   let deviceCaId: string;
   /** The gateway's API over HTTP (it runs as its own built process, like the signer and enroll). */
-  const call = async (method: string, path: string, body?: object, key = adminKey) => {
-    const res = await fetch(`${gatewayUrl}${path}`, {
-      method, headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
+  const call = (method: string, path: string, body?: object, key = adminKey) => apiCall(gatewayUrl, method, path, { body, key });
   const ok = async (pending: ReturnType<typeof call>, status: number) => {
     const res = await pending;
     if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);

@@ -4,3 +4,4 @@ export * from './lib/health-checks';
 export * from './lib/env-example';
 export * from './lib/crafted-csr';
 export * from './lib/private-stores';
+export * from './lib/api-client';
