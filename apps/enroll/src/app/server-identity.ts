@@ -5,7 +5,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { CertificateAuthorityEntity, CertificateEntity } from '@signet/persistence';
+import { caById, certificatesById } from '@signet/persistence';
 import { buildCertificateSync, generateKeyPair, exportPrivateKeyPem, issuerOf, normalizeSubjectAltNames, toPem } from '@signet/pki';
 import { IssueCertificateJob, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { SignerClient } from '@signet/service';
@@ -30,7 +30,7 @@ export async function serverIdentity(config: EnrollConfig, dataSource: DataSourc
   const names = config.ENROLL_TLS_HOSTNAMES.split(',');
   const sans = normalizeSubjectAltNames({ dns: names.filter((n) => !isIP(n)), ip: names.filter((n) => isIP(n)) });
   if (config.ENROLL_TLS_CA_ID) {
-    const ca = await dataSource.getRepository(CertificateAuthorityEntity).findOneBy({ id: config.ENROLL_TLS_CA_ID });
+    const ca = await caById(dataSource.manager, config.ENROLL_TLS_CA_ID);
     if (!ca) throw new Error(`ENROLL_TLS_CA_ID ${config.ENROLL_TLS_CA_ID} is not a CA of this platform`);
     const recipient = newRecipient();
     const certificateId = randomUUID();
@@ -42,7 +42,8 @@ export async function serverIdentity(config: EnrollConfig, dataSource: DataSourc
       actor: { type: 'system', id: null, name: 'enroll', ip: null },
     };
     const result = await signer.run(SIGNER_JOBS.issueCertificate, job, job.issuanceKey);
-    const row = await dataSource.getRepository(CertificateEntity).findOneByOrFail({ id: result.certificateId });
+    const row = (await certificatesById(dataSource.manager, [result.certificateId])).get(result.certificateId);
+    if (!row) throw new Error(`the enroll server's certificate ${result.certificateId} was issued but cannot be read back`);
     const chain = [toPem('CERTIFICATE', row.certificateDer), toPem('CERTIFICATE', ca.certificateDer)];
     return { certPem: chain.join(''), keyPem: open(result.sealedPrivateKey!, recipient.privateKey), source: 'issued' };
   }
