@@ -3,10 +3,15 @@
  * OTEL_EXPORTER_OTLP_ENDPOINT pointing at an OTLP/HTTP receiver in this process, issue a certificate
  * for a request that carries its own W3C `traceparent`. One trace then holds the gateway's HTTP span
  * (continuing the caller's), its queue producer span, and the signer's job span with its sign and
- * store steps, each the child of the one before.
+ * store steps, each the child of the one before. An enrollment on 8443 (the enroll server with the same
+ * endpoint) is one trace the same way: its request span, its producer span, the signer's job span.
  */
 import { RunningService, apiOk, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server, createServer } from 'node:http';
 import { sleep } from './support';
 
@@ -61,6 +66,8 @@ describe('traces from the gateway through the signer', () => {
   const receiver = otlpReceiver();
   let signer: RunningService;
   let gateway: RunningService;
+  let enroll: RunningService;
+  let enrollUrl: string;
   let gatewayUrl: string;
   let adminKey: string;
   let caId: string;
@@ -87,12 +94,20 @@ describe('traces from the gateway through the signer', () => {
     adminKey = PLATFORM_ADMIN_KEY;
     adminKey = (await call('POST', '/api/v1/platform/orgs', { name: 'Traced org', slug: `traced-${randomBytes(4).toString('hex')}` })).adminKey;
     caId = (await call('POST', '/api/v1/cas', { name: 'Traced', subject: { commonName: 'Traced Root' } })).ca.id;
+    await call('POST', '/api/v1/enrollment-policies', { name: 'Traced devices', trustedCaIds: [caId], issuingCaId: caId, subjectRule: 'match-client-cn' });
+    const [enrollPort, enrollHealthPort] = [await freePort(), await freePort()];
+    enroll = spawnService('enroll', {
+      ...testServiceEnv(), ...tracing, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealthPort), ENROLL_TLS_CA_ID: caId,
+      ENROLL_TLS_HOSTNAMES: 'localhost,127.0.0.1', ENROLL_TRUST_POLL_MS: '500',
+    });
+    await waitForHttp(`http://127.0.0.1:${enrollHealthPort}/healthz`, enroll);
+    enrollUrl = `https://127.0.0.1:${enrollPort}`;
   }, 60_000);
 
   afterAll(async () => {
-    const codes = await Promise.all([gateway && stopService(gateway), signer && stopService(signer)]);
+    const codes = await Promise.all([gateway && stopService(gateway), enroll && stopService(enroll), signer && stopService(signer)]);
     await new Promise((resolve) => receiver.server.close(resolve));
-    expect(codes).toEqual([0, 0]);
+    expect(codes).toEqual([0, 0, 0]);
   });
 
   it('one trace covers the HTTP request, the queue hop and the signer job, each span the child of the one before', async () => {
@@ -133,5 +148,33 @@ describe('traces from the gateway through the signer', () => {
     // Probes and scrapes make no spans; the exporter spoke OTLP/HTTP JSON.
     expect(receiver.spans.some((s) => /healthz|readyz|metrics/.test(s.name))).toBe(false);
     expect(receiver.requests.every((r) => r.path === '/v1/traces' && r.contentType.startsWith('application/json'))).toBe(true);
+  });
+
+  it('an enrollment on 8443 is one trace too: the enroll server request, its queue hop, the signer job', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-traced-'));
+    const device = await call('POST', '/api/v1/certificates', { caId, commonName: 'traced-device', usage: 'client' });
+    writeFileSync(join(dir, 'device.pem'), device.certificate.certificatePem);
+    writeFileSync(join(dir, 'device.key'), device.privateKey);
+    writeFileSync(join(dir, 'ca.pem'), (await call('GET', `/api/v1/cas/${caId}`)).ca.certificatePem);
+    expect(spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'op.key', '-out', 'op.csr', '-subj', '/CN=traced-device'], { cwd: dir }).status).toBe(0);
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpanId = randomBytes(8).toString('hex');
+    const enrollOnce = () => spawnSync('curl', ['-sS', '--max-time', '15', '--cacert', 'ca.pem', '--cert', 'device.pem', '--key', 'device.key', '-H', 'Content-Type: application/pkcs10',
+      '-H', `traceparent: 00-${traceId}-${callerSpanId}-01`, '--data-binary', '@op.csr', '-o', '/dev/null', '-w', '%{http_code}', `${enrollUrl}/v1/enroll`], { cwd: dir, encoding: 'utf8' }).stdout;
+    let status = enrollOnce();
+    // The trust store follows the policy within ENROLL_TRUST_POLL_MS.
+    for (let i = 0; i < 50 && status !== '201'; i++) {
+      await sleep(200);
+      status = enrollOnce();
+    }
+    expect(status).toBe('201');
+
+    const inTrace = (spans: ReceivedSpan[]) => spans.filter((s) => s.traceId === traceId);
+    const spans = inTrace(await spansUntil((all) => inTrace(all).some((s) => s.service === 'signet-signer' && s.kind === KIND.consumer)));
+    const request = spans.find((s) => s.service === 'signet-enroll' && s.kind === KIND.server && s.parentSpanId === callerSpanId);
+    const producer = spans.find((s) => s.service === 'signet-enroll' && s.kind === KIND.producer);
+    const job = spans.find((s) => s.service === 'signet-signer' && s.kind === KIND.consumer);
+    expect({ request: !!request, producer: !!producer, job: !!job }).toEqual({ request: true, producer: true, job: true });
+    expect(job!.parentSpanId).toBe(producer!.spanId);
   });
 });
