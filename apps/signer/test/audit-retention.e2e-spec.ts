@@ -4,8 +4,9 @@
  * stay, and an ad-hoc DELETE is still refused. The sweep job goes straight onto a queue of this file's
  * own, to the built signer with the run's PostgreSQL and Redis.
  */
-import { SIGNER_JOBS } from '@signet/queue';
-import { SignerClient } from '@signet/service';
+import { SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
+import { Job, Queue } from 'bullmq';
+import Redis from 'ioredis';
 import { RunningService, startSigner, stopService } from '@signet/testing';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -13,17 +14,31 @@ import { Client } from 'pg';
 describe('audit retention sweep', () => {
   const prefix = `${process.env.QUEUE_PREFIX}-retention`;
   let signer: RunningService;
-  let client: SignerClient;
+  let queue: Queue;
+  let connection: Redis;
+  /** One retention sweep through the queue; its result read by polling the job (no event subscription to race). */
+  const sweep = async (): Promise<{ deleted: number }> => {
+    const job = await queue.add(SIGNER_JOBS.auditRetentionSweep, {}, { jobId: `test-retention-${randomUUID()}` });
+    for (let i = 0; i < 300; i++) {
+      const state = await job.getState();
+      if (state === 'completed') return (await Job.fromId(queue, job.id!))!.returnvalue;
+      if (state === 'failed') throw new Error(`the sweep failed: ${(await Job.fromId(queue, job.id!))!.failedReason}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the sweep job is still ${await job.getState()} after 30 s`);
+  };
   let db: Client;
 
   beforeAll(async () => {
     signer = await startSigner({ QUEUE_PREFIX: prefix, AUDIT_RETENTION_DAYS: '30' });
-    client = new SignerClient({ REDIS_URL: process.env.REDIS_URL as string, QUEUE_PREFIX: prefix });
+    connection = new Redis(process.env.REDIS_URL as string, { maxRetriesPerRequest: null });
+    queue = new Queue(SIGNER_QUEUE, { connection, prefix });
     db = new Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
   });
   afterAll(async () => {
-    await client?.onApplicationShutdown();
+    await queue?.close();
+    connection?.disconnect();
     await db?.end();
     if (signer) expect(await stopService(signer)).toBe(0);
   });
@@ -42,7 +57,7 @@ describe('audit retention sweep', () => {
     await expect(db.query(`DELETE FROM audit_events WHERE id = $1`, [young[0]])).rejects.toThrow(/append-only/);
 
     // (The signer's hourly scheduled sweep may get there first: then this one finds nothing left.)
-    await client.run(SIGNER_JOBS.auditRetentionSweep, {}, `test-retention-${randomUUID()}`);
+    await sweep();
     const left = (await db.query(`SELECT id FROM audit_events WHERE id = ANY($1)`, [[...old, ...young]])).rows.map((r) => r.id).sort();
     expect(left).toEqual([...young].sort());
     const purge = (await db.query(`SELECT actor_type, actor_name, details FROM audit_events WHERE event_type = 'audit.purge' ORDER BY seq DESC LIMIT 1`)).rows[0];
@@ -50,6 +65,6 @@ describe('audit retention sweep', () => {
     expect(purge.details.deleted).toBeGreaterThanOrEqual(1);
 
     // Nothing left to delete: the next sweep deletes nothing, and says nothing.
-    expect(await client.run(SIGNER_JOBS.auditRetentionSweep, {}, `test-retention-${randomUUID()}`)).toEqual({ deleted: 0 });
+    expect(await sweep()).toEqual({ deleted: 0 });
   });
 });
