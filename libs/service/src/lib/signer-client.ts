@@ -12,7 +12,7 @@ import { closeRedis, createRedis } from './redis.module';
 import { isStoreUnavailableMessage, storeUnavailable } from './store-errors';
 import { inSpan, jobTraceMetadata } from './tracing';
 import { SpanKind } from '@opentelemetry/api';
-import { Queue, QueueEvents } from 'bullmq';
+import { Job, Queue, QueueEvents } from 'bullmq';
 import type Redis from 'ioredis';
 
 export const SIGNER_DEADLINE_MS = 30_000;
@@ -81,10 +81,10 @@ export class SignerClient implements OnApplicationShutdown {
 
   /**
    * Add the job and wait for its result, all within `deadlineMs`: Redis down holds the add (ioredis
-   * queues commands until it reconnects), and that wait counts against the deadline too.
+   * queues commands until it reconnects), and that wait counts against the deadline too. Typed from the
+   * job registry (libs/queue SignerJobRegistry): the payload and the result are the job's own. Traced
+   * (tracing.ts): a PRODUCER span around the add and the wait, whose context the job carries to the signer.
    */
-  /** Typed from the job registry (libs/queue SignerJobRegistry): the payload and the result are the job's own. */
-  /** Traced (tracing.ts): a PRODUCER span around the add and the wait, whose context the job carries to the signer. */
   run<N extends SignerJobName>(name: N, data: SignerJobPayload<N>, jobId: string, deadlineMs = SIGNER_DEADLINE_MS): Promise<SignerJobResult<N>> {
     return inSpan(`signer.queue ${name}`, () => this.addAndWait(name, data, jobId, deadlineMs), {
       kind: SpanKind.PRODUCER,
@@ -116,7 +116,7 @@ export class SignerClient implements OnApplicationShutdown {
         }),
         late,
       ]);
-      return (await job.waitUntilFinished(events, Math.max(1, deadlineMs - (Date.now() - started)))) as SignerJobResult<N>;
+      return (await finished(queue, job, events, Math.max(1, deadlineMs - (Date.now() - started)))) as SignerJobResult<N>;
     } catch (error) {
       const message = (error as Error).message;
       const failure = decodeJobFailure(message);
@@ -133,5 +133,44 @@ export class SignerClient implements OnApplicationShutdown {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** Past this, a wait also asks Redis itself whether the job finished (see `finished`). */
+const POLL_AFTER_MS = 1000;
+
+/**
+ * The job's result: from its QueueEvents notification, or, when none has come within POLL_AFTER_MS, from
+ * the job's own state, asked every POLL_AFTER_MS. A notification can be missed: a QueueEvents stream that
+ * was not reading yet when the job finished (a fresh client's first wait) never hears of it, and the wait
+ * would run to its deadline with the work done (seen about once in fifteen first waits). Most jobs finish
+ * well within the first second, so the poll costs nothing on the issuance path.
+ */
+async function finished(queue: Queue, job: Job, events: QueueEvents, ttlMs: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  let settled = false;
+  const polled = new Promise<unknown>((resolve, reject) => {
+    const check = async () => {
+      try {
+        const state = await job.getState();
+        if (settled) return;
+        if (state === 'completed' || state === 'failed') {
+          const done = await Job.fromId(queue, String(job.id));
+          if (settled || !done) return;
+          return state === 'completed' ? resolve(done.returnvalue) : reject(new Error(done.failedReason));
+        }
+      } catch {
+        // Redis away: the notification path (and its deadline) decides.
+      }
+      if (!settled) timer = setTimeout(() => void check(), POLL_AFTER_MS);
+    };
+    timer = setTimeout(() => void check(), POLL_AFTER_MS);
+  });
+  polled.catch(() => undefined);
+  try {
+    return await Promise.race([job.waitUntilFinished(events, ttlMs), polled]);
+  } finally {
+    settled = true;
+    clearTimeout(timer);
   }
 }
