@@ -6,7 +6,7 @@
  * store steps, each the child of the one before. An enrollment on 8443 (the enroll server with the same
  * endpoint) is one trace the same way: its request span, its producer span, the signer's job span.
  */
-import { RunningService, apiOk, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiOk, freePort, spawnService, startGatewayProcess, startSigner, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -84,13 +84,8 @@ describe('traces from the gateway through the signer', () => {
     const receiverPort = await freePort();
     await new Promise<void>((resolve) => receiver.server.listen(receiverPort, '127.0.0.1', resolve));
     const tracing = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiverPort}`, OTEL_BSP_SCHEDULE_DELAY: '100' };
-    const signerPort = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), ...tracing, MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
-    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
-    const gatewayPort = await freePort();
-    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    gateway = spawnService('api-gateway', { ...testServiceEnv(), ...tracing, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: gatewayUrl });
-    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    signer = await startSigner(tracing);
+    ({ gateway, url: gatewayUrl } = await startGatewayProcess({ ...tracing, PLATFORM_ADMIN_KEY }));
     adminKey = PLATFORM_ADMIN_KEY;
     adminKey = (await call('POST', '/api/v1/platform/orgs', { name: 'Traced org', slug: `traced-${randomBytes(4).toString('hex')}` })).adminKey;
     caId = (await call('POST', '/api/v1/cas', { name: 'Traced', subject: { commonName: 'Traced Root' } })).ca.id;

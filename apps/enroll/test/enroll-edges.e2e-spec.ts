@@ -4,7 +4,7 @@
  * s_client, curl, node:tls) against the built enroll, signer and gateway processes, with deadlines of
  * 1 s so that a late cut (Node's own check runs every 30 s) shows.
  */
-import { RunningService, apiOk, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiOk, freePort, spawnService, startGatewayProcess, startSigner, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -83,13 +83,8 @@ describe('enroll on 8443: deadlines, error shapes and TLS alerts', () => {
   const httpBody = (text: string) => text.slice(text.indexOf('\r\n\r\n') + 4);
 
   beforeAll(async () => {
-    const signerPort = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
-    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
-    const gatewayPort = await freePort();
-    gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}` });
-    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    signer = await startSigner();
+    ({ gateway, url: gatewayUrl } = await startGatewayProcess({ PLATFORM_ADMIN_KEY }));
     adminKey = (await call('POST', '/api/v1/platform/orgs', { name: 'Edges org', slug: `edges-${randomBytes(4).toString('hex')}` }, PLATFORM_ADMIN_KEY)).adminKey;
     const serverCa = (await call('POST', '/api/v1/cas', { name: 'Enroll server', subject: { commonName: 'Edges Enroll Server CA' } })).ca;
     file('server-ca.pem', serverCa.certificatePem);

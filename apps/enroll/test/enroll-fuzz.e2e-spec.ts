@@ -15,7 +15,7 @@
  */
 import { toPem } from '@signet/pki';
 import { FuzzTally, applyDerMutations, derMutations, fuzzRuns, fuzzSeed, fuzzSeedRequests, resignedCsrMutant, sanBytesCsr } from '@signet/pki/testing';
-import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, freePort, spawnService, startGatewayProcess, startSigner, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { Agent, request as httpsRequest } from 'node:https';
@@ -236,13 +236,8 @@ describe('fuzz: the mutual-TLS enrollment port', () => {
   const healthy = async () => (await fetch(`http://127.0.0.1:${healthPort}/healthz`).then((r) => r.status, () => 0)) === 200 && enroll.child.exitCode === null;
 
   beforeAll(async () => {
-    const signerPort = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
-    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
-    const gatewayPort = await freePort();
-    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: gatewayUrl });
-    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    signer = await startSigner();
+    ({ gateway, url: gatewayUrl } = await startGatewayProcess({ PLATFORM_ADMIN_KEY }));
     db = new Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
     const org = await call('POST', '/api/v1/platform/orgs', { name: 'Fuzz devices', slug: `fuzz-devices-${randomBytes(4).toString('hex')}` }, PLATFORM_ADMIN_KEY);

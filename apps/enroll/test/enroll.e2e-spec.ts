@@ -3,7 +3,7 @@
  * built enroll and signer processes, with the gateway's API (in this process) to set things up.
  */
 import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, issuerOf, parseCertificate, toPem } from '@signet/pki';
-import { RunningService, apiCall, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
+import { RunningService, apiCall, freePort, spawnService, startGatewayProcess, startSigner, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
@@ -65,13 +65,8 @@ describe('enrollment over mutual TLS', () => {
   };
 
   beforeAll(async () => {
-    const signerPort = await freePort();
-    signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(signerPort) });
-    await waitForHttp(`http://127.0.0.1:${signerPort}/healthz`, signer);
-    const gatewayPort = await freePort();
-    gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY, PUBLIC_BASE_URL: `http://127.0.0.1:${gatewayPort}` });
-    gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    await waitForHttp(`${gatewayUrl}/healthz`, gateway);
+    signer = await startSigner();
+    ({ gateway, url: gatewayUrl } = await startGatewayProcess({ PLATFORM_ADMIN_KEY }));
     const org = await ok(call('POST', '/api/v1/platform/orgs', { name: 'Devices org', slug: `devices-${randomBytes(4).toString('hex')}` }, PLATFORM_ADMIN_KEY), 201);
     adminKey = org.body.adminKey;
     const ca = async (body: object) => (await ok(api.post('/api/v1/cas', body), 201)).body.ca;

@@ -80,6 +80,15 @@ export const testServiceEnv = (): Record<string, string> => ({
 });
 
 /** The built signer, as in production (producers reach it only through the queue), with a MASTER_KEY of its own; answered once healthy. */
+/** The built gateway as a process on a free loopback port (PUBLIC_BASE_URL that port), once /healthz answers. */
+export async function startGatewayProcess(env: Record<string, string>): Promise<{ gateway: RunningService; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(port), HOST: '127.0.0.1', PUBLIC_BASE_URL: url, ...env });
+  await waitForHttp(`${url}/healthz`, gateway);
+  return { gateway, url };
+}
+
 export async function startSigner(env: Record<string, string> = {}): Promise<RunningService> {
   const port = await freePort();
   const signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port), ...env });
