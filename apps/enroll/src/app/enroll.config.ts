@@ -30,10 +30,6 @@ export class EnrollConfig extends CommonConfig {
   @Matches(/^[A-Za-z0-9.:*-]+(,[A-Za-z0-9.:*-]+)*$/, { message: 'ENROLL_TLS_HOSTNAMES must be comma-separated DNS names or IPs' })
   ENROLL_TLS_HOSTNAMES = 'localhost,127.0.0.1';
 
-  /** Base of the CRL, OCSP and caIssuers URLs in the certificates devices get. */
-  @Matches(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, { message: 'PUBLIC_BASE_URL must be an http(s) URL' })
-  PUBLIC_BASE_URL = 'http://127.0.0.1:3000';
-
   @IsIntBetween('ENROLL_BODY_LIMIT_BYTES', 1024, 1024 * 1024)
   ENROLL_BODY_LIMIT_BYTES = 65536;
 

@@ -5,16 +5,14 @@
  * CA keeps the subject. Refusals are audit events with the device as actor (issuances are audited by the
  * signer, in the issuing transaction).
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ClientCertificateState, clientCertificateStates, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
-import { ApiError, IssuanceBatcher, USAGE_EKU, apiErrorOfPki } from '@signet/service';
+import { ApiError, IssuanceBatcher, apiErrorOfPki } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { ENROLL_CONFIG } from './enroll-config.token';
-import type { EnrollConfig } from './enroll.config';
 import { IdentityRefusal, enrollmentIdentity } from './enrollment-identity';
 import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
@@ -48,7 +46,6 @@ export class EnrollError extends Error {
 export class EnrollmentService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @Inject(ENROLL_CONFIG) private readonly config: EnrollConfig,
     private readonly trust: TrustStore,
     private readonly batcher: IssuanceBatcher<CertificateEntity>,
   ) {}
@@ -131,11 +128,11 @@ export class EnrollmentService {
       sans: identity?.sans ?? { dns: [], ip: [], email: [], uri: [] },
       csrPem,
       keyAlgorithm: csr.keyAlgorithm,
-      // Under a profile, the profile decides validity and usage; else the policy's own settings.
+      // Under a profile, the profile decides validity and usage; else the policy's own (the signer's policy
+      // module derives the EKU from the usage, as for every issuance).
       profileId: policy.profileId ?? undefined,
       validityDays: policy.profileId ? undefined : policy.validityDays,
       usage: policy.profileId ? undefined : policy.usage,
-      extendedKeyUsage: policy.profileId ? undefined : USAGE_EKU[policy.usage] ?? ['clientAuth'],
       autoRenew: false,
       renewalThresholdDays: 30,
       storeKey: false,
