@@ -5,3 +5,4 @@ export * from './lib/env-example';
 export * from './lib/crafted-csr';
 export * from './lib/private-stores';
 export * from './lib/api-client';
+export * from './lib/dns-server';
