@@ -23,3 +23,4 @@ export * from './lib/certificate-lists';
 export * from './lib/idempotency-records';
 export * from './lib/orgs';
 export * from './lib/master-key-rotation';
+export * from './lib/acme';

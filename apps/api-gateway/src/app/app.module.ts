@@ -8,6 +8,7 @@ import { Clock, HealthModule, IssuanceBatcher, RedisModule, SignerClient, databa
 import { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { AccessModule } from './access/access.module';
+import { AcmeModule } from './acme/acme.module';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { ApprovalsModule } from './approvals/approvals.module';
 import { AuditModule } from './audit/audit.module';
@@ -47,6 +48,7 @@ export class AppModule {
         ApprovalsModule,
         EnrollmentModule,
         ProfilesModule,
+        AcmeModule,
       ],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },

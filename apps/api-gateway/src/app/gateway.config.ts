@@ -1,9 +1,10 @@
 import { IsString, Matches, MinLength, ValidateBy } from 'class-validator';
-import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
+import { IsIntBetween, IsPort } from '@signet/service';
 import { isTrustProxyList } from './trusted-proxies';
+import { AcmeConfig } from './acme/acme.config';
 
 /** The gateway's environment. It never reads MASTER_KEY: it cannot sign or decrypt anything. */
-export class GatewayConfig extends CommonConfig {
+export class GatewayConfig extends AcmeConfig {
   @IsPort('PORT')
   PORT = 3000;
 

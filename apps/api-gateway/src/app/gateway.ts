@@ -2,6 +2,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createHttpApp } from '@signet/service';
 import type { RequestHandler } from 'express';
 import { AppModule } from './app.module';
+import { acmeErrorRenderer } from './acme/acme-exception.filter';
+import { NonceStore } from './acme/nonces';
 import { auditFailures } from './audit/audit-failures.middleware';
 import { AuditService } from './audit/audit.service';
 import { GatewayConfig } from './gateway.config';
@@ -19,6 +21,7 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
     trustProxy: trustedProxies(config.TRUST_PROXY),
     earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
     beforeErrorResponse: (app) => limitUnguardedRequests(app, config),
+    errorRenderer: (app) => acmeErrorRenderer(app.get(NonceStore)),
     configure: (app) => {
       // /pki is answered by node:http ahead of Express (pki.middleware.ts); Express gets the rest.
       installPkiEndpoints(app.getHttpServer(), app.get(PkiStore));

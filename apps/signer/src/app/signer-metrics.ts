@@ -19,7 +19,7 @@ import { SignerQueue } from './revocation/signer-queue';
 const registers = [metricsRegistry];
 
 export const certificatesIssued = new Counter({
-  name: 'signet_certificates_issued_total', help: 'Certificates committed by the signer, by CA, profile (none: no profile) and source (api, enroll, renewal)',
+  name: 'signet_certificates_issued_total', help: 'Certificates committed by the signer, by CA, profile (none: no profile) and source (api, enroll, renewal, acme)',
   labelNames: ['ca_id', 'profile_id', 'source'] as const, registers,
 });
 export const certificatesRevoked = new Counter({
@@ -66,6 +66,7 @@ export const metricsCollections = new Counter({
 /** Where an issuance came from: a device on the enroll port, the renewal sweep or a renew call, else the API. */
 export function issuanceSource(job: { renewedFromId?: string | null; actor: { type: string } }): string {
   if (job.actor.type === 'device') return 'enroll';
+  if (job.actor.type === 'acmeAccount') return 'acme';
   return job.renewedFromId ? 'renewal' : 'api';
 }
 

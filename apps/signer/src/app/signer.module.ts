@@ -3,6 +3,7 @@ import { createDataSourceOptions } from '@signet/persistence';
 import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet/service';
 import { CreateCaHandler } from './jobs/create-ca.handler';
 import { ExportKeyHandler } from './jobs/export-key.handler';
+import { VerifyEabHandler } from './jobs/verify-eab.handler';
 import { ImportCaHandler } from './jobs/import-ca.handler';
 import { IssueCertificateHandler } from './jobs/issue-certificate.handler';
 import { SignerWorker } from './jobs/signer.worker';
@@ -32,7 +33,7 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler,
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler,
         RevokeHandlers, Sweeps, SignerWorker, QueueRecovery, SignerMetricsCollector],
       exports: [SIGNER_CONFIG],
     };

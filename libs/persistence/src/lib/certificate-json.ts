@@ -35,6 +35,8 @@ export interface CertificateJson {
   supersededById: string | null;
   profileId: string | null;
   environment: string | null;
+  source: string;
+  acmeAccountId: string | null;
   hasStoredKey: boolean;
   notes: string | null;
   createdAt: string;
@@ -69,6 +71,8 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     supersededById: row.supersededById,
     profileId: row.profileId ?? null,
     environment: row.environment ?? null,
+    source: row.source ?? 'issued',
+    acmeAccountId: row.acmeAccountId ?? null,
     hasStoredKey: row.encryptedKey !== null,
     notes: row.notes,
     createdAt: row.createdAt.toISOString(),

@@ -7,7 +7,7 @@ export type CertificateInsert = Pick<
   | 'id' | 'orgId' | 'caId' | 'serialNumber' | 'fingerprintSha256' | 'commonName' | 'subject' | 'sanDns' | 'sanIp' | 'sanEmail'
   | 'sanUri' | 'keyAlgorithm' | 'usage' | 'extendedKeyUsage' | 'mode' | 'validFrom' | 'validTo' | 'autoRenew'
   | 'renewalThresholdDays' | 'certificateDer' | 'csrDer' | 'encryptedKey' | 'notes' | 'issuanceKey' | 'renewedFromId'
-> & Partial<Pick<CertificateEntity, 'profileId' | 'environment' | 'enrolled'>>;
+> & Partial<Pick<CertificateEntity, 'profileId' | 'environment' | 'enrolled' | 'source' | 'acmeAccountId'>>;
 
 const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['id', (c) => c.id],
@@ -38,6 +38,8 @@ const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['profile_id', (c) => c.profileId ?? null],
   ['environment', (c) => c.environment ?? null],
   ['enrolled', (c) => c.enrolled ?? false],
+  ['source', (c) => c.source ?? 'issued'],
+  ['acme_account_id', (c) => c.acmeAccountId ?? null],
 ];
 
 /**

@@ -4,6 +4,12 @@ import { dropDatabase, ensureDatabaseExists, revertAllMigrations, revertLastMigr
 import { MIGRATIONS } from './migrations';
 
 const EXPECTED_TABLES = [
+  'acme_accounts',
+  'acme_authorizations',
+  'acme_challenges',
+  'acme_eab_keys',
+  'acme_order_authorizations',
+  'acme_orders',
   'api_keys',
   'approvals',
   'audit_events',

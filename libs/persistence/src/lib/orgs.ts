@@ -1,4 +1,4 @@
-/** Org rows: a new org's insert, the platform admin's list, a look-up by id. */
+/** Org rows: a new org's insert, the platform admin's list, a look-up by id or slug. */
 import type { EntityManager } from 'typeorm';
 import { OrgEntity } from './entities';
 
@@ -15,4 +15,9 @@ export function orgsPage(manager: EntityManager, page: { skip: number; take: num
 /** The org of this id; null when there is none. */
 export function orgById(manager: EntityManager, id: string): Promise<OrgEntity | null> {
   return manager.getRepository(OrgEntity).findOneBy({ id });
+}
+
+/** The org of this slug (ACME directories are named by it); null when there is none. */
+export function orgBySlug(manager: EntityManager, slug: string): Promise<OrgEntity | null> {
+  return manager.getRepository(OrgEntity).findOneBy({ slug });
 }

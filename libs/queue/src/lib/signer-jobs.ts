@@ -25,6 +25,8 @@ export const SIGNER_JOBS = {
   revocationSweep: 'revocation.sweep',
   renewalSweep: 'renewal.sweep',
   auditRetentionSweep: 'audit.retention',
+  /** Check an ACME external account binding's MAC with the EAB key only a signer can open. */
+  verifyEab: 'acme.verifyEab',
 } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
@@ -52,8 +54,8 @@ export const KEY_ALGORITHM_NAMES = ['ECDSA-P256', 'ECDSA-P384', 'RSA-2048', 'RSA
 
 /** Who asked, for the audit event the signer writes with the change. */
 export class JobActor {
-  @IsIn(['apiKey', 'device', 'system'])
-  type: 'apiKey' | 'device' | 'system';
+  @IsIn(['apiKey', 'device', 'system', 'acmeAccount'])
+  type: 'apiKey' | 'device' | 'system' | 'acmeAccount';
 
   @IsOptional()
   @IsString()
@@ -137,6 +139,22 @@ export class ExportKeyJob {
 
 export interface ExportKeyResult {
   sealedPrivateKey: string;
+}
+
+/**
+ * `acme.verifyEab`: whether the flattened JWS of an ACME newAccount's externalAccountBinding is MACed
+ * (HS256/384/512) with the HMAC key of EAB key `eabKeyId`. The key is stored sealed to the signers'
+ * transport key (derived from MASTER_KEY), so only a signer can check it.
+ */
+export class VerifyEabJob {
+  @IsUUID() eabKeyId: string;
+  @IsString() @Length(1, 4096) protected: string;
+  @IsString() @Length(1, 8192) payload: string;
+  @IsString() @Length(1, 1024) signature: string;
+}
+
+export interface VerifyEabResult {
+  valid: boolean;
 }
 
 export const REVOCATION_REASON_NAMES = [
@@ -232,6 +250,8 @@ export class IssueCertificateJob {
    * private key to it, so the key crosses Redis only as ciphertext.
    */
   @IsOptional() @IsString() @Length(1, 200) recipientKey?: string;
+  /** An ACME order's finalization: the account that ordered it (the certificate's source is then `acme`). */
+  @IsOptional() @IsUUID() acmeAccountId?: string;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
 }
 
@@ -287,6 +307,7 @@ export interface SignerJobRegistry {
   [SIGNER_JOBS.issueMany]: { payload: IssueManyJob; result: IssueManyResult };
   [SIGNER_JOBS.checkIssuance]: { payload: IssueCertificateJob; result: IssueCheckResult };
   [SIGNER_JOBS.exportKey]: { payload: ExportKeyJob; result: ExportKeyResult };
+  [SIGNER_JOBS.verifyEab]: { payload: VerifyEabJob; result: VerifyEabResult };
   [SIGNER_JOBS.revokeCertificate]: { payload: RevokeCertificateJob; result: RevokeResult };
   [SIGNER_JOBS.revokeCa]: { payload: RevokeCaJob; result: RevokeResult };
   [SIGNER_JOBS.buildCrl]: { payload: BuildCrlJob; result: BuildCrlResult };

@@ -75,11 +75,20 @@ export function requestIdOf(req: Request): string | undefined {
  */
 export type BeforeErrorResponse = (req: Request, res: Response, error: ApiError) => Promise<ApiError | null>;
 
+/**
+ * Sends an error in another shape when the request is one it speaks for (the gateway's ACME routes
+ * answer RFC 7807 problem documents, even for a body the JSON parser refused); false: the API shape.
+ */
+export type ErrorRenderer = (req: Request, res: Response, error: ApiError) => boolean;
+
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('ApiExceptionFilter');
 
-  constructor(private readonly beforeSend?: BeforeErrorResponse) {}
+  constructor(
+    private readonly beforeSend?: BeforeErrorResponse,
+    private readonly render?: ErrorRenderer,
+  ) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const ctx = host.switchToHttp();
@@ -104,6 +113,7 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   private send(req: Request, res: Response, error: ApiError): void {
     if (res.headersSent) return;
+    if (this.render?.(req, res, error)) return;
     const body: ErrorBody = { error: error.message, code: error.code, status: error.status };
     if (error.details) body.details = error.details;
     if (error.code === 'rate_limited' && error.details?.retryAfter !== undefined) body.retryAfter = Number(error.details.retryAfter);

@@ -9,7 +9,7 @@ import { json } from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Logger } from 'nestjs-pino';
 import { ApiError } from './errors';
-import { ApiExceptionFilter, BeforeErrorResponse, toApiError } from './exception.filter';
+import { ApiExceptionFilter, BeforeErrorResponse, ErrorRenderer, toApiError } from './exception.filter';
 import { requestIdFor } from './logging';
 import { refuseDeepBodies } from './request-text';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
@@ -25,6 +25,8 @@ export interface HttpAppOptions {
   earlyMiddleware?: (app: NestExpressApplication) => RequestHandler[];
   /** Called with every error before it is sent (see BeforeErrorResponse). */
   beforeErrorResponse?: (app: NestExpressApplication) => BeforeErrorResponse;
+  /** Sends some requests' errors in their own shape (see ErrorRenderer). */
+  errorRenderer?: (app: NestExpressApplication) => ErrorRenderer;
   /** Express's `trust proxy`: which hops' X-Forwarded-For counts for req.ip. Default: loopback. */
   trustProxy?: string | ((address: string, hop: number) => boolean);
   /** Extra set-up (raw body parsers, swagger, ...) before listen. */
@@ -83,7 +85,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   // The parser reads exactly what jsonBodiesOnly lets through (`+json` types too, which it skips by default).
   app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors, refuseDeepBodies);
-  app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app)));
+  app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app), options.errorRenderer?.(app)));
   app.useGlobalPipes(createValidationPipe());
   // Requests Node's parser refuses (431, malformed HTTP) get the API's error shape too.
   answerParserErrors(app.getHttpServer());

@@ -184,18 +184,24 @@ export class CasService {
    */
   async chain(principal: OrgPrincipal, id: string) {
     await this.knownReadable(principal, id);
-    let chain = this.chains.get(id);
-    if (!chain) this.chains.set(id, (chain = await this.buildChain(principal, id)));
+    const chain = await this.chainInOrg(principal.orgId, id);
     return { caId: id, chainLength: chain.length, chain };
   }
 
-  private async buildChain(principal: OrgPrincipal, id: string): Promise<string[]> {
-    let ca: CertificateAuthorityEntity | null = await this.readable(principal, id);
+  /** The chain of a CA of `orgId` for a caller already entitled to it (an ACME account of one of its profiles). */
+  async chainInOrg(orgId: string, id: string): Promise<string[]> {
+    let chain = this.chains.get(id);
+    if (!chain) this.chains.set(id, (chain = await this.buildChain(orgId, id)));
+    return chain;
+  }
+
+  private async buildChain(orgId: string, id: string): Promise<string[]> {
+    let ca: CertificateAuthorityEntity | null = await caInOrg(this.dataSource.manager, id, orgId);
     const chain: string[] = [];
     while (ca && chain.length < MAX_CHAIN) {
       chain.push(toPem('CERTIFICATE', ca.certificateDer));
       if (ca.externalChainPem) chain.push(...ca.externalChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []);
-      ca = ca.parentCaId ? await caInOrg(this.dataSource.manager, ca.parentCaId, principal.orgId) : null;
+      ca = ca.parentCaId ? await caInOrg(this.dataSource.manager, ca.parentCaId, orgId) : null;
     }
     return chain;
   }

@@ -42,6 +42,8 @@ export class CertificateView {
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the certificate that renewed this one' }) supersededById: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: "the profile it was issued under (null: its CA's built-in default profile)" }) profileId: string | null;
   @ApiProperty({ type: String, nullable: true, description: "the profile's environment" }) environment: string | null;
+  @ApiProperty({ enum: ['issued', 'acme'], description: 'issued: through the API or enrollment; acme: ordered over the ACME server' }) source: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the ACME account that ordered it (source acme)' }) acmeAccountId: string | null;
   @ApiProperty({ description: 'a managed key is kept, encrypted, for download (format=key)' }) hasStoredKey: boolean;
   @ApiProperty({ type: String, nullable: true }) notes: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;

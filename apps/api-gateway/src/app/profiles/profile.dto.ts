@@ -99,6 +99,10 @@ abstract class ProfilePolicyDto {
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: MAX_APPROVAL_TTL_HOURS, default: 72 })
   @OptionalNotNull() @IsInt() @Min(1) @Max(MAX_APPROVAL_TTL_HOURS)
   approvalTtlHours?: number;
+
+  @ApiPropertyOptional({ type: Boolean, default: true, description: "ACME newAccount on the profile's directory needs an external account binding key (POST /api/v1/acme/eab-keys)" })
+  @OptionalNotNull() @IsBoolean()
+  acmeEabRequired?: boolean;
 }
 
 export class CreateProfileDto extends ProfilePolicyDto {

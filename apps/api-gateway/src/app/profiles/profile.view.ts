@@ -21,6 +21,7 @@ export class ProfileView {
   @ApiProperty({ type: [String], nullable: true, description: 'null: what usage stands for' }) extendedKeyUsage: string[] | null;
   @ApiProperty() requireApproval: boolean;
   @ApiProperty({ type: 'integer' }) approvalTtlHours: number;
+  @ApiProperty({ description: 'ACME newAccount needs an external account binding' }) acmeEabRequired: boolean;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiProperty({ format: 'date-time' }) updatedAt: string;
 }
@@ -42,6 +43,7 @@ export const profileView = (p: ProfileEntity): ProfileView => ({
   extendedKeyUsage: p.extendedKeyUsage,
   requireApproval: p.requireApproval,
   approvalTtlHours: p.approvalTtlHours,
+  acmeEabRequired: p.acmeEabRequired,
   createdAt: p.createdAt.toISOString(),
   updatedAt: p.updatedAt.toISOString(),
 });

@@ -26,7 +26,7 @@ import type { OrgCaller } from '../access/caller';
 type ProfilePolicy = Pick<
   ProfileEntity,
   | 'name' | 'slug' | 'description' | 'environment' | 'allowedDomains' | 'allowWildcards' | 'allowIpSans' | 'allowedKeyAlgorithms'
-  | 'defaultValidityDays' | 'maxValidityDays' | 'usage' | 'extendedKeyUsage' | 'requireApproval' | 'approvalTtlHours'
+  | 'defaultValidityDays' | 'maxValidityDays' | 'usage' | 'extendedKeyUsage' | 'requireApproval' | 'approvalTtlHours' | 'acmeEabRequired'
 >;
 
 const DEFAULTS: Omit<ProfilePolicy, 'name' | 'slug'> = {
@@ -42,6 +42,7 @@ const DEFAULTS: Omit<ProfilePolicy, 'name' | 'slug'> = {
   extendedKeyUsage: null,
   requireApproval: false,
   approvalTtlHours: 72,
+  acmeEabRequired: true,
 };
 
 /** The fields a body sets (undefined: left as they are), in the stored form: domains lowercase, lists without repeats. */

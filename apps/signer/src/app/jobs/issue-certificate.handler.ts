@@ -237,6 +237,8 @@ export class IssueCertificateHandler {
       environment: policy.environment,
       // A device's own request on 8443: the certificate it may re-enroll with.
       enrolled: job.actor.type === 'device',
+      source: job.acmeAccountId ? 'acme' : 'issued',
+      acmeAccountId: job.acmeAccountId ?? null,
     };
     const audit: AuditEventInput = {
       orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',

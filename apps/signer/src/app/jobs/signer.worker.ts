@@ -10,7 +10,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, VerifyEabJob,
   SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis, inJobSpan } from '@signet/service';
@@ -22,6 +22,7 @@ import type { SignerConfig } from '../signer.config';
 import { CaKeyring } from '../keys/ca-keyring';
 import { CreateCaHandler } from './create-ca.handler';
 import { ExportKeyHandler } from './export-key.handler';
+import { VerifyEabHandler } from './verify-eab.handler';
 import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
 import { CrlBuilder } from '../revocation/crl-builder';
@@ -65,6 +66,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     private readonly issueCertificate: IssueCertificateHandler,
     private readonly importCa: ImportCaHandler,
     private readonly exportKey: ExportKeyHandler,
+    private readonly verifyEab: VerifyEabHandler,
     private readonly keyring: CaKeyring,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly revoke: RevokeHandlers,
@@ -146,6 +148,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     [SIGNER_JOBS.issueMany]: (job) => this.issueMany(job),
     [SIGNER_JOBS.checkIssuance]: (job) => this.issueCertificate.check([this.payload(IssueCertificateJob, job)]),
     [SIGNER_JOBS.exportKey]: (job) => this.exportKey.handle(this.payload(ExportKeyJob, job)),
+    [SIGNER_JOBS.verifyEab]: (job) => this.verifyEab.handle(this.payload(VerifyEabJob, job)),
     [SIGNER_JOBS.revokeCertificate]: (job) => this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job)),
     [SIGNER_JOBS.revokeCa]: (job) => this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job)),
     [SIGNER_JOBS.buildCrl]: (job) => this.crls.build(this.payload(BuildCrlJob, job).caId),

@@ -1,7 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 export type AuditOutcome = 'success' | 'failed' | 'pending';
-export type AuditActorType = 'apiKey' | 'device' | 'system';
+export type AuditActorType = 'apiKey' | 'device' | 'system' | 'acmeAccount';
 
 /**
  * One audit event. Append-only: the database refuses UPDATE, DELETE and TRUNCATE on this table (a

@@ -8,6 +8,8 @@ export type CertificateStatus = 'active' | 'revoked';
  * An issued leaf certificate. `expired` is derived from `validTo`. `issuanceKey` is the unique key of
  * the signer job that made it: a retried job finds its own row instead of minting a second certificate.
  */
+export type CertificateSource = 'issued' | 'acme';
+
 @Entity({ name: 'certificates' })
 export class CertificateEntity {
   @PrimaryGeneratedColumn('uuid')
@@ -111,6 +113,14 @@ export class CertificateEntity {
   /** Issued to a device by enrollment (it may re-enroll with it). */
   @Column({ type: 'boolean', default: false })
   enrolled: boolean;
+
+  /** Where it came from (API.md section 8): `issued` by a Signet CA through the API or enrollment, `acme`. */
+  @Column({ type: 'text', default: 'issued' })
+  source: CertificateSource;
+
+  /** The ACME account that ordered it (source `acme`). */
+  @Column({ name: 'acme_account_id', type: 'uuid', nullable: true })
+  acmeAccountId: string | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;

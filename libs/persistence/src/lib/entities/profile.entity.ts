@@ -58,6 +58,10 @@ export class ProfileEntity {
   @Column({ name: 'approval_ttl_hours', type: 'int', default: 72 })
   approvalTtlHours: number;
 
+  /** ACME newAccount needs an external account binding (API.md section 7). */
+  @Column({ name: 'acme_eab_required', type: 'boolean', default: true })
+  acmeEabRequired: boolean;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 
