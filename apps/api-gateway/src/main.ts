@@ -2,15 +2,18 @@
 import './tracing';
 import 'reflect-metadata';
 import { closeOnSignals, loadConfigOrExit, runClustered } from '@signet/service';
-import { createGateway } from './app/gateway';
+import { createGateway, listenHttps } from './app/gateway';
 import { GatewayConfig } from './app/gateway.config';
 
 async function main() {
   const config = loadConfigOrExit('api-gateway', GatewayConfig);
+  // Each worker listens on both ports; its HTTPS certificate is its own, fetched at start.
   await runClustered(config.GATEWAY_WORKERS, async () => {
     const app = await createGateway(config);
     await app.listen(config.PORT, config.HOST);
     closeOnSignals(app);
+    // After the HTTP port: an issued certificate may wait for a signer that is still starting.
+    await listenHttps(app, config);
   });
 }
 

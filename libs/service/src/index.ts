@@ -15,6 +15,7 @@ export * from './lib/http-app';
 export * from './lib/database.module';
 export * from './lib/cluster';
 export * from './lib/signer-client';
+export * from './lib/server-identity';
 export * from './lib/usage';
 export * from './lib/issuance-batcher';
 export * from './lib/clock';

@@ -1,4 +1,4 @@
-import { IsString, Matches, MinLength, ValidateBy } from 'class-validator';
+import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { IsIntBetween, IsPort } from '@signet/service';
 import { isTrustProxyList } from './trusted-proxies';
 import { AcmeConfig } from './acme/acme.config';
@@ -10,6 +10,31 @@ export class GatewayConfig extends AcmeConfig {
 
   @IsString()
   HOST = '0.0.0.0';
+
+  /** The HTTPS listener (API.md section 7): everything PORT serves, over TLS, on HOST too. */
+  @IsPort('HTTPS_PORT')
+  HTTPS_PORT = 3443;
+
+  /** PEM files of the HTTPS certificate (its chain may follow it) and key; when unset one is issued at start (see below). */
+  @IsOptional()
+  @IsString()
+  GATEWAY_TLS_CERT?: string = undefined;
+
+  @IsOptional()
+  @IsString()
+  GATEWAY_TLS_KEY?: string = undefined;
+
+  /**
+   * Without files: the CA that issues the HTTPS certificate at start (clients trust it through
+   * /pki/cas/<id>/ca.crt). Unset too: a self-signed certificate made at start (for trials only).
+   */
+  @IsOptional()
+  @Matches(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, { message: 'GATEWAY_TLS_CA_ID must be a CA id (UUID)' })
+  GATEWAY_TLS_CA_ID?: string = undefined;
+
+  /** Names of the issued or self-signed HTTPS certificate, comma-separated (DNS names or IPs). */
+  @Matches(/^[A-Za-z0-9.:*-]+(,[A-Za-z0-9.:*-]+)*$/, { message: 'GATEWAY_TLS_HOSTNAMES must be comma-separated DNS names or IPs' })
+  GATEWAY_TLS_HOSTNAMES = 'localhost,127.0.0.1';
 
   @IsString({ message: 'PLATFORM_ADMIN_KEY is required (at least 32 characters)' })
   @MinLength(32, { message: 'PLATFORM_ADMIN_KEY must be at least 32 characters' })

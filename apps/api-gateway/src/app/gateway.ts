@@ -1,6 +1,11 @@
+import { Logger } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createHttpApp } from '@signet/service';
+import { caById, certificatesById } from '@signet/persistence';
+import { SignerClient, createHttpApp, serverIdentity } from '@signet/service';
 import type { RequestHandler } from 'express';
+import type { Server as HttpServer } from 'node:http';
+import { Server as HttpsServer, createServer } from 'node:https';
+import { DataSource } from 'typeorm';
 import { AppModule } from './app.module';
 import { acmeErrorRenderer } from './acme/acme-exception.filter';
 import { NonceStore } from './acme/nonces';
@@ -28,4 +33,37 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
       return setupOpenApi(app);
     },
   });
+}
+
+/**
+ * The HTTPS listener (API.md section 7) on HTTPS_PORT, beside the HTTP port: the HTTP server's own
+ * request and clientError listeners (Express, the /pki fast path, parser refusals in the API's error
+ * shape), so it serves exactly what the HTTP port serves. Its certificate comes from GATEWAY_TLS_CERT/
+ * GATEWAY_TLS_KEY, or is issued at start by GATEWAY_TLS_CA_ID, or is self-signed for a trial
+ * (serverIdentity). Call after createGateway; app.close() closes it with the HTTP server.
+ */
+export async function listenHttps(app: NestExpressApplication, config: GatewayConfig): Promise<HttpsServer> {
+  const logger = new Logger('HttpsListener');
+  const dataSource = app.get(DataSource);
+  const identity = await serverIdentity({
+    service: 'api-gateway', label: 'the gateway (HTTPS)', variables: 'GATEWAY_TLS',
+    certFile: config.GATEWAY_TLS_CERT, keyFile: config.GATEWAY_TLS_KEY, caId: config.GATEWAY_TLS_CA_ID, hostnames: config.GATEWAY_TLS_HOSTNAMES,
+    store: { caById: (id) => caById(dataSource.manager, id), certificatesById: (ids) => certificatesById(dataSource.manager, ids) },
+    signer: app.get(SignerClient), logger,
+  });
+  const server = createServer({ cert: identity.certPem, key: identity.keyPem, minVersion: 'TLSv1.2' });
+  const http = app.getHttpServer() as HttpServer;
+  for (const event of ['request', 'clientError'] as const) {
+    for (const listener of http.listeners(event)) server.on(event, listener as (...args: unknown[]) => void);
+  }
+  // Both listeners stop taking connections and finish what they have before the shutdown hooks close the pools.
+  const adapter = app.getHttpAdapter();
+  const closeHttp = adapter.close.bind(adapter);
+  adapter.close = () => Promise.all([closeHttp(), new Promise<void>((resolve) => server.close(() => resolve()))]);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.HTTPS_PORT, config.HOST, () => resolve());
+  });
+  logger.log({ port: config.HTTPS_PORT, certificate: identity.source }, 'HTTPS listening');
+  return server;
 }

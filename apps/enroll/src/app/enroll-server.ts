@@ -27,7 +27,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { InjectDataSource } from '@nestjs/typeorm';
 import { certificateJson } from '@signet/persistence';
 import { ParsedCertificate, certsOnlyPkcs7, fingerprintSha256, fromPem, parseCertificate, toPem } from '@signet/pki';
-import { REDIS, SignerClient, chooseRequestId, isStoreUnavailable, parserErrorAnswer, writeParserError } from '@signet/service';
+import { REDIS, ServerIdentity, SignerClient, chooseRequestId, isStoreUnavailable, parserErrorAnswer, writeParserError } from '@signet/service';
 import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, ServerResponse } from 'node:http';
@@ -39,7 +39,7 @@ import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import type { EnrollConfig } from './enroll.config';
 import { Device, EnrollError, Enrolled, EnrollmentService } from './enrollment.service';
-import { ServerIdentity, serverIdentity } from './server-identity';
+import { enrollServerIdentity } from './server-identity';
 import { RoundTrips } from './round-trips';
 import { TrustStore } from './trust-store';
 import { enrollments, handshakeFailureReason, handshakeFailures } from './enroll-metrics';
@@ -77,7 +77,7 @@ export class EnrollServer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.identity = await serverIdentity(this.config, this.dataSource, this.signer, this.logger);
+    this.identity = await enrollServerIdentity(this.config, this.dataSource, this.signer, this.logger);
     this.context = this.secureContext();
     const timeout = this.config.ENROLL_REQUEST_TIMEOUT_MS;
     const server = createServer({

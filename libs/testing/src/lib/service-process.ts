@@ -5,6 +5,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 
 export type ServiceName = 'api-gateway' | 'signer' | 'enroll';
@@ -35,12 +36,28 @@ export function spawnService(service: ServiceName, env: Record<string, string>):
 }
 
 /** Poll `url` until it answers 200, or fail with what the process printed. */
-export async function waitForHttp(url: string, service: RunningService, timeoutMs = 20000): Promise<void> {
+export function waitForHttp(url: string, service: RunningService, timeoutMs = 20000): Promise<void> {
+  return pollUntilOk(url, service, timeoutMs, () => fetch(url).then((r) => r.ok, () => false));
+}
+
+/** Like waitForHttp, over HTTPS whoever signed the server's certificate (the listener is up; trust is the test's to check). */
+export function waitForHttps(url: string, service: RunningService, timeoutMs = 20000): Promise<void> {
+  const answers = () => new Promise<boolean>((resolve) => {
+    const req = httpsGet(url, { rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+  return pollUntilOk(url, service, timeoutMs, answers);
+}
+
+async function pollUntilOk(url: string, service: RunningService, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (service.child.exitCode !== null) throw new Error(`service exited early:\n${service.output()}`);
-    const ok = await fetch(url).then((r) => r.ok, () => false);
-    if (ok) return;
+    if (await ok()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${service.output()}`);
@@ -79,16 +96,24 @@ export const testServiceEnv = (): Record<string, string> => ({
   LOG_LEVEL: 'warn',
 });
 
-/** The built signer, as in production (producers reach it only through the queue), with a MASTER_KEY of its own; answered once healthy. */
-/** The built gateway as a process on a free loopback port (PUBLIC_BASE_URL that port), once /healthz answers. */
-export async function startGatewayProcess(env: Record<string, string>): Promise<{ gateway: RunningService; url: string }> {
+/**
+ * The built gateway as a process on free loopback ports (PUBLIC_BASE_URL the HTTP one), once /healthz
+ * answers on both: `url` is its HTTP port, `httpsUrl` its HTTPS listener (HTTPS_PORT, unless `env` names
+ * one; its certificate as `env`'s GATEWAY_TLS_* say: self-signed without them).
+ */
+export async function startGatewayProcess(env: Record<string, string>): Promise<{ gateway: RunningService; url: string; httpsUrl: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const gateway = spawnService('api-gateway', { ...testServiceEnv(), PORT: String(port), HOST: '127.0.0.1', PUBLIC_BASE_URL: url, ...env });
+  const full = { ...testServiceEnv(), PORT: String(port), HTTPS_PORT: String(await freePort()), HOST: '127.0.0.1', PUBLIC_BASE_URL: url, ...env };
+  const httpsUrl = `https://127.0.0.1:${full.HTTPS_PORT}`;
+  const gateway = spawnService('api-gateway', full);
   await waitForHttp(`${url}/healthz`, gateway);
-  return { gateway, url };
+  // An issued certificate may wait for the signer: longer than the HTTP port.
+  await waitForHttps(`${httpsUrl}/healthz`, gateway, 60000);
+  return { gateway, url, httpsUrl };
 }
 
+/** The built signer, as in production (producers reach it only through the queue), with a MASTER_KEY of its own; answered once healthy. */
 export async function startSigner(env: Record<string, string> = {}): Promise<RunningService> {
   const port = await freePort();
   const signer = spawnService('signer', { ...testServiceEnv(), MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(port), ...env });
