@@ -74,7 +74,7 @@ describe('certificate profiles', () => {
     expect(profile).toEqual({
       id: expect.any(String), name: 'Web servers', slug: 'web', caId, description: null, environment: null, allowedDomains: [],
       allowWildcards: true, allowIpSans: true, allowedKeyAlgorithms: [], defaultValidityDays: 90, maxValidityDays: 397, usage: 'server',
-      extendedKeyUsage: null, requireApproval: false, approvalTtlHours: 72, createdAt: expect.any(String), updatedAt: expect.any(String),
+      extendedKeyUsage: null, requireApproval: false, approvalTtlHours: 72, acmeEabRequired: true, createdAt: expect.any(String), updatedAt: expect.any(String),
     });
     const path = `/api/v1/profiles/${profile.id}`;
     expect((await api().get(path).expect(200)).body).toEqual({ profile });

@@ -35,7 +35,7 @@ describe('gateway logs', () => {
   it('are JSON lines with the request id, and never carry the bearer key', async () => {
     const port = await freePort();
     const adminKey = `log-test-admin-${'k'.repeat(32)}`;
-    const gateway = spawnService('api-gateway', { ...testServiceEnv(), LOG_LEVEL: 'info', PORT: String(port), PLATFORM_ADMIN_KEY: adminKey });
+    const gateway = spawnService('api-gateway', { ...testServiceEnv(), LOG_LEVEL: 'info', PORT: String(port), HTTPS_PORT: String(await freePort()), PLATFORM_ADMIN_KEY: adminKey });
     try {
       await waitForHttp(`http://127.0.0.1:${port}/healthz`, gateway);
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/whoami`, {
@@ -60,6 +60,7 @@ describe('gateway process', () => {
     const gateway = spawnService('api-gateway', {
       ...testServiceEnv(),
       PORT: String(port),
+      HTTPS_PORT: String(await freePort()),
       PLATFORM_ADMIN_KEY: 'z'.repeat(40),
     });
     try {

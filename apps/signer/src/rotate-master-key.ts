@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     for (const id of report.unusedPassphrases) say(`warning: CA_PASSPHRASES_FILE names ${id}, which is not a passphrase-protected CA (ignored)`);
     if (report.skipped.length) say(`${report.skipped.length} blob(s) skipped and left under the OLD key (unusable with the new one): ${report.skipped.map((s) => `${s.table} ${s.id}`).join(', ')}`);
     if (dryRun) {
-      say(`dry run passed: ${report.rewrapped.cas} CA keys and ${report.rewrapped.certificates} stored keys open with OLD_MASTER_KEY; nothing changed`);
+      say(`dry run passed: ${report.rewrapped.cas} CA keys, ${report.rewrapped.certificates} stored keys and ${report.resealedEabKeys} ACME EAB keys open with OLD_MASTER_KEY; nothing changed`);
       return 0;
     }
     // Committed: from here on nothing may report "nothing was changed".
@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
       await redis.del(transportKeyRedisKey(prefix)).catch(() =>
         say(`warning: could not withdraw the old transport key (${transportKeyRedisKey(prefix)}); the first signer with the new key replaces it`));
     }
-    say(`done: ${report.rewrapped.cas} CA keys and ${report.rewrapped.certificates} stored keys now sealed under NEW_MASTER_KEY; start the signers with it`);
+    say(`done: ${report.rewrapped.cas} CA keys, ${report.rewrapped.certificates} stored keys and ${report.resealedEabKeys} ACME EAB keys now sealed under NEW_MASTER_KEY; start the signers with it`);
     return 0;
   } finally {
     oldKey.fill(0);

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import Redis from 'ioredis';
+import { open, transportKeyFrom } from '@signet/queue';
 
 const dir = mkdtempSync(join(tmpdir(), 'signet-rotation-'));
 const openssl = (...args: string[]) => {
@@ -52,6 +53,7 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
   let db: Client;
   let orgKey: string;
   const ca = { root: '', locked: '', intermediate: '' };
+  let eab: { eabKey: { id: string }; hmacKey: string };
   let stored: { id: string; privateKey: string; certificatePem: string };
   let leaf: { id: string; serialNumber: string; certificatePem: string };
 
@@ -113,7 +115,7 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     gateway = spawnService('api-gateway', {
-      ...env, PORT: String(port), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY: ADMIN_KEY, PUBLIC_BASE_URL: base, RATE_LIMIT_GENERAL: '100000', RATE_LIMIT_ISSUE: '100000',
+      ...env, PORT: String(port), HTTPS_PORT: String(await freePort()), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY: ADMIN_KEY, PUBLIC_BASE_URL: base, RATE_LIMIT_GENERAL: '100000', RATE_LIMIT_ISSUE: '100000',
     });
     await waitForHttp(`${base}/healthz`, gateway);
     orgKey = (await api('POST', '/api/v1/platform/orgs', { name: 'Rotation', slug: `rotation-${randomBytes(4).toString('hex')}` }, ADMIN_KEY)).body.adminKey;
@@ -128,6 +130,9 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     stored = { id: kept.certificate.id, privateKey: kept.privateKey, certificatePem: kept.certificate.certificatePem };
     await created('/api/v1/certificates', { caId: ca.root, commonName: 'root-leaf.example.test', storeKey: true });
     expect((await db.query(`SELECT has_passphrase FROM cas WHERE id = $1`, [ca.locked])).rows[0].has_passphrase).toBe(true);
+    // An ACME EAB key: its HMAC key is sealed to the transport key MASTER_KEY derives.
+    const profile = (await created('/api/v1/profiles', { name: 'ACME', slug: 'acme', caId: ca.intermediate })).profile;
+    eab = (await created('/api/v1/acme/eab-keys', { profileId: profile.id })) as typeof eab;
   });
   afterAll(async () => {
     if (signer) await stopService(signer);
@@ -169,7 +174,7 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     expect(rotate({ old: OLD_KEY, new: NEW_KEY }, [], { CA_PASSPHRASES_FILE: lax }).status).toBe(64);
 
     const dry = rotate({ old: OLD_KEY, new: NEW_KEY }, ['--dry-run'], { CA_PASSPHRASES_FILE: passphrases });
-    expect(dry.out).toContain('dry run passed: 3 CA keys and 2 stored keys open with OLD_MASTER_KEY');
+    expect(dry.out).toContain('dry run passed: 3 CA keys, 2 stored keys and 1 ACME EAB keys open with OLD_MASTER_KEY');
     expect(dry.status).toBe(0);
 
     expect(await blobs()).toEqual(before);
@@ -181,7 +186,7 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     try {
       expect(await redis.get(`${prefix}:signer:transport-key`)).toBeTruthy();
       const done = rotate({ old: OLD_KEY, new: NEW_KEY }, [], { CA_PASSPHRASES_FILE: passphrasesFile({ [ca.locked]: PASSPHRASE }) });
-      expect(done.out).toContain('done: 3 CA keys and 2 stored keys now sealed under NEW_MASTER_KEY');
+      expect(done.out).toContain('done: 3 CA keys, 2 stored keys and 1 ACME EAB keys now sealed under NEW_MASTER_KEY');
       expect(done.status).toBe(0);
       expect(done.out).not.toContain(OLD_KEY);
       expect(done.out).not.toContain(NEW_KEY);
@@ -196,7 +201,10 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     // The passphrase layer is still there (flag byte of the blob) and still needed.
     expect((await db.query(`SELECT get_byte(encrypted_key, 1) AS flags, has_passphrase FROM cas WHERE id = $1`, [ca.locked])).rows[0]).toEqual({ flags: 1, has_passphrase: true });
     const audit = (await db.query(`SELECT details FROM audit_events WHERE event_type = 'platform.master_key.rotate'`)).rows;
-    expect(audit).toEqual([{ details: { rewrapped: { cas: 3, certificates: 2 }, skipped: [] } }]);
+    expect(audit).toEqual([{ details: { rewrapped: { cas: 3, certificates: 2 }, resealedEabKeys: 1, skipped: [] } }]);
+    // The EAB key opens with the new MASTER_KEY's transport key, to the HMAC key shown at its creation.
+    const sealedEab = (await db.query(`SELECT encrypted_key FROM acme_eab_keys WHERE id = $1`, [eab.eabKey.id])).rows[0].encrypted_key.toString('utf8');
+    expect(open(sealedEab, transportKeyFrom(Buffer.from(NEW_KEY, 'base64')).privateKey)).toBe(eab.hmacKey);
 
     signer = await startSigner(NEW_KEY);
     for (const [name, caId] of Object.entries(ca)) {
@@ -262,7 +270,7 @@ describe('MASTER_KEY rotation (rotate-master-key.js)', () => {
     const skipped = rotate({ old: NEW_KEY, new: newer }, ['--skip-unreadable']);
     expect(skipped.status).toBe(0);
     expect(skipped.out).toContain(`1 blob(s) skipped and left under the OLD key (unusable with the new one): cas ${ca.locked}`);
-    expect(skipped.out).toContain('done: 2 CA keys and 2 stored keys now sealed under NEW_MASTER_KEY');
+    expect(skipped.out).toContain('done: 2 CA keys, 2 stored keys and 1 ACME EAB keys now sealed under NEW_MASTER_KEY');
     const after = await blobs();
     for (const [i, row] of after.entries()) {
       if (row.id === ca.locked) expect(row.blob).toBe(before[i].blob);

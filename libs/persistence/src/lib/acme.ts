@@ -426,3 +426,17 @@ export async function acmeAccountAuthorizedFor(manager: EntityManager, accountId
   );
   return row.n === new Set(identifiers.map((i) => `${i.type}:${i.value}`)).size;
 }
+
+// ---- MASTER_KEY rotation ----
+
+/** Every EAB key's sealed HMAC key (sealed to the transport key MASTER_KEY derives): few rows, read at once. */
+export async function sealedAcmeEabKeys(manager: EntityManager): Promise<{ id: string; encryptedKey: Buffer }[]> {
+  const rows: Raw[] = await manager.query(`SELECT id, encrypted_key FROM acme_eab_keys ORDER BY id FOR UPDATE`);
+  return rows.map((r) => ({ id: r.id, encryptedKey: r.encrypted_key }));
+}
+
+/** Replace one sealed EAB key, if it is still the blob the rotation read; whether it was. */
+export async function resealAcmeEabKey(manager: EntityManager, id: string, previous: Buffer, next: Buffer): Promise<boolean> {
+  const [, affected] = await manager.query(`UPDATE acme_eab_keys SET encrypted_key = $3 WHERE id = $1 AND encrypted_key = $2`, [id, previous, next]);
+  return affected === 1;
+}

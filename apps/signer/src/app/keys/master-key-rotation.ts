@@ -24,9 +24,11 @@
 import { DataSource, EntityManager } from 'typeorm';
 import { KeyObject, createPublicKey } from 'node:crypto';
 import {
-  SEALED_KEY_TABLES, SealedKeyTable, countSealedKeys, insertAuditEvents, lockSealedKeyTables, replaceSealedKeys, sealedKeyPage,
+  SEALED_KEY_TABLES, SealedKeyTable, countSealedKeys, insertAuditEvents, lockSealedKeyTables, replaceSealedKeys, resealAcmeEabKey, sealedAcmeEabKeys,
+  sealedKeyPage,
 } from '@signet/persistence';
 import { blobNeedsPassphrase, decryptPrivateKey, encryptPrivateKey, isPkiError } from '@signet/pki';
+import { open, seal, transportKeyFrom } from '@signet/queue';
 
 export interface RotationOptions {
   oldKey: Buffer;
@@ -45,7 +47,7 @@ export interface RotationOptions {
 }
 
 export interface SkippedBlob {
-  table: SealedKeyTable;
+  table: SealedKeyTable | 'acme_eab_keys';
   id: string;
   reason: string;
 }
@@ -54,6 +56,8 @@ export interface RotationReport {
   dryRun: boolean;
   /** Blobs sealed again under the new key (rolled back on a dry run). */
   rewrapped: Record<SealedKeyTable, number>;
+  /** ACME EAB keys sealed again to the new MASTER_KEY's transport key. */
+  resealedEabKeys: number;
   skipped: SkippedBlob[];
   /** Passphrases given for ids that are not passphrase-protected CAs (ignored). */
   unusedPassphrases: string[];
@@ -87,7 +91,7 @@ export async function rotateMasterKey(dataSource: DataSource, options: RotationO
   checkKey('NEW_MASTER_KEY', newKey);
   if (oldKey.equals(newKey)) throw new RotationRefused('NEW_MASTER_KEY is the same as OLD_MASTER_KEY');
 
-  const report: RotationReport = { dryRun, rewrapped: { cas: 0, certificates: 0 }, skipped: [], unusedPassphrases: [] };
+  const report: RotationReport = { dryRun, rewrapped: { cas: 0, certificates: 0 }, resealedEabKeys: 0, skipped: [], unusedPassphrases: [] };
   const usedPassphrases = new Set<string>();
   const runner = dataSource.createQueryRunner();
   await runner.connect();
@@ -104,6 +108,7 @@ export async function rotateMasterKey(dataSource: DataSource, options: RotationO
       for (const table of SEALED_KEY_TABLES) {
         await rewrapTable(manager, table, { oldKey, newKey, passphrases, skipUnreadable, pageSize, report, usedPassphrases, log });
       }
+      report.resealedEabKeys = await resealEabKeys(manager, oldKey, newKey, skipUnreadable, report, log);
       report.unusedPassphrases = [...passphrases.keys()].filter((id) => !usedPassphrases.has(id));
       if (dryRun) {
         await runner.rollbackTransaction();
@@ -111,7 +116,7 @@ export async function rotateMasterKey(dataSource: DataSource, options: RotationO
       }
       await insertAuditEvents(manager, [{
         orgId: null, eventType: 'platform.master_key.rotate', outcome: 'success', actorType: 'system', actorId: null, actorName: 'rotate-master-key',
-        resourceType: 'master_key', details: { rewrapped: report.rewrapped, skipped: report.skipped },
+        resourceType: 'master_key', details: { rewrapped: report.rewrapped, resealedEabKeys: report.resealedEabKeys, skipped: report.skipped },
       }]);
       await runner.commitTransaction();
       return report;
@@ -122,6 +127,34 @@ export async function rotateMasterKey(dataSource: DataSource, options: RotationO
   } finally {
     await runner.release();
   }
+}
+
+/**
+ * ACME EAB HMAC keys are sealed to the signers' transport key, which MASTER_KEY derives: opened with
+ * the old one's and sealed to the new one's, in the rotation's transaction (rows locked as they are read).
+ */
+async function resealEabKeys(manager: EntityManager, oldKey: Buffer, newKey: Buffer, skipUnreadable: boolean, report: RotationReport, log: (line: string) => void): Promise<number> {
+  const from = transportKeyFrom(oldKey);
+  const to = transportKeyFrom(newKey);
+  let resealed = 0;
+  for (const row of await sealedAcmeEabKeys(manager)) {
+    let hmacKey: string;
+    try {
+      hmacKey = open(row.encryptedKey.toString('utf8'), from.privateKey);
+    } catch {
+      const reason = 'does not open with OLD_MASTER_KEY\'s transport key (wrong key or a damaged blob)';
+      if (!skipUnreadable) throw new RotationRefused(`acme_eab_keys ${row.id}: ${reason}`);
+      report.skipped.push({ table: 'acme_eab_keys', id: row.id, reason });
+      log(`skipped acme_eab_keys ${row.id}: ${reason}`);
+      continue;
+    }
+    if (!(await resealAcmeEabKey(manager, row.id, row.encryptedKey, Buffer.from(seal(hmacKey, to.publicKeyBase64), 'utf8')))) {
+      throw new RotationRefused(`acme_eab_keys ${row.id}: the row changed under the rotation`);
+    }
+    resealed++;
+  }
+  log(`acme_eab_keys: ${resealed} re-sealed`);
+  return resealed;
 }
 
 async function rewrapTable(
