@@ -273,6 +273,13 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
     expect(outside.body.detail).toMatch(/allowedDomains/);
     const unsupported = await owner.post(dir.newOrder, { identifiers: [{ type: 'email', value: 'a@acme.test' }] });
     expect(unsupported.body.type).toBe(`${ERR}unsupportedIdentifier`);
+    // A profile that needs four eyes is no ACME directory to order from: no approval would ever be asked for.
+    await api().post('/api/v1/profiles', { name: 'Guarded', slug: 'guarded', caId, allowedDomains: [DOMAIN], acmeEabRequired: false, requireApproval: true }).expect(201);
+    const guarded = await rawClient('ES256', 0, 'guarded');
+    expect((await guarded.register()).status).toBe(201);
+    const waiting = await guarded.post((await guarded.directory).newOrder, { identifiers: [{ type: 'dns', value: `g.${DOMAIN}` }] });
+    expect([waiting.status, waiting.body.type]).toEqual([403, `${ERR}unauthorized`]);
+    expect(waiting.body.detail).toMatch(/approval/);
 
     // An order for one name, finalized with a CSR for two: badCSR, and the order stays ready for a right CSR.
     const order = await owner.post(dir.newOrder, { identifiers: [{ type: 'dns', value: `csr.${DOMAIN}` }] });

@@ -1,7 +1,7 @@
 /**
  * The gateway's domain metrics (API.md section 12), updated in place on the request path (no SQL, no
- * Redis). Webhooks and ACME do not exist yet: their families are registered so dashboards and alerts
- * can name them; they export no samples until those features feed them.
+ * Redis). Webhooks do not exist yet: their family is registered so dashboards and alerts can name it; it
+ * exports no samples until that feature feeds it.
  */
 import { metricsRegistry } from '@signet/service';
 import { Counter, Histogram } from 'prom-client';
@@ -25,11 +25,11 @@ export const webhookDeliveries = new Counter({
   labelNames: ['outcome'] as const, registers,
 });
 export const acmeOrders = new Counter({
-  name: 'signet_acme_orders_total', help: 'ACME orders by final status (not implemented yet: no samples)',
+  name: 'signet_acme_orders_total', help: 'ACME orders: created, and finalized valid or invalid',
   labelNames: ['status'] as const, registers,
 });
 export const acmeValidations = new Counter({
-  name: 'signet_acme_validations_total', help: 'ACME challenge validations by type and outcome (not implemented yet: no samples)',
+  name: 'signet_acme_validations_total', help: 'ACME challenge validation attempts by type and outcome (valid, invalid, retried)',
   labelNames: ['type', 'outcome'] as const, registers,
 });
 

@@ -107,6 +107,13 @@ function identifierOf(value: unknown, allowIp: boolean): AcmeIdentifier & { wild
   throw new AcmeProblem('unsupportedIdentifier', `identifier type "${String(type).slice(0, 20)}" is not supported (dns and ip are)`);
 }
 
+/** Four eyes cannot be had over ACME: an order would wait for a person no ACME client waits for. */
+function refuseIfApprovalRequired(directory: AcmeDirectory): void {
+  if (directory.profile.requireApproval) {
+    throw new AcmeProblem('unauthorized', 'this profile requires an approval for every certificate, which ACME cannot wait for: request it with POST /api/v1/certificates');
+  }
+}
+
 const challengeTypesFor = (identifier: AcmeIdentifier & { wildcard: boolean }): AcmeChallengeType[] =>
   identifier.wildcard ? ['dns-01'] : identifier.type === 'ip' ? ['http-01', 'tls-alpn-01'] : ['http-01', 'dns-01', 'tls-alpn-01'];
 
@@ -126,6 +133,7 @@ export class AcmeOrdersService {
 
   async newOrder(directory: AcmeDirectory, request: VerifiedJws<NewOrderPayload>, ip: string): Promise<AcmeOrderRow> {
     const account = request.account!;
+    refuseIfApprovalRequired(directory);
     const payload = request.payload;
     if (typeof payload !== 'object' || payload === null) throw new AcmeProblem('malformed', 'newOrder takes a JSON object with "identifiers"');
     if (!Array.isArray(payload.identifiers) || !payload.identifiers.length || payload.identifiers.length > MAX_IDENTIFIERS) {
@@ -262,6 +270,7 @@ export class AcmeOrdersService {
     if (missing.length || extra.length) {
       throw new AcmeProblem('badCSR', `the CSR must name exactly the order's identifiers (${[...missing.map((n) => `missing ${n}`), ...extra.map((n) => `not in the order ${n}`)].join(', ')})`.slice(0, 500));
     }
+    refuseIfApprovalRequired(directory);
     if (!(await claimAcmeOrderForFinalize(this.dataSource.manager, order.id, now))) throw new AcmeProblem('orderNotReady', 'the order is being finalized or was finalized already');
     const job = this.issuanceJob(directory, account, `acme-order-${order.id}`, order.identifiers, csrPem, csr.commonName?.toLowerCase() ?? null);
     job.actor.ip = ip;
