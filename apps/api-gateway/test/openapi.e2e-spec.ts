@@ -34,6 +34,8 @@ const CERTIFICATE_FIELDS = [
   'profileId', 'environment',
   // issue 18: a revocation's comments
   'revocationComments',
+  // API.md sections 7 and 8: where it came from, the ACME account that ordered it
+  'source', 'acmeAccountId',
 ];
 const ERROR_REF = '#/components/schemas/Error';
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
@@ -262,6 +264,15 @@ describe('OpenAPI document', () => {
     const spare = await request(http).post('/api/v1/profiles').set(admin).send({ name: 'Spare', slug: 'spare', caId });
     await request(http).delete(`/api/v1/profiles/${spare.body.profile.id}`).set(admin).expect(204);
     conforms('/api/v1/profiles/{id}', 'get', await request(http).get(`/api/v1/profiles/${spare.body.profile.id}`).set(admin));
+
+    // ACME external account binding keys (API.md section 7).
+    const eab = await request(http).post('/api/v1/acme/eab-keys').set(admin).send({ profileId, name: 'certbot on web-1' });
+    expect(eab.status).toBe(201);
+    conforms('/api/v1/acme/eab-keys', 'post', eab);
+    conforms('/api/v1/acme/eab-keys', 'post', await request(http).post('/api/v1/acme/eab-keys').set(admin).send({ profileId: 'nope' }));
+    conforms('/api/v1/acme/eab-keys', 'get', await request(http).get('/api/v1/acme/eab-keys').set(admin));
+    await request(http).delete(`/api/v1/acme/eab-keys/${eab.body.eabKey.id}`).set(admin).expect(204);
+    conforms('/api/v1/acme/eab-keys/{id}', 'delete', await request(http).delete(`/api/v1/acme/eab-keys/${eab.body.eabKey.id}`).set(admin));
 
     const policy = await request(http).post('/api/v1/enrollment-policies').set(admin).send({ name: 'devices', trustedCaIds: [rootId], issuingCaId: caId, subjectRule: 'any', profileId });
     conforms('/api/v1/enrollment-policies', 'post', policy);
