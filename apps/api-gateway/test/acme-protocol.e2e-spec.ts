@@ -401,6 +401,10 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
     const gone = await renamed.post(renamed.kid!, { status: 'deactivated' });
     expect(gone.body.status).toBe('deactivated');
     expect((await renamed.post(dir.newOrder, { identifiers: [{ type: 'dns', value: `after.${DOMAIN}` }] })).body.type).toBe(`${ERR}unauthorized`);
+    // Each change is in the audit log, with the account as actor.
+    const accountId = client.kid!.split('/').pop();
+    const events = (await db.query(`SELECT event_type, actor_type FROM audit_events WHERE resource_id = $1 ORDER BY seq`, [accountId])).rows;
+    expect(events).toEqual(['acme.account.create', 'acme.account.keyChange', 'acme.account.deactivate'].map((event_type) => ({ event_type, actor_type: 'acmeAccount' })));
   });
 });
 

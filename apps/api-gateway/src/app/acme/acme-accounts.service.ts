@@ -5,7 +5,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  AcmeAccountRow, acmeAccountByThumbprint, acmeEabKeyByKeyId, changeAcmeAccountKey, insertAcmeAccount, updateAcmeAccount,
+  AcmeAccountRow, acmeAccountByThumbprint, acmeEabKeyByKeyId, changeAcmeAccountKey, insertAcmeAccount, insertAuditEvents, updateAcmeAccount,
 } from '@signet/persistence';
 import { SIGNER_JOBS } from '@signet/queue';
 import { SignerClient } from '@signet/service';
@@ -61,7 +61,7 @@ export class AcmeAccountsService {
     private readonly signer: SignerClient,
   ) {}
 
-  async newAccount(directory: AcmeDirectory, request: VerifiedJws<NewAccountPayload>, url: string): Promise<AccountAnswer> {
+  async newAccount(directory: AcmeDirectory, request: VerifiedJws<NewAccountPayload>, url: string, ip: string): Promise<AccountAnswer> {
     const payload = request.payload ?? {};
     const jwk = request.jwk!;
     const existing = await acmeAccountByThumbprint(this.dataSource.manager, directory.profile.id, jwk.thumbprint);
@@ -82,7 +82,16 @@ export class AcmeAccountsService {
       jwkThumbprint: jwk.thumbprint, contact, eabKeyId,
     });
     if ('eabAlreadyBound' in result) throw new AcmeProblem('unauthorized', 'the external account binding key is already bound to another account');
+    if (result.created) await this.audited(result.account, 'acme.account.create', ip, { profileId: directory.profile.id, eabKeyId, contact });
     return result;
+  }
+
+  /** An account's own change, in the audit log with the account as actor. */
+  private async audited(account: AcmeAccountRow, eventType: string, ip: string, details: Record<string, unknown>): Promise<void> {
+    await insertAuditEvents(this.dataSource.manager, [{
+      orgId: account.orgId, eventType, outcome: 'success', actorType: 'acmeAccount', actorId: account.id, actorName: 'acme', ip,
+      resourceType: 'acmeAccount', resourceId: account.id, details,
+    }]);
   }
 
   /**
@@ -126,7 +135,7 @@ export class AcmeAccountsService {
   }
 
   /** POST to the account URL: POST-as-GET, a contact update, or deactivation (RFC 8555 7.3.2, 7.3.6). */
-  async update(request: VerifiedJws<{ contact?: unknown; status?: unknown }>, accountId: string): Promise<AcmeAccountRow> {
+  async update(request: VerifiedJws<{ contact?: unknown; status?: unknown }>, accountId: string, ip: string): Promise<AcmeAccountRow> {
     const account = request.account!;
     if (account.id !== accountId) throw new AcmeProblem('unauthorized', 'an account may only read or change itself');
     const payload = request.payload;
@@ -138,11 +147,12 @@ export class AcmeAccountsService {
       status: payload.status === 'deactivated' ? 'deactivated' : undefined,
     });
     if (!updated) throw new AcmeProblem('unauthorized', 'the account is no longer valid');
+    await this.audited(updated, payload.status === 'deactivated' ? 'acme.account.deactivate' : 'acme.account.update', ip, { contact: updated.contact });
     return updated;
   }
 
   /** keyChange (RFC 8555 7.3.5): an inner JWS signed by the new key, inside one signed by the account. */
-  async keyChange(directory: AcmeDirectory, request: VerifiedJws<unknown>, url: string): Promise<AcmeAccountRow> {
+  async keyChange(directory: AcmeDirectory, request: VerifiedJws<unknown>, url: string, ip: string): Promise<AcmeAccountRow> {
     const account = request.account!;
     const inner = flattenedJwsOf(request.payload);
     const header = protectedHeaderOf(inner);
@@ -166,6 +176,7 @@ export class AcmeAccountsService {
         status: 409, headers: holder ? { Location: directory.accountUrl(holder.id) } : {},
       });
     }
+    await this.audited(account, 'acme.account.keyChange', ip, { oldThumbprint: account.jwkThumbprint, newThumbprint: thumbprint });
     return { ...account, jwk: newKey as unknown as Record<string, unknown>, jwkThumbprint: thumbprint };
   }
 }

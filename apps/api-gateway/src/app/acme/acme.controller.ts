@@ -71,14 +71,14 @@ export class AcmeController {
   @Post('new-account')
   async newAccount(@Req() req: Request, @Res() res: Response, @Param('org') org: string, @Param('profile') profile: string) {
     const { dir, request, url } = await this.verified<Record<string, unknown>>(req, org, profile, 'jwk');
-    const { account, created } = await this.accounts.newAccount(dir, request, url);
+    const { account, created } = await this.accounts.newAccount(dir, request, url, clientIp(req) ?? 'unknown');
     await this.answer(res, dir, created ? 201 : 200, accountView(dir, account), { Location: dir.accountUrl(account.id) });
   }
 
   @Post('account/:id')
   async account(@Req() req: Request, @Res() res: Response, @Param('org') org: string, @Param('profile') profile: string, @Param('id') id: string) {
     const { dir, request } = await this.verified<{ contact?: unknown; status?: unknown }>(req, org, profile, 'kid');
-    const account = await this.accounts.update(request, id);
+    const account = await this.accounts.update(request, id, clientIp(req) ?? 'unknown');
     await this.answer(res, dir, 200, accountView(dir, account), { Location: dir.accountUrl(account.id) });
   }
 
@@ -95,7 +95,7 @@ export class AcmeController {
   @Post('key-change')
   async keyChange(@Req() req: Request, @Res() res: Response, @Param('org') org: string, @Param('profile') profile: string) {
     const { dir, request, url } = await this.verified(req, org, profile, 'kid');
-    const account = await this.accounts.keyChange(dir, request, url);
+    const account = await this.accounts.keyChange(dir, request, url, clientIp(req) ?? 'unknown');
     await this.answer(res, dir, 200, accountView(dir, account), { Location: dir.accountUrl(account.id) });
   }
 
