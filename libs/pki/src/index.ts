@@ -17,4 +17,6 @@ export * from './lib/crl';
 export * from './lib/ocsp';
 export * from './lib/pkcs7';
 export * from './lib/pkcs12';
+export * from './lib/pkcs12-read';
+export * from './lib/bundle';
 export * from './lib/revocation-reasons';

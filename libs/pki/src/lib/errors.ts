@@ -28,3 +28,13 @@ export class PkiError extends Error {
 
 export const isPkiError = (error: unknown, code?: PkiErrorCode): error is PkiError =>
   error instanceof PkiError && (code === undefined || error.code === code);
+
+/** A certificate bundle input that cannot be read (bundle.ts), naming its field for a 400 that says which. */
+export class BundleInputError extends PkiError {
+  constructor(
+    readonly field: 'certificatePem' | 'chainPem' | 'privateKeyPem' | 'pfx' | 'pfxPassword',
+    message: string,
+  ) {
+    super('invalid_encoding', message);
+  }
+}

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ApprovalsModule } from '../approvals/approvals.module';
 import { CasModule } from '../cas/cas.module';
+import { CertificateBundlesController } from './certificate-bundles.controller';
+import { CertificateBundlesService } from './certificate-bundles.service';
 import { CertificatesController } from './certificates.controller';
 import { CertificatesService } from './certificates.service';
 import { IssuanceModule } from './issuance.module';
 
-/** Certificates: issue, batch, list, read, download, renew, revoke, stats. */
-@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule], controllers: [CertificatesController], providers: [CertificatesService] })
+/** Certificates: issue, batch, list, read, download, renew, revoke, stats; bundles from elsewhere validated. */
+@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule], controllers: [CertificateBundlesController, CertificatesController], providers: [CertificatesService, CertificateBundlesService] })
 export class CertificatesModule {}
