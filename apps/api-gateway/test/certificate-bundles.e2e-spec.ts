@@ -1,14 +1,16 @@
 /**
  * POST /api/v1/certificates/validate (API.md section 8) through the gateway, judged on bundles made by
  * the tools people make them with: openssl (PEM; PKCS#12 modern AES and -legacy 3DES/RC2) and Java's
- * keytool (PKCS#12). Each finding, unreadable input named by field, never a 500, nothing stored.
+ * keytool (PKCS#12). Each finding, unreadable input named by field, never a 500, nothing stored. And the
+ * other way: stored keys downloaded as PKCS#12 (modern and legacy) that openssl, GnuTLS's certtool and keytool open.
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createOrg, expectErrorShape, startGateway, withKey } from './support';
+import { RunningService, stopService } from '@signet/testing';
+import { createKey, createOrg, expectErrorShape, startGateway, startSigner, withKey } from './support';
 
 describe('certificates from elsewhere: validate', () => {
   let gateway: NestExpressApplication;
@@ -84,5 +86,73 @@ describe('certificates from elsewhere: validate', () => {
     expect(await field({ pfxBase64: Buffer.from('not a pfx').toString('base64') })).toEqual(['pfxBase64']);
     expect(await field({})).toEqual(['certificatePem']);
     expect(await field({ certificatePem: 42 })).toEqual(['certificatePem']);
+  });
+});
+
+describe('certificates as PKCS#12 downloads, read by openssl, GnuTLS and keytool', () => {
+  let signer: RunningService;
+  let gateway: NestExpressApplication;
+  let adminKey: string;
+  let memberKey: string;
+  let certificate: { id: string; serialNumber: string };
+  const dir = mkdtempSync(join(tmpdir(), 'signet-p12-'));
+  const tool = (name: string, ...args: string[]) => spawnSync(name, args, { cwd: dir, encoding: 'utf8' });
+  const api = (key = adminKey) => withKey(gateway.getHttpServer(), key);
+
+  beforeAll(async () => {
+    signer = await startSigner();
+    gateway = await startGateway();
+    const org = await createOrg(gateway, 'P12');
+    adminKey = org.adminKey;
+    const caId = (await api().post('/api/v1/cas', { name: 'P12 root', subject: { commonName: 'P12 Root' } }).expect(201)).body.ca.id;
+    certificate = (await api().post('/api/v1/certificates', { caId, commonName: 'p12.example.test', storeKey: true }).expect(201)).body.certificate;
+    memberKey = (await createKey(gateway, adminKey, { name: 'reader', role: 'member', permissions: { [caId]: { read: true } } })).key;
+  });
+  afterAll(async () => {
+    await gateway.close();
+    expect(await stopService(signer)).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const fetchP12 = async (how: 'get' | 'post', legacy: boolean, password: string) => {
+    const res = how === 'get'
+      ? await api().get(`/api/v1/certificates/${certificate.id}/download?format=p12&password=${encodeURIComponent(password)}&legacy=${legacy}`).buffer(true).parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      })
+      : await api().post(`/api/v1/certificates/${certificate.id}/download`, { format: 'p12', password, legacy }).buffer(true).parse((r, cb) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => cb(null, Buffer.concat(chunks)));
+      });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/application\/x-pkcs12/);
+    expect(res.headers['content-disposition']).toContain('p12.example.test.p12');
+    return res.body as Buffer;
+  };
+
+  it.each([['get', false], ['post', true]] as const)('over %s, legacy=%s: openssl, certtool and keytool open it with the password', async (how, legacy) => {
+    const file = `${how}-${legacy}.p12`;
+    // ASCII: Java's keystore refuses non-ASCII passwords (libs/pki's spec covers those with openssl).
+    writeFileSync(join(dir, file), await fetchP12(how, legacy, 'p12 s3cret'));
+    const info = tool('openssl', 'pkcs12', '-info', '-in', file, '-passin', 'pass:p12 s3cret', '-nodes');
+    expect(info.status).toBe(0);
+    expect(info.stdout).toContain('BEGIN PRIVATE KEY');
+    expect(info.stderr).toContain(legacy ? 'MAC: sha1' : 'MAC: sha256');
+    const gnutls = tool('certtool', '--p12-info', '--inder', '--infile', file, '--password', 'p12 s3cret');
+    expect([gnutls.status, gnutls.stdout]).toEqual([0, expect.stringMatching(legacy ? /PKCS #8 Encrypted key[\s\S]*3DES/ : /PKCS #8 Encrypted key[\s\S]*AES-256-CBC/)]);
+    expect(tool('certtool', '--p12-info', '--inder', '--infile', file, '--password', 'wrong').status).not.toBe(0);
+    const keytool = tool('keytool', '-list', '-v', '-storetype', 'PKCS12', '-keystore', file, '-storepass', 'p12 s3cret');
+    expect([keytool.status, keytool.stdout]).toEqual([0, expect.stringMatching(/PrivateKeyEntry[\s\S]*CN=p12\.example\.test/)]);
+    expect(tool('openssl', 'pkcs12', '-info', '-in', file, '-passin', 'pass:wrong', '-nodes').status).not.toBe(0);
+  });
+
+  it('needs a password and the issue permission; a certificate without a stored key has no p12', async () => {
+    const noPassword = await api().get(`/api/v1/certificates/${certificate.id}/download?format=p12`);
+    expectErrorShape(noPassword.body, 'validation_failed', 400);
+    expect(noPassword.body.details.fields[0].field).toBe('password');
+    expectErrorShape((await api(memberKey).post(`/api/v1/certificates/${certificate.id}/download`, { format: 'p12', password: 'x' })).body, 'forbidden', 403);
+    expectErrorShape((await api().post(`/api/v1/certificates/${certificate.id}/download`, { format: 'p12', password: 'x', legacy: 'maybe' })).body, 'validation_failed', 400);
   });
 });

@@ -143,8 +143,9 @@ describe('OpenAPI document', () => {
         if (schema.type === 'object') expect({ route: `${method} ${path}`, properties: Object.keys(schema.properties ?? {}).length > 0 }).toEqual({ route: `${method} ${path}`, properties: true });
       }
     }
-    const download = doc.paths['/api/v1/certificates/{id}/download'].get.responses['200'].content!;
-    expect(Object.keys(download).sort()).toEqual(['application/json', 'application/pkcs10', 'application/pkix-cert', 'application/x-pem-file', 'application/zip']);
+    const downloads = ['application/json', 'application/pkcs10', 'application/pkix-cert', 'application/x-pem-file', 'application/x-pkcs12', 'application/zip'];
+    expect(Object.keys(doc.paths['/api/v1/certificates/{id}/download'].get.responses['200'].content!).sort()).toEqual(downloads);
+    expect(Object.keys(doc.paths['/api/v1/certificates/{id}/download'].post.responses['200'].content!).sort()).toEqual(downloads);
     expect(Object.keys(doc.paths['/api/v1/cas/{id}/crl'].get.responses['200'].content!).sort()).toEqual(['application/json', 'application/pkix-crl', 'application/x-pem-file']);
   });
 

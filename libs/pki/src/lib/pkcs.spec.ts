@@ -5,7 +5,8 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { buildCertificateSync, issuerOf } from './certificate';
 import { normalizeSubjectAltNames } from './general-names';
-import { exportPkcs12 } from './pkcs12';
+import { exportLegacyPkcs12, exportPkcs12 } from './pkcs12';
+import { readPkcs12 } from './pkcs12-read';
 import { certsOnlyPkcs7 } from './pkcs7';
 import { DAY, p256, scratch, smallHierarchy } from './testing/openssl-cli';
 
@@ -61,6 +62,22 @@ describe('exportPkcs12', () => {
     expect(clcerts).toContain('subject=CN = bundle.example.test');
     expect(clcerts.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
     expect(openssl('pkcs12', '-info', '-in', p12, '-passin', 'pass:wrong', '-nodes').out).toMatch(/mac verify error/i);
+  });
+
+  it.each(keyTypes)('%s, legacy form: openssl reads the 3DES key and SHA-1 MAC; our reader (node-forge) opens it too', (name, make) => {
+    const keys = make();
+    const leaf = leafFor(keys);
+    const p12 = exportLegacyPkcs12(keys.privateKey, [leaf.der, h.intermediate.der], 'old windows');
+    const info = openssl('pkcs12', '-info', '-in', file(`${name}-legacy.p12`, p12), '-passin', 'pass:old windows', '-nodes');
+    expect(info.ok).toBe(true);
+    expect(info.out).toContain('MAC: sha1, Iteration 2048');
+    expect(info.out).toMatch(/Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
+    const keyPem = info.out.slice(info.out.indexOf('-----BEGIN PRIVATE KEY-----'), info.out.indexOf('-----END PRIVATE KEY-----') + 25);
+    expect(createPrivateKey(keyPem).export({ type: 'pkcs8', format: 'der' })).toEqual(keys.privateKey.export({ type: 'pkcs8', format: 'der' }));
+    const read = readPkcs12(p12, 'old windows');
+    expect(read.certificates).toEqual([leaf.der, h.intermediate.der]);
+    expect(read.privateKey!.export({ type: 'pkcs8', format: 'der' })).toEqual(keys.privateKey.export({ type: 'pkcs8', format: 'der' }));
+    expect(openssl('pkcs12', '-info', '-in', file(`${name}-legacy.p12`, p12), '-passin', 'pass:wrong', '-nodes').out).toMatch(/mac verify error/i);
   });
 
   it('works with a non-ASCII password (BMPString for the MAC, UTF-8 for PBES2, as OpenSSL 3 does)', () => {

@@ -13,9 +13,9 @@
  * PBES2 OpenSSL 3 writes) for every key type, and the rest is a few lines of DER.
  * Limit: the certificates are not encrypted (RFC 7292 allows it; OpenSSL 3 encrypts them by default), and
  * importers that only know the legacy 3DES/RC2 forms (macOS before 14, Windows before Server 2019) will not
- * read AES-256 bundles.
+ * read AES-256 bundles: exportLegacyPkcs12 writes the form they read.
  */
-import { KeyObject, createHash, createHmac, randomBytes } from 'node:crypto';
+import { KeyObject, createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { explicit, integer, nullValue, octetString, oid, sequence, setOf } from './der';
 
 const DATA = '1.2.840.113549.1.7.1';
@@ -29,8 +29,11 @@ const ITERATIONS = 2048;
 const dataContentInfo = (bytes: Buffer) => sequence(oid(DATA), explicit(0, octetString(bytes)));
 const localKeyId = (id: Buffer) => setOf(sequence(oid(LOCAL_KEY_ID), setOf(octetString(id))));
 
-/** RFC 7292 B.2 with ID 3 (MAC key), for SHA-256: one block of output is the whole 32-byte key. */
-function macKey(password: string, salt: Buffer, iterations: number): Buffer {
+/**
+ * RFC 7292 appendix B.2: the PKCS#12 key derivation, for `id` 1 (cipher key), 2 (IV) or 3 (MAC key),
+ * `length` bytes with hash `hash` (block size v = 64 bytes for SHA-1 and SHA-256).
+ */
+function pkcs12Kdf(hash: 'sha1' | 'sha256', id: 1 | 2 | 3, password: string, salt: Buffer, iterations: number, length: number): Buffer {
   const v = 64;
   const fill = (bytes: Buffer) => {
     if (!bytes.length) return Buffer.alloc(0);
@@ -39,9 +42,27 @@ function macKey(password: string, salt: Buffer, iterations: number): Buffer {
     return out;
   };
   const bmp = Buffer.from(`${password}\0`, 'utf16le').swap16();
-  let block = Buffer.concat([Buffer.alloc(v, 3), fill(salt), fill(bmp)]);
-  for (let i = 0; i < iterations; i++) block = createHash('sha256').update(block).digest();
-  return block;
+  const diversifier = Buffer.alloc(v, id);
+  const input = Buffer.concat([fill(salt), fill(bmp)]);
+  const output: Buffer[] = [];
+  for (let produced = 0; produced < length; ) {
+    let block = Buffer.concat([diversifier, input]);
+    for (let i = 0; i < iterations; i++) block = createHash(hash).update(block).digest();
+    output.push(block);
+    produced += block.length;
+    if (produced >= length) break;
+    // I_j = (I_j + B + 1) mod 2^(v*8) for each v-byte block of I, B being the block repeated to v bytes.
+    const b = fill(block);
+    for (let j = 0; j < input.length; j += v) {
+      let carry = 1;
+      for (let k = v - 1; k >= 0; k--) {
+        const sum = input[j + k] + b[k] + carry;
+        input[j + k] = sum & 0xff;
+        carry = sum >> 8;
+      }
+    }
+  }
+  return Buffer.concat(output).subarray(0, length);
 }
 
 /** `certificates`: the key's certificate first, then its chain. */
@@ -54,7 +75,33 @@ export function exportPkcs12(privateKey: KeyObject, certificates: Buffer[], pass
   );
   const authenticatedSafe = sequence(dataContentInfo(sequence(...certBags)), dataContentInfo(sequence(keyBag)));
   const salt = randomBytes(16);
-  const mac = createHmac('sha256', macKey(password, salt, ITERATIONS)).update(authenticatedSafe).digest();
+  const mac = createHmac('sha256', pkcs12Kdf('sha256', 3, password, salt, ITERATIONS, 32)).update(authenticatedSafe).digest();
   const macData = sequence(sequence(sequence(oid(SHA256), nullValue()), octetString(mac)), octetString(salt), integer(ITERATIONS));
+  return sequence(integer(3), dataContentInfo(authenticatedSafe), macData);
+}
+
+const PBE_SHA1_3DES = '1.2.840.113549.1.12.1.3';
+const SHA1 = '1.3.14.3.2.26';
+
+/**
+ * The same bundle in the legacy form older Windows, macOS and Java read: the key encrypted with
+ * pbeWithSHAAnd3-KeyTripleDES-CBC (RFC 7292 appendix C) and a SHA-1 MAC. Weaker than exportPkcs12's
+ * AES-256: only for readers that know nothing else (legacy=true). Certificates stay unencrypted, which
+ * every reader accepts.
+ */
+export function exportLegacyPkcs12(privateKey: KeyObject, certificates: Buffer[], password: string): Buffer {
+  const keyId = createHash('sha1').update(certificates[0]).digest();
+  const keySalt = randomBytes(8);
+  const cipher = createCipheriv('des-ede3-cbc', pkcs12Kdf('sha1', 1, password, keySalt, ITERATIONS, 24), pkcs12Kdf('sha1', 2, password, keySalt, ITERATIONS, 8));
+  const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'der' }) as Buffer;
+  const encryptedKey = sequence(sequence(oid(PBE_SHA1_3DES), sequence(octetString(keySalt), integer(ITERATIONS))), octetString(Buffer.concat([cipher.update(pkcs8), cipher.final()])));
+  const keyBag = sequence(oid(KEY_BAG), explicit(0, encryptedKey), localKeyId(keyId));
+  const certBags = certificates.map((der, i) =>
+    sequence(oid(CERT_BAG), explicit(0, sequence(oid(X509_CERTIFICATE), explicit(0, octetString(der)))), ...(i === 0 ? [localKeyId(keyId)] : [])),
+  );
+  const authenticatedSafe = sequence(dataContentInfo(sequence(...certBags)), dataContentInfo(sequence(keyBag)));
+  const salt = randomBytes(8);
+  const mac = createHmac('sha1', pkcs12Kdf('sha1', 3, password, salt, ITERATIONS, 20)).update(authenticatedSafe).digest();
+  const macData = sequence(sequence(sequence(oid(SHA1), nullValue()), octetString(mac)), octetString(salt), integer(ITERATIONS));
   return sequence(integer(3), dataContentInfo(authenticatedSafe), macData);
 }

@@ -44,6 +44,9 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
   return id;
 }
 
+/** A URL as logged: a `password` query value (a PKCS#12 download's) never reaches a log line. */
+export const withoutSecrets = (url: string): string => (url?.includes('assword=') ? url.replace(/([?&]password=)[^&#]*/gi, '$1[redacted]') : url);
+
 export function loggerModule(app: string, level: string) {
   return LoggerModule.forRoot({
     pinoHttp: {
@@ -58,7 +61,7 @@ export function loggerModule(app: string, level: string) {
         req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
           id: req.id,
           method: req.method,
-          url: req.url,
+          url: withoutSecrets(req.url),
           remoteAddress: req.remoteAddress,
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),

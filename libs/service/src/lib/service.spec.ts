@@ -5,6 +5,7 @@ import { CommonConfig, IsIntBetween } from './config-rules';
 import { ConfigError, loadConfig } from './config';
 import { toApiError } from './exception.filter';
 import { runChecks } from './readiness';
+import { withoutSecrets } from './logging';
 
 class ExampleConfig extends CommonConfig {
   @IsString()
@@ -55,5 +56,13 @@ describe('runChecks', () => {
     expect(report.checks.a.status).toBe('up');
     expect(report.checks.b).toMatchObject({ status: 'down', error: 'b did not answer within 50 ms' });
     expect(report.checks.c).toMatchObject({ status: 'down', error: 'down' });
+  });
+});
+
+describe('withoutSecrets', () => {
+  it('keeps a password query value (a PKCS#12 download) out of logged URLs, and leaves other URLs alone', () => {
+    expect(withoutSecrets('/api/v1/certificates/1/download?format=p12&password=hunter2&legacy=true')).toBe('/api/v1/certificates/1/download?format=p12&password=[redacted]&legacy=true');
+    expect(withoutSecrets('/x?Password=a%20b')).toBe('/x?Password=[redacted]');
+    expect(withoutSecrets('/api/v1/certificates?page=2')).toBe('/api/v1/certificates?page=2');
   });
 });

@@ -1,4 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from 'class-validator';
 import { NotAPrivateKey, OptionalNotNull } from '@signet/service';
 
@@ -24,11 +25,25 @@ export class RevokeCertificateDto {
   caPassphrase?: string;
 }
 
+export const DOWNLOAD_FORMATS = ['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip', 'p12'] as const;
+export type DownloadFormat = (typeof DOWNLOAD_FORMATS)[number];
+
 export class DownloadQueryDto {
-  @ApiPropertyOptional({ type: String, enum: ['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip'], default: 'pem' })
-  @IsOptional() @IsIn(['pem', 'der', 'chain', 'fullchain', 'key', 'csr', 'json', 'zip'])
-  format: 'pem' | 'der' | 'chain' | 'fullchain' | 'key' | 'csr' | 'json' | 'zip' = 'pem';
+  @ApiPropertyOptional({ type: String, enum: DOWNLOAD_FORMATS, default: 'pem' })
+  @IsOptional() @IsIn(DOWNLOAD_FORMATS as unknown as string[])
+  format: DownloadFormat = 'pem';
+
+  @ApiPropertyOptional({ type: String, minLength: 1, maxLength: 1024, description: 'p12: the password of the PKCS#12 file (prefer POST .../download, which keeps it out of URLs and access logs)' })
+  @IsOptional() @IsString() @Length(1, 1024)
+  password?: string;
+
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'p12: the legacy form (3DES key, SHA-1 MAC) for readers that know nothing newer (older Windows, macOS and Java); default AES-256 with a SHA-256 MAC' })
+  @IsOptional() @Transform(({ value }) => (value === 'true' ? true : value === 'false' ? false : value)) @IsBoolean()
+  legacy?: boolean;
 }
+
+/** The same as a body, so a p12 password never travels in a URL. */
+export class DownloadBodyDto extends DownloadQueryDto {}
 
 export class StatsQueryDto {
   @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID() caId?: string;

@@ -20,7 +20,7 @@ import { CertificatesService } from './certificates.service';
 import { ApprovalEnvelopeView } from '../approvals/approval.dto';
 import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
-import { DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
+import { DownloadBodyDto, DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
 
 /** Read from the request, not with @Headers(): Swagger would list that as a second, required header. */
@@ -97,14 +97,16 @@ export class CertificatesController {
   @Get(':id/download')
   @Access('orgKey')
   @ApiOperation({
-    summary: 'Download as pem, der, chain, fullchain, key, csr, json or zip',
-    description: '`key` (a stored managed key) needs the issue permission on the CA; `json` and `zip` include the key when one is stored and the caller may issue.',
+    summary: 'Download as pem, der, chain, fullchain, key, csr, json, zip or p12',
+    description:
+      '`key` and `p12` (a stored managed key) need the issue permission on the CA; `json` and `zip` include the key when one is stored and the caller may issue. ' +
+      '`p12` needs `password` (POST this path with a JSON body to keep it out of URLs); `legacy=true` writes 3DES and a SHA-1 MAC for old readers.',
   })
   @ApiResponse({
     status: 200,
     description:
       'pem, chain, fullchain and key: application/x-pem-file; der: application/pkix-cert; csr: application/pkcs10 (PEM); ' +
-      'json: application/json; zip: application/zip (certificate.pem, chain.pem, fullchain.pem, request.csr?, private.key?)',
+      'json: application/json; zip: application/zip (certificate.pem, chain.pem, fullchain.pem, request.csr?, private.key?); p12: application/x-pkcs12',
     headers: { 'Content-Disposition': { description: 'attachment; filename="<commonName>.<ext>"', required: true, schema: { type: 'string' } } },
     content: {
       'application/x-pem-file': pem,
@@ -112,13 +114,39 @@ export class CertificatesController {
       'application/pkcs10': pem,
       'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
       'application/zip': binary,
+      'application/x-pkcs12': binary,
     },
   })
   @ApiErrors(404, 503)
   async download(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
-    const file = await this.certificates.download(caller, id, q.format);
+    await this.send(res, await this.certificates.download(caller, id, q.format, q));
+  }
+
+  @Post(':id/download')
+  @HttpCode(200)
+  @Access('orgKey')
+  @ApiOperation({ summary: 'The same downloads, asked for in a JSON body: a p12 password stays out of URLs and access logs' })
+  @ApiResponse({
+    status: 200,
+    description: 'as GET .../download',
+    headers: { 'Content-Disposition': { description: 'attachment; filename="<commonName>.<ext>"', required: true, schema: { type: 'string' } } },
+    content: {
+      'application/x-pem-file': pem,
+      'application/pkix-cert': binary,
+      'application/pkcs10': pem,
+      'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
+      'application/zip': binary,
+      'application/x-pkcs12': binary,
+    },
+  })
+  @ApiErrors(...BODY_ERRORS, 404, 503)
+  async downloadPost(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() body: DownloadBodyDto, @Res() res: Response) {
+    await this.send(res, await this.certificates.download(caller, id, body.format, body));
+  }
+
+  private async send(res: Response, file: { body: Buffer | string | object; contentType: string; filename: string }) {
     res.setHeader('Content-Disposition', `attachment; filename="${file.filename}"`);
-    if (file.contentType === 'application/json') return res.json(file.body);
+    if (file.contentType === 'application/json') return void res.json(file.body);
     res.type(file.contentType).send(file.body);
   }
 

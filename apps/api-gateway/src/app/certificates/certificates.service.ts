@@ -8,11 +8,11 @@ import {
   CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caNamesOf, certificateCountsBy, certificateInOrg, certificateTotals,
   certificatesPage, findLiveProfile, updateCertificateSettings,
 } from '@signet/persistence';
-import { isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
+import { exportLegacyPkcs12, exportPkcs12, fromPem, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob } from '@signet/queue';
 import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
 import { idempotently, requestHash } from './idempotency';
-import { randomUUID } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
 import { validItem } from './batch';
@@ -282,7 +282,7 @@ export class CertificatesService {
    * only the signer can open: it comes back sealed to this request's one-time key. Handing out a private
    * key needs the issue permission on the CA, not just read.
    */
-  async download(caller: OrgCaller, id: string, format: string): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
+  async download(caller: OrgCaller, id: string, format: string, options: { password?: string; legacy?: boolean } = {}): Promise<{ body: Buffer | string | object; contentType: string; filename: string }> {
     const principal = caller.principal;
     const row = await this.readable(principal, id);
     const pem = certificatePem(row);
@@ -304,6 +304,14 @@ export class CertificatesService {
       case 'key':
         if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
         return { body: await this.issuance.storedKey(caller, row), contentType: 'application/x-pem-file', filename: `${name}.key` };
+      case 'p12': {
+        if (!options.password) throw ApiError.validation([{ field: 'password', messages: ['a PKCS#12 file needs a password (1 to 1024 characters)'] }]);
+        if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
+        const key = createPrivateKey(await this.issuance.storedKey(caller, row));
+        const certificates = [row.certificateDer, ...(await this.cas.chain(principal, row.caId)).chain.map((c) => fromPem(c, ['CERTIFICATE']).der)];
+        const body = options.legacy ? exportLegacyPkcs12(key, certificates, options.password) : exportPkcs12(key, certificates, options.password);
+        return { body, contentType: 'application/x-pkcs12', filename: `${name}.p12` };
+      }
       case 'json': {
         const privateKeyPem = await keyIfAllowed();
         return { body: { certificatePem: pem, chainPem, fullchainPem: pem + chainPem, ...(privateKeyPem ? { privateKeyPem } : {}) }, contentType: 'application/json', filename: `${name}.json` };
