@@ -3,7 +3,7 @@
 /**
  * `npm start`: the whole Signet stack on this machine in one command.
  *
- * 1. First run: create .env from .env.example with a fresh MASTER_KEY and PLATFORM_ADMIN_KEY (mode 0600).
+ * 1. First run: create .env from .env.example with a fresh MASTER_KEY, PLATFORM_ADMIN_KEY and WEBHOOK_SECRET_KEY (mode 0600).
  * 2. Check that PostgreSQL and Redis answer; if not, say in one line how to start them and exit 1.
  * 3. Build (skip with --no-build), create the database if missing, run migrations.
  * 4. Run gateway, signer and enroll with prefixed logs; MASTER_KEY goes to the signer alone.
@@ -47,7 +47,7 @@ const POLICY = {
 };
 
 /** Each secret and the one service allowed to see it; every other process gets neither. */
-const SECRET_OWNER = { MASTER_KEY: 'signer', PLATFORM_ADMIN_KEY: 'gateway' };
+const SECRET_OWNER = { MASTER_KEY: 'signer', PLATFORM_ADMIN_KEY: 'gateway', WEBHOOK_SECRET_KEY: 'gateway' };
 
 // ---------------------------------------------------------------------------------------------- output
 
@@ -81,6 +81,7 @@ function generatedSecrets() {
   return {
     MASTER_KEY: randomBytes(32).toString('base64'),
     PLATFORM_ADMIN_KEY: `sgn_platform_${randomBytes(32).toString('base64url')}`,
+    WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
   };
 }
 

@@ -24,3 +24,4 @@ export * from './lib/idempotency-records';
 export * from './lib/orgs';
 export * from './lib/master-key-rotation';
 export * from './lib/acme';
+export * from './lib/webhooks';

@@ -21,6 +21,7 @@ import { IdentityModule } from './identity/identity.module';
 import { PkiModule } from './pki/pki.module';
 import { PlatformModule } from './platform/platform.module';
 import { ProfilesModule } from './profiles/profiles.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 export { GATEWAY_CONFIG };
 
@@ -49,6 +50,7 @@ export class AppModule {
         EnrollmentModule,
         ProfilesModule,
         AcmeModule,
+        WebhooksModule,
       ],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },

@@ -1,7 +1,6 @@
 /**
  * The gateway's domain metrics (API.md section 12), updated in place on the request path (no SQL, no
- * Redis). Webhooks do not exist yet: their family is registered so dashboards and alerts can name it; it
- * exports no samples until that feature feeds it.
+ * Redis); webhook deliveries are counted by their worker (webhooks/webhook-deliveries.queue.ts).
  */
 import { metricsRegistry } from '@signet/service';
 import { Counter, Histogram } from 'prom-client';
@@ -21,7 +20,7 @@ export const ocspRequests = new Counter({
   labelNames: ['status'] as const, registers,
 });
 export const webhookDeliveries = new Counter({
-  name: 'signet_webhook_deliveries_total', help: 'Webhook deliveries by outcome (not implemented yet: no samples)',
+  name: 'signet_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome: delivered (2xx), retried (failed; another attempt follows), failed (the last attempt failed: given up)',
   labelNames: ['outcome'] as const, registers,
 });
 export const acmeOrders = new Counter({

@@ -1,10 +1,10 @@
 import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { IsIntBetween, IsPort } from '@signet/service';
 import { isTrustProxyList } from './trusted-proxies';
-import { AcmeConfig } from './acme/acme.config';
+import { WebhooksConfig } from './webhooks/webhooks.config';
 
 /** The gateway's environment. It never reads MASTER_KEY: it cannot sign or decrypt anything. */
-export class GatewayConfig extends AcmeConfig {
+export class GatewayConfig extends WebhooksConfig {
   @IsPort('PORT')
   PORT = 3000;
 

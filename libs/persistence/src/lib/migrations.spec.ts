@@ -14,6 +14,7 @@ const EXPECTED_TABLES = [
   'approvals',
   'audit_events',
   'cas',
+  'certificate_expiry_notices',
   'certificates',
   'compromised_keys',
   'crls',
@@ -23,6 +24,9 @@ const EXPECTED_TABLES = [
   'orgs',
   'profiles',
   'revocation_ledger',
+  'webhook_cursor',
+  'webhook_deliveries',
+  'webhooks',
 ];
 
 async function query<T = Record<string, unknown>>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
