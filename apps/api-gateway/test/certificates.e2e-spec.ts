@@ -195,8 +195,11 @@ describe('certificate issuance through the signer', () => {
   });
   it('updates, downloads, revokes once and counts', async () => {
     const issued = (await issue({ caId: issuingId, commonName: 'life.example.test' }).expect(201)).body.certificate;
-    const patched = await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ autoRenew: true, renewalThresholdDays: 20, notes: 'rotated by ops' }).expect(200);
-    expect(patched.body.certificate).toMatchObject({ autoRenew: true, renewalThresholdDays: 20, notes: 'rotated by ops' });
+    // Its key was not kept, so automatic renewal could never hand a new one to anybody: refused, nothing changed.
+    const never = await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ autoRenew: true, notes: 'x' }).expect(422);
+    expect([never.body.code, never.body.details.rule]).toEqual(['policy_violation', 'autoRenew']);
+    const patched = await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ renewalThresholdDays: 20, notes: 'rotated by ops' }).expect(200);
+    expect(patched.body.certificate).toMatchObject({ autoRenew: false, renewalThresholdDays: 20, notes: 'rotated by ops' });
     await request(http).patch(`/api/v1/certificates/${issued.id}`).set(bearer(adminKey)).send({ commonName: 'nope' }).expect(400);
 
     const download = (format: string) => request(http).get(`/api/v1/certificates/${issued.id}/download?format=${format}`).set(bearer(adminKey));

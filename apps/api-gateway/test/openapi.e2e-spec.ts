@@ -36,6 +36,8 @@ const CERTIFICATE_FIELDS = [
   'revocationComments',
   // API.md sections 7 and 8: where it came from, the ACME account that ordered it
   'source', 'acmeAccountId',
+  // API.md section 8: renewal state
+  'renewal', 'expiringSoon',
 ];
 const ERROR_REF = '#/components/schemas/Error';
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];

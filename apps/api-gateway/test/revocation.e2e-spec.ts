@@ -71,6 +71,7 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
   const api = () => ({
     get: (path: string) => request(http).get(path).set(bearer(adminKey)),
     post: (path: string, body: object = {}) => request(http).post(path).set(bearer(adminKey)).send(body),
+    patch: (path: string, body: object = {}) => request(http).patch(path).set(bearer(adminKey)).send(body),
   });
   const issue = async (body: Record<string, unknown>) => (await api().post('/api/v1/certificates', { caId: issuingId, ...body }).expect(201)).body;
   const crlInfo = async (caId: string) => (await api().get(`/api/v1/cas/${caId}/crl?format=info`)).body;
@@ -234,9 +235,11 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     const leaf = (await issue({ commonName: 'crl.example.test' })).certificate;
     file('crl-leaf.pem', leaf.certificatePem);
     await api().post(`/api/v1/certificates/${leaf.id}/revoke`, { reason: 'superseded' }).expect(200);
+    // Rebuilt with this leaf on it: earlier tests' revocations and the sweep's refreshes also raise the
+    // number and the count, so wait for the serial itself.
     const rebuilt = await until('the rebuilt CRL', async () => {
       const info = await crlInfo(issuingId);
-      return Number(info.crlNumber) > Number(first.crlNumber) && info.revokedCount >= 1 && info;
+      return Number(info.crlNumber) > Number(first.crlNumber) && (info.revokedSerials ?? []).includes(leaf.serialNumber) && info;
     }, CRL_REBUILD_DELAY_MS * 10);
     expect(rebuilt.revokedCount).toBeGreaterThanOrEqual(1);
 
@@ -395,9 +398,18 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(await ocspCheck('issuing.pem', 'refresh-revoked.pem')).toMatch(/revoked[\s\S]*Reason: affiliationChanged/);
   });
 
-  it('renews due certificates with autoRenew: managed with a stored key get a new key, csr-mode their stored CSR, others are left', async () => {
+  it('renews due certificates with autoRenew: managed with a stored key get a new key, csr-mode their stored CSR; autoRenew that could never work is refused', async () => {
     const stored = (await issue({ commonName: 'auto.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10, storeKey: true })).certificate;
-    const keyless = (await issue({ commonName: 'keyless.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10 })).certificate;
+    expect(stored.renewal.status).toBe('scheduled');
+    expect(stored.expiringSoon).toBe(true);
+    // A managed key nobody kept could never reach anyone: autoRenew is refused, at issuance and by PATCH.
+    const refused = await api().post('/api/v1/certificates', { caId: issuingId, commonName: 'keyless.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10 });
+    expect([refused.status, refused.body.code, refused.body.details?.rule]).toEqual([422, 'policy_violation', 'autoRenew']);
+    expect(refused.body.error).toMatch(/storeKey/);
+    const keyless = (await issue({ commonName: 'keyless.example.test', renewalThresholdDays: 30, validityDays: 10 })).certificate;
+    expect(keyless.renewal).toEqual({ status: 'none', lastAttemptAt: null, lastError: null, nextAttemptAt: null });
+    const patchRefused = await api().patch(`/api/v1/certificates/${keyless.id}`, { autoRenew: true });
+    expect([patchRefused.status, patchRefused.body.details?.rule]).toEqual([422, 'autoRenew']);
     expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'auto-csr.key', '-out', 'auto.csr', '-subj', '/CN=auto-csr.example.test').ok).toBe(true);
     const fromCsr = (await issue({ mode: 'csr', csrPem: readFileSync(join(dir, 'auto.csr'), 'utf8'), autoRenew: true, renewalThresholdDays: 30, validityDays: 10 })).certificate;
     const renewedOf = (id: string) => until(`renewal of ${id}`, async () => (await api().get(`/api/v1/certificates/${id}`)).body.certificate.supersededById, 15000);
@@ -419,6 +431,9 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(openssl('x509', '-in', 'csr-renewed.pem', '-noout', '-pubkey').out).toBe(openssl('pkey', '-in', 'auto-csr.key', '-pubout').out);
 
     expect((await api().get(`/api/v1/certificates/${keyless.id}`)).body.certificate.supersededById).toBeNull();
+    // The renewed one records its attempt (its successor, due at once with these short validities, is renewed in turn).
+    const old = (await api().get(`/api/v1/certificates/${stored.id}`)).body.certificate;
+    expect(old.renewal).toEqual({ status: 'none', lastAttemptAt: expect.any(String), lastError: null, nextAttemptAt: null });
     const audit = (await api().get(`/api/v1/audit?eventType=certificate.renew&resourceId=${storedNew}`).expect(200)).body.events;
     expect(audit).toEqual([expect.objectContaining({ outcome: 'success', actor: expect.objectContaining({ type: 'system', name: 'renewal-sweep' }) })]);
   });
@@ -431,6 +446,25 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     const renewed = (await api().get(`/api/v1/certificates/${renewedId}`).expect(200)).body.certificate;
     expect(renewed).toMatchObject({ profileId: profile.id, usage: 'client', extendedKeyUsage: ['clientAuth'], renewedFromId: first.id });
     expect(Math.round((Date.parse(renewed.validTo) - Date.parse(renewed.validFrom)) / 86_400_000)).toBe(15);
+  });
+
+  it('records a failed renewal on the certificate: status failed, the refusal as lastError, the next attempt', async () => {
+    const profile = (await api().post('/api/v1/profiles', { name: 'Narrowing', slug: `narrow-${randomBytes(3).toString('hex')}`, caId: issuingId, allowedDomains: ['example.test'] }).expect(201)).body.profile;
+    // Not due yet (1 day's threshold); the profile narrows; then the threshold makes it due: the sweep's renewal is refused.
+    const doomed = (await issue({ profileId: profile.id, commonName: 'doomed.example.test', autoRenew: true, renewalThresholdDays: 1, validityDays: 10, storeKey: true })).certificate;
+    expect(doomed.renewal).toEqual({ status: 'scheduled', lastAttemptAt: null, lastError: null, nextAttemptAt: expect.any(String) });
+    await api().patch(`/api/v1/profiles/${profile.id}`, { allowedDomains: ['elsewhere.test'] }).expect(200);
+    await api().patch(`/api/v1/certificates/${doomed.id}`, { renewalThresholdDays: 30 }).expect(200);
+    const failed = await until('a failed renewal', async () => {
+      const c = (await api().get(`/api/v1/certificates/${doomed.id}`)).body.certificate;
+      return c.renewal.status === 'failed' && c;
+    }, 15000);
+    expect(failed.renewal).toEqual({ status: 'failed', lastAttemptAt: expect.any(String), lastError: expect.stringMatching(/allowed domains/), nextAttemptAt: expect.any(String) });
+    expect(Date.parse(failed.renewal.nextAttemptAt)).toBeGreaterThan(Date.parse(failed.renewal.lastAttemptAt));
+    expect(failed.supersededById).toBeNull();
+    expect(failed.renewal.lastError).not.toMatch(/signetJobFailure/);
+    const events = (await api().get(`/api/v1/audit?eventType=certificate.renew&resourceId=${doomed.id}&outcome=failed`).expect(200)).body.events;
+    expect(events[0]).toEqual(expect.objectContaining({ outcome: 'failed', error: expect.objectContaining({ code: 'policy_violation' }) }));
   });
 
   it('needs the revoke permission, and answers a second revoke with 409 already_revoked', async () => {

@@ -25,3 +25,4 @@ export * from './lib/orgs';
 export * from './lib/master-key-rotation';
 export * from './lib/acme';
 export * from './lib/webhooks';
+export * from './lib/renewal-state';

@@ -3,6 +3,7 @@
  * it (the gateway's API and the enroll server). `status` says expired once validTo has passed, and
  * `daysRemaining` counts whole days left; neither is stored.
  */
+import { RenewalStateJson, expiringSoon, renewalStateOf } from './renewal-state';
 import type { CertificateEntity, SubjectRecord } from './entities';
 
 const DAY_MS = 86_400_000;
@@ -37,6 +38,8 @@ export interface CertificateJson {
   environment: string | null;
   source: string;
   acmeAccountId: string | null;
+  renewal: RenewalStateJson;
+  expiringSoon: boolean;
   hasStoredKey: boolean;
   notes: string | null;
   createdAt: string;
@@ -73,6 +76,8 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     environment: row.environment ?? null,
     source: row.source ?? 'issued',
     acmeAccountId: row.acmeAccountId ?? null,
+    renewal: renewalStateOf(row, now),
+    expiringSoon: expiringSoon(row, now),
     hasStoredKey: row.encryptedKey !== null,
     notes: row.notes,
     createdAt: row.createdAt.toISOString(),

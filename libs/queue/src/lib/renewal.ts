@@ -70,3 +70,16 @@ export function renewalJob(old: RenewableCertificate, request: RenewalRequest): 
     actor: request.actor,
   };
 }
+
+/**
+ * Why automatic renewal of a certificate could never succeed, or null when it can: a managed key that was
+ * not kept (nobody could ever receive the new one), or a CA whose key needs a passphrase (the sweep has
+ * none). The one rule the signer's issuance (autoRenew on a new certificate) and the gateway's PATCH share.
+ */
+export function whyRenewalCannotWork(certificate: { mode: 'managed' | 'csr'; keptKey: boolean; caHasPassphrase: boolean }): string | null {
+  if (certificate.mode === 'managed' && !certificate.keptKey) {
+    return 'autoRenew needs storeKey: true for a managed certificate (a renewed key nobody kept could never be handed out)';
+  }
+  if (certificate.caHasPassphrase) return "autoRenew is not possible under a CA whose key needs a passphrase (the renewal sweep has none)";
+  return null;
+}

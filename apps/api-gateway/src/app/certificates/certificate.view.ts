@@ -12,6 +12,14 @@ const SUBJECT_SCHEMA = {
   example: { commonName: 'www.example.com', organization: 'Acme Corp' },
 };
 
+export class RenewalStateView {
+  @ApiProperty({ enum: ['none', 'scheduled', 'in_progress', 'failed'], description: 'scheduled: autoRenew is on and the sweep will renew it from nextAttemptAt; failed: the last attempt failed (lastError), retried at nextAttemptAt' })
+  status: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) lastAttemptAt: string | null;
+  @ApiProperty({ type: String, nullable: true }) lastError: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) nextAttemptAt: string | null;
+}
+
 /** API.md's `certificate` object: what certificateView() answers. */
 export class CertificateView {
   @ApiProperty({ format: 'uuid' }) id: string;
@@ -44,6 +52,8 @@ export class CertificateView {
   @ApiProperty({ type: String, nullable: true, description: "the profile's environment" }) environment: string | null;
   @ApiProperty({ enum: ['issued', 'acme'], description: 'issued: through the API or enrollment; acme: ordered over the ACME server' }) source: string;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the ACME account that ordered it (source acme)' }) acmeAccountId: string | null;
+  @ApiProperty({ type: () => RenewalStateView, description: 'what automatic renewal is doing with it' }) renewal: RenewalStateView;
+  @ApiProperty({ description: 'still good and within renewalThresholdDays of validTo' }) expiringSoon: boolean;
   @ApiProperty({ description: 'a managed key is kept, encrypted, for download (format=key)' }) hasStoredKey: boolean;
   @ApiProperty({ type: String, nullable: true }) notes: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt: string;

@@ -153,9 +153,9 @@ export class CertificatesController {
   @Patch(':id')
   @Access('orgKey')
   @Audited('certificate.update', 'certificate')
-  @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes' })
+  @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes', description: 'autoRenew: true that could never work (a managed certificate without a stored key; a CA whose key needs a passphrase) is 422 policy_violation with details.rule autoRenew.' })
   @ApiOkResponse({ type: CertificateEnvelopeView })
-  @ApiErrors(...BODY_ERRORS, 404)
+  @ApiErrors(...BODY_ERRORS, 404, 422)
   async patch(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
     await this.requireOnCertificate(caller.principal, id, 'issue');
     return this.certificates.patch(caller, id, dto);

@@ -5,11 +5,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caNamesOf, certificateCountsBy, certificateInOrg, certificateTotals,
+  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caInOrg, caNamesOf, certificateCountsBy, certificateInOrg, certificateTotals,
   certificatesPage, findLiveProfile, updateCertificateSettings,
 } from '@signet/persistence';
 import { exportLegacyPkcs12, exportPkcs12, fromPem, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
-import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob } from '@signet/queue';
+import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob, whyRenewalCannotWork } from '@signet/queue';
 import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
 import { idempotently, requestHash } from './idempotency';
 import { createPrivateKey, randomUUID } from 'node:crypto';
@@ -244,6 +244,11 @@ export class CertificatesService {
     const principal = caller.principal;
     const row = await this.readable(principal, id);
     const changes: CertificateSettings = {};
+    if (dto.autoRenew === true && !row.autoRenew) {
+      const ca = await caInOrg(this.dataSource.manager, row.caId, principal.orgId);
+      const problem = whyRenewalCannotWork({ mode: row.mode as 'managed' | 'csr', keptKey: row.mode === 'csr' || row.encryptedKey !== null, caHasPassphrase: ca?.hasPassphrase ?? false });
+      if (problem) throw new ApiError('policy_violation', problem, { rule: 'autoRenew', field: 'autoRenew' });
+    }
     if (dto.autoRenew !== undefined) changes.autoRenew = dto.autoRenew;
     if (dto.renewalThresholdDays !== undefined) changes.renewalThresholdDays = dto.renewalThresholdDays;
     if (dto.notes !== undefined) changes.notes = dto.notes;

@@ -13,7 +13,7 @@ import {
   DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
   namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
 } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal, whyRenewalCannotWork } from '@signet/queue';
 import { inSpan, unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
@@ -135,6 +135,8 @@ export class IssueCertificateHandler {
     if (ca.validTo.getTime() <= now) throw refuse('ca_unavailable', 'the certificate authority has expired');
     const above = entry.unavailableAncestor;
     if (above) throw refuse('ca_unavailable', `a certificate authority above this one (${above.caId}) is ${above.reason}`, { caId: ca.id, unavailableCaId: above.caId });
+    const renewalProblem = job.autoRenew ? whyRenewalCannotWork({ mode: job.mode, keptKey: job.mode === 'csr' || job.storeKey, caHasPassphrase: ca.hasPassphrase }) : null;
+    if (renewalProblem) throw refuse('policy_violation', renewalProblem, { rule: 'autoRenew', field: 'autoRenew' });
 
     const csr = job.mode === 'csr' ? await parseCsr(job.csrPem ?? '').catch((error) => { throw onField(error, 'csrPem'); }) : null;
     const commonName = job.commonName ?? csr?.commonName;

@@ -14,9 +14,11 @@
  */
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, ocspResponsesDueForRefresh, purgeAuditEvents } from '@signet/persistence';
+import {
+  OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, insertAuditEvents, markRenewalAttempt, ocspResponsesDueForRefresh, purgeAuditEvents, recordRenewalOutcome,
+} from '@signet/persistence';
 import { toPem } from '@signet/pki';
-import { renewalJob } from '@signet/queue';
+import { decodeJobFailure, renewalJob } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { IssueCertificateHandler } from '../jobs/issue-certificate.handler';
@@ -98,17 +100,31 @@ export class Sweeps {
       if (!due.length) break;
       for (const old of due) {
         tried.add(old.id);
+        // Each attempt is on the certificate (API.md `renewal`): in progress, then renewed or failed with why.
+        await markRenewalAttempt(this.dataSource.manager, old.id, new Date());
         try {
           await this.issuance.handle(renewalJob(old, {
             certificateId: randomUUID(), issuanceKey: `renew-${old.id}`, actor: { type: 'system', id: null, name: 'renewal-sweep', ip: null },
             csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
           }));
+          await recordRenewalOutcome(this.dataSource.manager, old.id, { renewed: true });
           renewed++;
           renewals.inc({ outcome: 'renewed' });
         } catch (error) {
           failed++;
           renewals.inc({ outcome: 'failed' });
-          this.logger.warn({ certificateId: old.id, err: (error as Error).message }, 'automatic renewal failed');
+          // A refusal's message is the JSON the producer would decode (job-failure.ts): record its words.
+          const failure = decodeJobFailure((error as Error).message);
+          const message = failure?.message ?? (error as Error).message;
+          await this.dataSource.transaction(async (manager) => {
+            await recordRenewalOutcome(manager, old.id, { error: message, nextAttemptAt: new Date(Date.now() + this.config.RENEWAL_SWEEP_INTERVAL_MS) });
+            // In the audit log too (and so to webhooks as certificate.renewal_failed).
+            await insertAuditEvents(manager, [{
+              orgId: old.orgId, eventType: 'certificate.renew', outcome: 'failed', actorType: 'system', actorId: null, actorName: 'renewal-sweep',
+              resourceType: 'certificate', resourceId: old.id, error: { code: failure?.code ?? 'internal', message: message.slice(0, 1000) }, details: { caId: old.caId, profileId: old.profileId },
+            }]);
+          });
+          this.logger.warn({ certificateId: old.id, err: message }, 'automatic renewal failed');
         }
       }
     }

@@ -122,6 +122,19 @@ export class CertificateEntity {
   @Column({ name: 'acme_account_id', type: 'uuid', nullable: true })
   acmeAccountId: string | null;
 
+  /** What the renewal sweep is doing or last did (renewal-state.ts derives what clients see). */
+  @Column({ name: 'renewal_status', type: 'text', default: 'none' })
+  renewalStatus: 'none' | 'in_progress' | 'failed';
+
+  @Column({ name: 'renewal_last_attempt_at', type: 'timestamptz', nullable: true })
+  renewalLastAttemptAt: Date | null;
+
+  @Column({ name: 'renewal_last_error', type: 'text', nullable: true })
+  renewalLastError: string | null;
+
+  @Column({ name: 'renewal_next_attempt_at', type: 'timestamptz', nullable: true })
+  renewalNextAttemptAt: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }
