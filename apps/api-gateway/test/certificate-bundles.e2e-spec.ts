@@ -6,6 +6,8 @@
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { spawnSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { Client } from 'pg';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,5 +156,99 @@ describe('certificates as PKCS#12 downloads, read by openssl, GnuTLS and keytool
     expect(noPassword.body.details.fields[0].field).toBe('password');
     expectErrorShape((await api(memberKey).post(`/api/v1/certificates/${certificate.id}/download`, { format: 'p12', password: 'x' })).body, 'forbidden', 403);
     expectErrorShape((await api().post(`/api/v1/certificates/${certificate.id}/download`, { format: 'p12', password: 'x', legacy: 'maybe' })).body, 'validation_failed', 400);
+  });
+});
+
+describe('certificates from elsewhere: import into the inventory', () => {
+  let signer: RunningService;
+  let gateway: NestExpressApplication;
+  let adminKey: string;
+  let memberKey: string;
+  let signetId: string;
+  let db: Client;
+  const dir = mkdtempSync(join(tmpdir(), 'signet-import-'));
+  const openssl = (...args: string[]) => {
+    const done = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    if (done.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${done.stderr}`);
+  };
+  const text = (name: string) => readFileSync(join(dir, name), 'utf8');
+  const api = (key = adminKey) => withKey(gateway.getHttpServer(), key);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+
+  beforeAll(async () => {
+    signer = await startSigner();
+    gateway = await startGateway();
+    db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    const org = await createOrg(gateway, 'Importer');
+    adminKey = org.adminKey;
+    const caId = (await api().post('/api/v1/cas', { name: 'Own root', subject: { commonName: 'Own Root' } }).expect(201)).body.ca.id;
+    signetId = (await api().post('/api/v1/certificates', { caId, commonName: 'own.example.test' }).expect(201)).body.certificate.id;
+    memberKey = (await createKey(gateway, adminKey, { name: 'member', role: 'member', permissions: { [caId]: { read: true, issue: true, revoke: true } } })).key;
+    writeFileSync(join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+    writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=DNS:shop.partner.test,DNS:www.shop.partner.test\nextendedKeyUsage=serverAuth\n');
+    openssl('req', '-x509', ...ec, '-keyout', 'root.key', '-out', 'root.pem', '-subj', '/O=Partner CA Inc/CN=Partner Root', '-days', '3650', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    openssl('req', ...ec, '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=shop.partner.test');
+    openssl('x509', '-req', '-in', 'leaf.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-out', 'leaf.pem', '-days', '20', '-extfile', 'leaf.ext');
+    openssl('pkcs12', '-export', '-legacy', '-in', 'leaf.pem', '-inkey', 'leaf.key', '-certfile', 'root.pem', '-out', 'leaf.p12', '-passout', 'pass:pw');
+  });
+  afterAll(async () => {
+    await db.end();
+    await gateway.close();
+    expect(await stopService(signer)).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('imports a certificate with its chain and key: in list, search by issuer, stats, downloads; the key encrypted at rest', async () => {
+    const imported = await api().post('/api/v1/certificates/import', { certificatePem: text('leaf.pem'), chainPem: text('root.pem'), privateKeyPem: text('leaf.key'), notes: 'partner shop' }).expect(201);
+    const certificate = imported.body.certificate;
+    expect(certificate).toEqual(expect.objectContaining({
+      source: 'imported', caId: null, issuer: expect.stringContaining('Partner Root'), commonName: 'shop.partner.test', sanDns: ['shop.partner.test', 'www.shop.partner.test'],
+      keyAlgorithm: 'ECDSA-P256', hasStoredKey: true, extendedKeyUsage: ['serverAuth'], expiringSoon: true, chainPem: text('root.pem'),
+      renewal: { status: 'none', lastAttemptAt: null, lastError: null, nextAttemptAt: null },
+    }));
+    expect(imported.body.warnings.map((w: { code: string }) => w.code)).toEqual(['expiring']);
+    // At rest: the MASTER_KEY blob of key-encryption.ts, never the PEM or the DER of the key.
+    const stored = (await db.query('SELECT encrypted_key FROM certificates WHERE id = $1', [certificate.id])).rows[0].encrypted_key as Buffer;
+    expect(stored[0]).toBe(1);
+    expect(stored.toString('latin1')).not.toContain('PRIVATE KEY');
+
+    const listed = (await api().get('/api/v1/certificates?source=imported').expect(200)).body;
+    expect(listed.certificates.map((c: { id: string }) => c.id)).toEqual([certificate.id]);
+    expect((await api().get('/api/v1/certificates?search=partner%20ca%20inc').expect(200)).body.certificates.map((c: { id: string }) => c.id)).toEqual([certificate.id]);
+    const stats = (await api().get('/api/v1/certificates/stats').expect(200)).body;
+    expect(Object.keys(stats.byCa)).toHaveLength(1);
+    expect(Object.entries(stats.byIssuer)).toContainEqual([certificate.issuer, 1]);
+    const key = (await api().get(`/api/v1/certificates/${certificate.id}/download?format=key`).expect(200)).text;
+    expect(createPrivateKey(key).export({ type: 'pkcs8', format: 'der' })).toEqual(createPrivateKey(text('leaf.key')).export({ type: 'pkcs8', format: 'der' }));
+    expect((await api().get(`/api/v1/certificates/${certificate.id}/download?format=fullchain`).expect(200)).text.match(/BEGIN CERTIFICATE/g)).toHaveLength(2);
+
+    // A member's per-CA grants do not reach certificates no CA of the platform issued.
+    expect((await api(memberKey).get('/api/v1/certificates?source=imported').expect(200)).body.total).toBe(0);
+    await api(memberKey).get(`/api/v1/certificates/${certificate.id}`).expect(404);
+    // Only its issuer can revoke or renew it; autoRenew is refused; it can leave the inventory.
+    expect((await api().post(`/api/v1/certificates/${certificate.id}/revoke`, {}).expect(409)).body.code).toBe('conflict');
+    expect((await api().post(`/api/v1/certificates/${certificate.id}/renew`, {}).expect(409)).body.code).toBe('conflict');
+    expect((await api().patch(`/api/v1/certificates/${certificate.id}`, { autoRenew: true }).expect(422)).body.details.rule).toBe('autoRenew');
+    expect((await api().post('/api/v1/certificates/import', { certificatePem: text('leaf.pem') }).expect(409)).body.code).toBe('conflict');
+    await api().delete(`/api/v1/certificates/${certificate.id}`).expect(204);
+    await api().get(`/api/v1/certificates/${certificate.id}`).expect(404);
+    expect((await api().delete(`/api/v1/certificates/${signetId}`).expect(409)).body.code).toBe('conflict');
+    const audit = (await api().get(`/api/v1/audit?resourceId=${certificate.id}`).expect(200)).body.events.map((e: { eventType: string }) => e.eventType);
+    expect(audit).toEqual(expect.arrayContaining(['certificate.import', 'certificate.delete']));
+  });
+
+  it('imports a legacy PKCS#12, refuses a bundle with errors listing them, and writes nothing then', async () => {
+    const fromPfx = (await api().post('/api/v1/certificates/import', { pfxBase64: readFileSync(join(dir, 'leaf.p12')).toString('base64'), pfxPassword: 'pw' }).expect(201)).body.certificate;
+    expect(fromPfx).toEqual(expect.objectContaining({ source: 'imported', hasStoredKey: true, commonName: 'shop.partner.test' }));
+    await api().delete(`/api/v1/certificates/${fromPfx.id}`).expect(204);
+    const count = async () => Number((await db.query(`SELECT count(*) AS n FROM certificates WHERE source = 'imported'`)).rows[0].n);
+    const before = await count();
+    const refused = await api().post('/api/v1/certificates/import', { certificatePem: text('leaf.pem'), privateKeyPem: text('root.key'), chainPem: text('root.pem') + text('root.pem') });
+    expectErrorShape(refused.body, 'validation_failed', 400);
+    expect(refused.body.details.fields.map((f: { field: string }) => f.field).sort()).toEqual(['privateKeyPem']);
+    expect((await api().post('/api/v1/certificates/import', { certificatePem: text('leaf.pem'), autoRenew: true }).expect(422)).body.details.rule).toBe('autoRenew');
+    expect((await api(memberKey).post('/api/v1/certificates/import', { certificatePem: text('leaf.pem') })).status).toBe(403);
+    expect(await count()).toBe(before);
   });
 });

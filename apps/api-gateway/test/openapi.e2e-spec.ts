@@ -36,8 +36,8 @@ const CERTIFICATE_FIELDS = [
   'revocationComments',
   // API.md sections 7 and 8: where it came from, the ACME account that ordered it
   'source', 'acmeAccountId',
-  // API.md section 8: renewal state
-  'renewal', 'expiringSoon',
+  // API.md section 8: renewal state, the issuer of every certificate
+  'renewal', 'expiringSoon', 'issuer',
 ];
 const ERROR_REF = '#/components/schemas/Error';
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
@@ -267,6 +267,13 @@ describe('OpenAPI document', () => {
     const spare = await request(http).post('/api/v1/profiles').set(admin).send({ name: 'Spare', slug: 'spare', caId });
     await request(http).delete(`/api/v1/profiles/${spare.body.profile.id}`).set(admin).expect(204);
     conforms('/api/v1/profiles/{id}', 'get', await request(http).get(`/api/v1/profiles/${spare.body.profile.id}`).set(admin));
+
+    // Certificates from elsewhere (API.md section 8): validate, and import of one the org already holds (409).
+    const ownPem = issued.body.certificate.certificatePem;
+    conforms('/api/v1/certificates/validate', 'post', await request(http).post('/api/v1/certificates/validate').set(admin).send({ certificatePem: ownPem, domain: 'www.openapi.test' }));
+    conforms('/api/v1/certificates/validate', 'post', await request(http).post('/api/v1/certificates/validate').set(admin).send({ certificatePem: 'garbage' }));
+    conforms('/api/v1/certificates/import', 'post', await request(http).post('/api/v1/certificates/import').set(admin).send({ certificatePem: ownPem }));
+    conforms('/api/v1/certificates/{id}', 'delete', await request(http).delete(`/api/v1/certificates/${id}`).set(admin));
 
     // ACME external account binding keys (API.md section 7).
     const eab = await request(http).post('/api/v1/acme/eab-keys').set(admin).send({ profileId, name: 'certbot on web-1' });

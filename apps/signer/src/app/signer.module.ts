@@ -4,6 +4,7 @@ import { HealthModule, RedisModule, databaseModule, loggerModule } from '@signet
 import { CreateCaHandler } from './jobs/create-ca.handler';
 import { ExportKeyHandler } from './jobs/export-key.handler';
 import { VerifyEabHandler } from './jobs/verify-eab.handler';
+import { WrapKeyHandler } from './jobs/wrap-key.handler';
 import { ImportCaHandler } from './jobs/import-ca.handler';
 import { IssueCertificateHandler } from './jobs/issue-certificate.handler';
 import { SignerWorker } from './jobs/signer.worker';
@@ -33,7 +34,7 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler,
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler, WrapKeyHandler,
         RevokeHandlers, Sweeps, SignerWorker, QueueRecovery, SignerMetricsCollector],
       exports: [SIGNER_CONFIG],
     };

@@ -4,7 +4,7 @@
  * order is finalized once) so any gateway replica may answer any request. Expiry is read, not swept:
  * the status a client sees is `effective*Status` of the stored one and the caller's clock.
  */
-import type { EntityManager } from 'typeorm';
+import { EntityManager, IsNull, Not } from 'typeorm';
 import { CertificateEntity } from './entities';
 
 export type AcmeIdentifierType = 'dns' | 'ip';
@@ -408,12 +408,14 @@ export async function reopenStaleAcmeOrder(manager: EntityManager, id: string, o
 
 // ---- certificates, as ACME sees them ----
 
+/** A certificate a Signet CA issued, by serial (unique among those; certificates from elsewhere may share one). */
 export function certificateBySerial(manager: EntityManager, serialNumber: string): Promise<CertificateEntity | null> {
-  return manager.getRepository(CertificateEntity).findOneBy({ serialNumber });
+  return manager.getRepository(CertificateEntity).findOneBy({ serialNumber, caId: Not(IsNull()) });
 }
 
+/** A certificate a Signet CA issued, by fingerprint. */
 export function certificateByFingerprint(manager: EntityManager, fingerprintSha256: string): Promise<CertificateEntity | null> {
-  return manager.getRepository(CertificateEntity).findOneBy({ fingerprintSha256 });
+  return manager.getRepository(CertificateEntity).findOneBy({ fingerprintSha256, caId: Not(IsNull()) });
 }
 
 /** Whether the account holds valid authorizations for every one of these identifiers (RFC 8555 7.6: revocation by a third account). */

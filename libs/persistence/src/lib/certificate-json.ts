@@ -10,7 +10,7 @@ const DAY_MS = 86_400_000;
 
 export interface CertificateJson {
   id: string;
-  caId: string;
+  caId: string | null;
   commonName: string;
   subject: SubjectRecord;
   sanDns: string[];
@@ -37,6 +37,7 @@ export interface CertificateJson {
   profileId: string | null;
   environment: string | null;
   source: string;
+  issuer: string | null;
   acmeAccountId: string | null;
   renewal: RenewalStateJson;
   expiringSoon: boolean;
@@ -75,6 +76,7 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     profileId: row.profileId ?? null,
     environment: row.environment ?? null,
     source: row.source ?? 'issued',
+    issuer: row.issuerDn ?? null,
     acmeAccountId: row.acmeAccountId ?? null,
     renewal: renewalStateOf(row, now),
     expiringSoon: expiringSoon(row, now),

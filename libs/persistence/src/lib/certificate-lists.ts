@@ -17,6 +17,8 @@ export interface CertificateListQuery {
   caId?: string;
   usage?: string;
   profileId?: string;
+  /** issued, acme, imported, ... (API.md section 8). */
+  source?: string;
   createdFrom?: string;
   createdTo?: string;
   /**
@@ -43,6 +45,7 @@ export function certificatesPage(manager: EntityManager, q: CertificateListQuery
   if (q.caId) query.andWhere('c.ca_id = :caId', { caId: q.caId });
   if (q.usage) query.andWhere('c.usage = :usage', { usage: q.usage });
   if (q.profileId) query.andWhere('c.profile_id = :profileId', { profileId: q.profileId });
+  if (q.source) query.andWhere('c.source = :source', { source: q.source });
   if (q.createdFrom) query.andWhere('c.created_at >= :createdFrom', { createdFrom: q.createdFrom });
   if (q.createdTo) query.andWhere('c.created_at <= :createdTo', { createdTo: q.createdTo });
   switch (q.expiringWithinDays === undefined ? q.status : 'expiring') {
@@ -68,7 +71,8 @@ export function certificatesPage(manager: EntityManager, q: CertificateListQuery
     query.andWhere(
       `(lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)
           OR (:hex <> '' AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint))
-          OR c.ca_id IN (${caIdsWithSubjectLike('c.org_id', ':like', ':dnLike')}))`,
+          OR c.ca_id IN (${caIdsWithSubjectLike('c.org_id', ':like', ':dnLike')})
+          OR (c.ca_id IS NULL AND replace(replace(replace(lower(c.issuer_dn), ', ', ','), ' = ', '='), ' =', '=') LIKE :dnLike))`,
       { like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()) },
     );
   }
@@ -137,6 +141,15 @@ export async function certificateCountsBy(
   column: 'ca_id' | 'usage' | 'key_algorithm',
 ): Promise<Record<string, number>> {
   const { where, params } = scopeSql(scope);
-  const rows: { k: string; n: number }[] = await manager.query(`SELECT ${column} AS k, count(*)::int AS n FROM certificates WHERE ${where} GROUP BY 1`, params);
+  const rows: { k: string; n: number }[] = await manager.query(`SELECT ${column} AS k, count(*)::int AS n FROM certificates WHERE ${where} AND ${column} IS NOT NULL GROUP BY 1`, params);
+  return Object.fromEntries(rows.map((r) => [r.k, r.n]));
+}
+
+/** Certificates from elsewhere (no Signet CA) in scope, counted by their issuer's name. */
+export async function importedCountsByIssuer(manager: EntityManager, scope: CertificateScope): Promise<Record<string, number>> {
+  const { where, params } = scopeSql(scope);
+  const rows: { k: string; n: number }[] = await manager.query(
+    `SELECT coalesce(issuer_dn, '') AS k, count(*)::int AS n FROM certificates WHERE ${where} AND ca_id IS NULL GROUP BY 1`, params,
+  );
   return Object.fromEntries(rows.map((r) => [r.k, r.n]));
 }

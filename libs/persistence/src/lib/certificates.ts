@@ -86,3 +86,9 @@ export function certificatesDueForRenewal(manager: EntityManager, tried: Set<str
     .limit(limit)
     .getMany();
 }
+
+/** Remove a certificate no Signet CA issued from the org's inventory; false when there is no such one. */
+export async function deleteCertificateFromElsewhere(manager: EntityManager, id: string, orgId: string): Promise<boolean> {
+  const [, affected] = await manager.query(`DELETE FROM certificates WHERE id = $1 AND org_id = $2 AND ca_id IS NULL`, [id, orgId]);
+  return affected > 0;
+}

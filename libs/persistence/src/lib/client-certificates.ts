@@ -12,7 +12,7 @@ export interface ClientCertificateState {
 /** By SHA-256 fingerprint; a revoked row wins over an active one with the same fingerprint. One query. */
 export async function clientCertificateStates(manager: EntityManager, fingerprints: string[]): Promise<Map<string, ClientCertificateState>> {
   const rows: { fingerprint_sha256: string; status: string; enrolled: boolean }[] = await manager.query(
-    `SELECT fingerprint_sha256, status, enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[])
+    `SELECT fingerprint_sha256, status, enrolled FROM certificates WHERE fingerprint_sha256 = ANY($1::text[]) AND ca_id IS NOT NULL
      UNION ALL SELECT fingerprint_sha256, status, false FROM cas WHERE fingerprint_sha256 = ANY($1::text[])`,
     [[...new Set(fingerprints)]],
   );

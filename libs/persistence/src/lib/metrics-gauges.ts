@@ -44,7 +44,7 @@ export interface ExpiringCount {
  */
 export async function expiringCertificatesByCa(manager: EntityManager): Promise<ExpiringCount[]> {
   const rows: { ca_id: string; auto_renew: boolean; d7: string; d30: string }[] = await manager.query(
-    `SELECT ca_id, auto_renew,
+    `SELECT coalesce(ca_id::text, 'none') AS ca_id, auto_renew,
             count(*) FILTER (WHERE valid_to < now() + interval '7 days') AS d7,
             count(*) AS d30
        FROM certificates

@@ -133,7 +133,7 @@ export interface SerialStatus {
 export async function serialStatusInOrg(manager: EntityManager, serialNumber: string, orgId: string): Promise<SerialStatus | null> {
   const [row] = await manager.query(
     `SELECT s.ca_id, s.status, s.revoked_at, s.revocation_reason, o.this_update, o.next_update
-         FROM (SELECT ca_id, status, revoked_at, revocation_reason FROM certificates WHERE serial_number = $1 AND org_id = $2
+         FROM (SELECT ca_id, status, revoked_at, revocation_reason FROM certificates WHERE serial_number = $1 AND org_id = $2 AND ca_id IS NOT NULL
                UNION ALL
                SELECT parent_ca_id, status, revoked_at, revocation_reason FROM cas WHERE serial_number = $1 AND org_id = $2 AND parent_ca_id IS NOT NULL) s
          LEFT JOIN ocsp_responses o ON o.serial_number = $1

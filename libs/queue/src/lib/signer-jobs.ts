@@ -27,6 +27,8 @@ export const SIGNER_JOBS = {
   auditRetentionSweep: 'audit.retention',
   /** Check an ACME external account binding's MAC with the EAB key only a signer can open. */
   verifyEab: 'acme.verifyEab',
+  /** Encrypt an imported certificate's private key under MASTER_KEY, as a stored managed key is. */
+  wrapKey: 'key.wrap',
 } as const;
 export type SignerJobName = (typeof SIGNER_JOBS)[keyof typeof SIGNER_JOBS];
 
@@ -155,6 +157,16 @@ export class VerifyEabJob {
 
 export interface VerifyEabResult {
   valid: boolean;
+}
+
+/** `key.wrap`: a private key (PEM) sealed to the signers' transport key, to be kept at rest. */
+export class WrapKeyJob {
+  @IsString() @Length(1, 20_000) sealedPrivateKey: string;
+}
+
+export interface WrapKeyResult {
+  /** key-encryption.ts's blob under MASTER_KEY, base64: what certificates.encrypted_key holds. */
+  encryptedKey: string;
 }
 
 export const REVOCATION_REASON_NAMES = [
@@ -308,6 +320,7 @@ export interface SignerJobRegistry {
   [SIGNER_JOBS.checkIssuance]: { payload: IssueCertificateJob; result: IssueCheckResult };
   [SIGNER_JOBS.exportKey]: { payload: ExportKeyJob; result: ExportKeyResult };
   [SIGNER_JOBS.verifyEab]: { payload: VerifyEabJob; result: VerifyEabResult };
+  [SIGNER_JOBS.wrapKey]: { payload: WrapKeyJob; result: WrapKeyResult };
   [SIGNER_JOBS.revokeCertificate]: { payload: RevokeCertificateJob; result: RevokeResult };
   [SIGNER_JOBS.revokeCa]: { payload: RevokeCaJob; result: RevokeResult };
   [SIGNER_JOBS.buildCrl]: { payload: BuildCrlJob; result: BuildCrlResult };

@@ -30,10 +30,11 @@ export const PLATFORM_ADMIN: PlatformPrincipal = { type: 'platform', apiKeyId: n
 export const isOrgAdmin = (p: Principal): p is OrgPrincipal => p.type === 'org' && p.role === 'admin';
 
 /** May `principal` do `action` on CA `caId`? Org admins may do anything in their org (the caller checks the org). */
-export function mayOnCa(principal: Principal, caId: string, action: CaAction): boolean {
+export function mayOnCa(principal: Principal, caId: string | null, action: CaAction): boolean {
   if (principal.type !== 'org') return false;
   if (principal.role === 'admin') return true;
-  return principal.permissions[caId]?.[action] === true;
+  // null: a certificate no Signet CA issued (API.md section 8), which per-CA grants do not reach: admins only.
+  return caId !== null && principal.permissions[caId]?.[action] === true;
 }
 
 /**
@@ -41,7 +42,7 @@ export function mayOnCa(principal: Principal, caId: string, action: CaAction): b
  * key may at least read the CA, and 404 (the `what` does not exist for it) when it may not even read it,
  * so no key learns of CAs outside its permissions.
  */
-export function requireOnCa(principal: Principal, caId: string, action: CaAction, what = 'certificate authority'): void {
+export function requireOnCa(principal: Principal, caId: string | null, action: CaAction, what = 'certificate authority'): void {
   if (mayOnCa(principal, caId, action)) return;
   if (!mayOnCa(principal, caId, 'read')) throw ApiError.notFound(what);
   throw ApiError.forbidden(`this key may not ${action} on certificate authority ${caId}`);

@@ -295,7 +295,7 @@ export class AcmeOrdersService {
   /** The certificate and its issuers, PEM (application/pem-certificate-chain). */
   async certificateChain(directory: AcmeDirectory, account: AcmeAccountRow, certificateId: string): Promise<string> {
     const row = (await certificatesById(this.dataSource.manager, [certificateId])).get(certificateId);
-    if (!row || row.acmeAccountId !== account.id) throw new AcmeProblem('malformed', 'no certificate of this account has that URL', { status: 404 });
+    if (!row || !row.caId || row.acmeAccountId !== account.id) throw new AcmeProblem('malformed', 'no certificate of this account has that URL', { status: 404 });
     const chain = await this.cas.chainInOrg(directory.org.id, row.caId);
     // The root is the relying party's trust anchor, not part of what a server presents.
     return certificatePem(row) + chain.slice(0, Math.max(0, chain.length - 1)).join('');

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsString, MaxLength } from 'class-validator';
+import { IsBoolean, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
 import { OptionalNotNull } from '@signet/service';
 
 /** A certificate from elsewhere, as PEM or as a PKCS#12 file (API.md section 8). */
@@ -53,4 +53,18 @@ export class CertificateValidationView {
   @ApiProperty({ type: Boolean, nullable: true, description: 'null: no domain asked about' }) coversDomain: boolean | null;
   @ApiProperty({ type: [BundleFindingView] }) errors: BundleFindingView[];
   @ApiProperty({ type: [BundleFindingView] }) warnings: BundleFindingView[];
+}
+
+export class ImportCertificateDto extends CertificateBundleDto {
+  @ApiPropertyOptional({ type: String, maxLength: 2000 })
+  @OptionalNotNull() @IsString() @MaxLength(2000)
+  notes?: string;
+
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'its own issuer renews a certificate from elsewhere: true is refused (422, rule autoRenew) until renewWith is offered' })
+  @OptionalNotNull() @IsBoolean()
+  autoRenew?: boolean;
+
+  @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 30, description: 'expiringSoon from this many days before validTo' })
+  @OptionalNotNull() @IsInt() @Min(1) @Max(397)
+  renewalThresholdDays?: number;
 }

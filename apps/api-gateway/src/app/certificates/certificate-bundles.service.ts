@@ -1,17 +1,51 @@
 /**
  * Certificates from elsewhere (API.md section 8): a bundle (PEM or PKCS#12) read and judged by
- * libs/pki bundle.ts. validate stores nothing and keeps nothing of the key.
+ * libs/pki bundle.ts. validate stores nothing and keeps nothing of the key; import puts the certificate
+ * in the org's inventory (source `imported`, no Signet CA) with its chain, and its key, if given,
+ * encrypted under MASTER_KEY by a signer exactly as a stored managed key (the gateway seals it to the
+ * signers' transport key and keeps only the encrypted blob).
  */
 import { Injectable } from '@nestjs/common';
-import { Bundle, BundleInputError, BundleReport, checkBundle, readBundle } from '@signet/pki';
-import { ApiError, Clock } from '@signet/service';
-import type { CertificateBundleDto, ValidateCertificateDto } from './certificate-bundle.dto';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { CertificateEntity, KeyAlgorithmName, SubjectRecord, certificatesById, deleteCertificateFromElsewhere, insertCertificates, isUniqueViolation } from '@signet/persistence';
+import { Bundle, BundleFinding, BundleInputError, BundleReport, checkBundle, exportPrivateKeyPem, parseCertificate, readBundle, toPem } from '@signet/pki';
+import { SIGNER_JOBS, seal } from '@signet/queue';
+import { ApiError, Clock, SignerClient } from '@signet/service';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import type { OrgCaller } from '../access/caller';
+import { AuditService } from '../audit/audit.service';
+import type { CertificateBundleDto, ImportCertificateDto, ValidateCertificateDto } from './certificate-bundle.dto';
+import { certificatePem, certificateView } from './certificate.view';
 
 const BASE64 = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
 
+/** The input field each finding is about, for a 400 that names it. */
+const FIELD_OF: Record<string, string> = {
+  key_mismatch: 'privateKeyPem', chain_order: 'chainPem', chain_broken: 'chainPem', domain_not_covered: 'domain',
+};
+
+/** Extended key usage OIDs by the names Signet stores. */
+const EKU_NAMES: Record<string, string> = {
+  '1.3.6.1.5.5.7.3.1': 'serverAuth', '1.3.6.1.5.5.7.3.2': 'clientAuth', '1.3.6.1.5.5.7.3.3': 'codeSigning', '1.3.6.1.5.5.7.3.4': 'emailProtection',
+  '1.3.6.1.5.5.7.3.8': 'timeStamping', '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
+};
+
+function usageOf(eku: string[]): string {
+  if (eku.includes('serverAuth') && eku.includes('clientAuth')) return 'server-client';
+  if (eku.includes('serverAuth') || !eku.length) return 'server';
+  if (eku.includes('clientAuth')) return 'client';
+  return eku[0];
+}
+
 @Injectable()
 export class CertificateBundlesService {
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly signer: SignerClient,
+    private readonly audit: AuditService,
+  ) {}
 
   /** The inputs read, or 400 validation_failed naming the field that could not be. */
   read(dto: CertificateBundleDto): Bundle {
@@ -33,4 +67,72 @@ export class CertificateBundlesService {
   validate(dto: ValidateCertificateDto): BundleReport {
     return checkBundle(this.read(dto), { now: this.clock.now(), domain: dto.domain });
   }
+
+  async import(caller: OrgCaller, dto: ImportCertificateDto) {
+    const bundle = this.read(dto);
+    const report = checkBundle(bundle, { now: this.clock.now() });
+    if (report.errors.length) throw ApiError.validation(fieldsOf(report.errors, dto));
+    if (dto.autoRenew) {
+      throw new ApiError('policy_violation', 'a certificate from elsewhere is renewed by its own issuer: autoRenew is not offered for it yet', { rule: 'autoRenew', field: 'autoRenew' });
+    }
+    const encryptedKey = bundle.privateKey ? await this.wrap(exportPrivateKeyPem(bundle.privateKey)) : null;
+    const parsed = (() => {
+      try {
+        return parseCertificate(bundle.leaf.raw);
+      } catch {
+        return null;
+      }
+    })();
+    const extendedKeyUsage = (parsed?.extendedKeyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid);
+    const id = randomUUID();
+    const row = {
+      id, orgId: caller.principal.orgId, caId: null, serialNumber: report.serialNumber, fingerprintSha256: report.fingerprintSha256,
+      commonName: report.commonName ?? report.sanDns[0] ?? report.sanIp[0] ?? '', subject: (parsed?.subject ?? { commonName: report.commonName ?? undefined }) as SubjectRecord,
+      sanDns: report.sanDns, sanIp: report.sanIp, sanEmail: parsed?.sans.email ?? [], sanUri: parsed?.sans.uri ?? [],
+      // Any algorithm its issuer used (RSA-1024, P-521, ...): the column is text; Signet never signs with it.
+      keyAlgorithm: report.keyAlgorithm as KeyAlgorithmName, usage: usageOf(extendedKeyUsage), extendedKeyUsage, mode: (encryptedKey ? 'managed' : 'csr') as 'managed' | 'csr',
+      validFrom: new Date(report.validFrom), validTo: new Date(report.validTo), autoRenew: false, renewalThresholdDays: dto.renewalThresholdDays ?? 30,
+      certificateDer: bundle.leaf.raw, csrDer: null, encryptedKey, notes: dto.notes ?? null, issuanceKey: null, renewedFromId: null,
+      source: 'imported' as const, issuerDn: report.issuer, chainPem: bundle.chain.map((c) => toPem('CERTIFICATE', c.raw)).join('') || null,
+    };
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        await insertCertificates(manager, [row]);
+        await this.audit.record(caller, {
+          eventType: 'certificate.import', resourceType: 'certificate', resourceId: id,
+          details: { commonName: row.commonName, serialNumber: row.serialNumber, issuer: row.issuerDn, withKey: encryptedKey !== null, warnings: report.warnings.map((w) => w.code) },
+        }, manager);
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ApiError('conflict', 'this certificate is already in the inventory', { fingerprintSha256: row.fingerprintSha256 });
+      throw error;
+    }
+    const stored = (await certificatesById(this.dataSource.manager, [id])).get(id) as CertificateEntity;
+    return { certificate: { ...certificateView(stored), certificatePem: certificatePem(stored), chainPem: stored.chainPem ?? '' }, warnings: report.warnings };
+  }
+
+  /** The key encrypted under MASTER_KEY by a signer; it crosses Redis only sealed to the signers. */
+  private async wrap(privateKeyPem: string): Promise<Buffer> {
+    const sealedPrivateKey = seal(privateKeyPem, await this.signer.transportKey());
+    const { encryptedKey } = await this.signer.run(SIGNER_JOBS.wrapKey, { sealedPrivateKey }, `wrap-${randomUUID()}`);
+    return Buffer.from(encryptedKey, 'base64');
+  }
+
+  /** DELETE: a certificate from elsewhere leaves the inventory; one a Signet CA issued is revoked instead (409). */
+  async remove(caller: OrgCaller, id: string, row: CertificateEntity): Promise<void> {
+    if (row.caId) throw new ApiError('conflict', 'a Signet CA issued this certificate: revoke it (POST .../revoke) instead of deleting it');
+    await this.dataSource.transaction(async (manager) => {
+      if (!(await deleteCertificateFromElsewhere(manager, id, caller.principal.orgId))) throw ApiError.notFound('certificate');
+      await this.audit.record(caller, { eventType: 'certificate.delete', resourceType: 'certificate', resourceId: id, details: { serialNumber: row.serialNumber, issuer: row.issuerDn } }, manager);
+    });
+  }
+}
+
+function fieldsOf(errors: BundleFinding[], dto: CertificateBundleDto) {
+  const byField = new Map<string, string[]>();
+  for (const error of errors) {
+    const field = FIELD_OF[error.code] ?? (dto.certificatePem ? 'certificatePem' : 'pfxBase64');
+    byField.set(field, [...(byField.get(field) ?? []), error.message]);
+  }
+  return [...byField].map(([field, messages]) => ({ field, messages }));
 }

@@ -23,7 +23,7 @@ export class RenewalStateView {
 /** API.md's `certificate` object: what certificateView() answers. */
 export class CertificateView {
   @ApiProperty({ format: 'uuid' }) id: string;
-  @ApiProperty({ format: 'uuid' }) caId: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the Signet CA that issued it; null for a certificate from elsewhere (source imported)' }) caId: string | null;
   @ApiProperty({ example: 'www.example.com' }) commonName: string;
   @ApiProperty(SUBJECT_SCHEMA) subject: SubjectRecord;
   @ApiProperty({ type: [String], description: 'DNS names, lowercased' }) sanDns: string[];
@@ -50,7 +50,8 @@ export class CertificateView {
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the certificate that renewed this one' }) supersededById: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: "the profile it was issued under (null: its CA's built-in default profile)" }) profileId: string | null;
   @ApiProperty({ type: String, nullable: true, description: "the profile's environment" }) environment: string | null;
-  @ApiProperty({ enum: ['issued', 'acme'], description: 'issued: through the API or enrollment; acme: ordered over the ACME server' }) source: string;
+  @ApiProperty({ enum: ['issued', 'acme', 'imported', 'external-acme', 'discovered'], description: 'issued: through the API or enrollment; acme: ordered over the ACME server; imported: brought in with POST /certificates/import' }) source: string;
+  @ApiProperty({ type: String, nullable: true, description: "the issuer's distinguished name (null only for certificates issued before this field existed and whose CA is gone)" }) issuer: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'the ACME account that ordered it (source acme)' }) acmeAccountId: string | null;
   @ApiProperty({ type: () => RenewalStateView, description: 'what automatic renewal is doing with it' }) renewal: RenewalStateView;
   @ApiProperty({ description: 'still good and within renewalThresholdDays of validTo' }) expiringSoon: boolean;

@@ -5,10 +5,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caInOrg, caNamesOf, certificateCountsBy, certificateInOrg, certificateTotals,
+  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caInOrg, caNamesOf, importedCountsByIssuer, certificateCountsBy, certificateInOrg, certificateTotals,
   certificatesPage, findLiveProfile, updateCertificateSettings,
 } from '@signet/persistence';
-import { exportLegacyPkcs12, exportPkcs12, fromPem, isPkiError, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
+import { exportLegacyPkcs12, exportPkcs12, isPkiError, pemBlocks, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
 import { IssueCertificateJob, RevokeCertificateJob, SIGNER_JOBS, renewalJob, whyRenewalCannotWork } from '@signet/queue';
 import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@signet/service';
 import { idempotently, requestHash } from './idempotency';
@@ -129,9 +129,10 @@ export class CertificatesService {
     if (old.supersededById && old.supersededById !== certificateId) {
       throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
     }
+    if (!old.caId) throw new ApiError('conflict', 'no Signet CA issued this certificate: its own issuer renews it');
     if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
-    const job = renewalJob(old, {
+    const job = renewalJob({ ...old, caId: old.caId }, {
       certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(caller), csrPem: dto.csrPem, validityDays: dto.validityDays,
     });
     const renewed = await this.issuance.submit(caller, job, dto.caPassphrase);
@@ -212,6 +213,7 @@ export class CertificatesService {
       caId: q.caId,
       usage: q.usage,
       profileId: q.profileId ?? q.dtp,
+      source: q.source,
       createdFrom: q.createdFrom,
       createdTo: q.createdTo,
       status: q.status === 'all' || q.status === 'expiring' ? undefined : q.status,
@@ -229,15 +231,19 @@ export class CertificatesService {
   async readable(principal: OrgPrincipal, id: string): Promise<CertificateEntity> {
     const row = await certificateInOrg(this.dataSource.manager, id, principal.orgId);
     const readable = readableCaIds(principal);
-    if (!row || (readable && !readable.includes(row.caId))) throw ApiError.notFound('certificate');
+    if (!row || (readable && (row.caId === null || !readable.includes(row.caId)))) throw ApiError.notFound('certificate');
     return row;
   }
 
   /** The certificate with its PEM and the CA chain. */
   async get(principal: OrgPrincipal, id: string) {
     const row = await this.readable(principal, id);
-    const chain = await this.cas.chain(principal, row.caId);
-    return { certificate: { ...certificateView(row), certificatePem: certificatePem(row), chainPem: chain.chain.join('') } };
+    return { certificate: { ...certificateView(row), certificatePem: certificatePem(row), chainPem: await this.chainPemOf(principal, row) } };
+  }
+
+  /** Its issuers, PEM: the CA chain of a Signet CA, or the chain a certificate from elsewhere came with. */
+  private async chainPemOf(principal: OrgPrincipal, row: CertificateEntity): Promise<string> {
+    return row.caId ? (await this.cas.chain(principal, row.caId)).chain.join('') : row.chainPem ?? '';
   }
 
   async patch(caller: OrgCaller, id: string, dto: PatchCertificateDto) {
@@ -245,6 +251,7 @@ export class CertificatesService {
     const row = await this.readable(principal, id);
     const changes: CertificateSettings = {};
     if (dto.autoRenew === true && !row.autoRenew) {
+      if (!row.caId) throw new ApiError('policy_violation', 'no Signet CA issued this certificate: its own issuer renews it', { rule: 'autoRenew', field: 'autoRenew' });
       const ca = await caInOrg(this.dataSource.manager, row.caId, principal.orgId);
       const problem = whyRenewalCannotWork({ mode: row.mode as 'managed' | 'csr', keptKey: row.mode === 'csr' || row.encryptedKey !== null, caHasPassphrase: ca?.hasPassphrase ?? false });
       if (problem) throw new ApiError('policy_violation', problem, { rule: 'autoRenew', field: 'autoRenew' });
@@ -269,6 +276,7 @@ export class CertificatesService {
     const reason = parseRevocationReason(dto.reason ?? 'unspecified');
     if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const row = await this.readable(principal, id);
+    if (!row.caId) throw new ApiError('conflict', 'no Signet CA issued this certificate, so only its issuer can revoke it: remove it from the inventory with DELETE');
     if (row.status === 'revoked') throw new ApiError('already_revoked', 'certificate is already revoked', { revokedAt: row.revokedAt?.toISOString() });
     const job: RevokeCertificateJob = {
       certificateId: row.id,
@@ -291,7 +299,7 @@ export class CertificatesService {
     const principal = caller.principal;
     const row = await this.readable(principal, id);
     const pem = certificatePem(row);
-    const chainPem = (await this.cas.chain(principal, row.caId)).chain.join('');
+    const chainPem = await this.chainPemOf(principal, row);
     const name = row.commonName.replace(/[^A-Za-z0-9.-]/g, '_');
     const keyIfAllowed = async () => (row.encryptedKey && mayOnCa(principal, row.caId, 'issue') ? this.issuance.storedKey(caller, row) : undefined);
     switch (format) {
@@ -313,7 +321,7 @@ export class CertificatesService {
         if (!options.password) throw ApiError.validation([{ field: 'password', messages: ['a PKCS#12 file needs a password (1 to 1024 characters)'] }]);
         if (!row.encryptedKey) throw ApiError.notFound('stored private key (only managed certificates issued with storeKey have one)');
         const key = createPrivateKey(await this.issuance.storedKey(caller, row));
-        const certificates = [row.certificateDer, ...(await this.cas.chain(principal, row.caId)).chain.map((c) => fromPem(c, ['CERTIFICATE']).der)];
+        const certificates = [row.certificateDer, ...pemBlocks(chainPem).map((block) => block.der)];
         const body = options.legacy ? exportLegacyPkcs12(key, certificates, options.password) : exportPkcs12(key, certificates, options.password);
         return { body, contentType: 'application/x-pkcs12', filename: `${name}.p12` };
       }
@@ -350,6 +358,8 @@ export class CertificatesService {
       const name = names.get(id) ?? id;
       byIssuer[name] = (byIssuer[name] ?? 0) + n;
     }
+    // Certificates from elsewhere by their issuer's distinguished name.
+    if (!caId) for (const [issuer, n] of Object.entries(await importedCountsByIssuer(manager, scope))) byIssuer[issuer] = (byIssuer[issuer] ?? 0) + n;
     return { ...totals, byCa, byIssuer, byUsage: await certificateCountsBy(manager, scope, 'usage'), byKeyAlgorithm: await certificateCountsBy(manager, scope, 'key_algorithm') };
   }
 }

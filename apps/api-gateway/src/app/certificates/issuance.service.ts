@@ -35,7 +35,7 @@ export class IssuanceService {
     job.sealedCaPassphrase = await this.signer.sealPassphrase(caPassphrase, ca.id);
     job.recipientKey = recipient?.publicKeyBase64;
     const issued = await this.batcher.issue(job);
-    const chain = await this.cas.chain(principal, issued.row.caId);
+    const chain = await this.cas.chain(principal, job.caId);
     const response = { certificate: { ...certificateView(issued.row), certificatePem: certificatePem(issued.row), chainPem: chain.chain.join('') } };
     if (!recipient) return response;
     if (issued.sealedPrivateKey) return { ...response, privateKey: open(issued.sealedPrivateKey, recipient.privateKey) };

@@ -30,6 +30,9 @@ export class ListCertificatesQueryDto extends PageQueryDto {
 
   @ApiPropertyOptional({ format: 'uuid', description: 'certificates issued under this profile' }) @IsOptional() @IsUUID() profileId?: string;
   @ApiPropertyOptional({ format: 'uuid', description: 'alias of profileId (CertForge DTPs)' }) @IsOptional() @IsUUID() dtp?: string;
+  @ApiPropertyOptional({ type: String, enum: ['issued', 'acme', 'imported', 'external-acme', 'discovered'], description: 'where they came from' })
+  @IsOptional() @IsIn(['issued', 'acme', 'imported', 'external-acme', 'discovered'])
+  source?: string;
 
   @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdFrom?: string;
   @ApiPropertyOptional({ format: 'date-time' }) @IsOptional() @IsTimestamp() createdTo?: string;

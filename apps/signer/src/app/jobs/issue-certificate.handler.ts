@@ -10,7 +10,7 @@ import {
   claimForRenewal, compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
 } from '@signet/persistence';
 import {
-  DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, exportPrivateKeyPem, generateKeyPair,
+  DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, formatName, exportPrivateKeyPem, generateKeyPair,
   namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
 } from '@signet/pki';
 import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal, whyRenewalCannotWork } from '@signet/queue';
@@ -29,6 +29,14 @@ import { certificatesIssued, issuanceSource } from '../signer-metrics';
 import type { SignerConfig } from '../signer.config';
 
 const DAY_MS = 86_400_000;
+
+/** A CA's subject as the `issuer` of what it signs, formatted once per loaded issuer. */
+const ISSUER_NAMES = new WeakMap<object, string>();
+function issuerNameOf(issuer: { subjectDer: Buffer }): string {
+  let name = ISSUER_NAMES.get(issuer);
+  if (name === undefined) ISSUER_NAMES.set(issuer, (name = formatName(issuer.subjectDer)));
+  return name;
+}
 const COMPROMISED_KEY_MESSAGE = "the CSR's public key belongs to a certificate revoked for keyCompromise: make a new key pair";
 const BACKDATE_MS = 60_000;
 const DNS_LIKE = /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\.?$/;
@@ -240,6 +248,7 @@ export class IssueCertificateHandler {
       // A device's own request on 8443: the certificate it may re-enroll with.
       enrolled: job.actor.type === 'device',
       source: job.acmeAccountId ? 'acme' : 'issued',
+      issuerDn: issuerNameOf(issuer),
       acmeAccountId: job.acmeAccountId ?? null,
     };
     const audit: AuditEventInput = {
@@ -386,5 +395,5 @@ function withCommonName(requested: Partial<SubjectAltNames>, commonName: string)
 
 /** Committed issuances, counted once each (a retry that finds its twin committed counts nothing). */
 function countIssued(items: PreparedIssuance[]): void {
-  for (const { job, row } of items) certificatesIssued.inc({ ca_id: row.caId, profile_id: row.profileId ?? 'none', source: issuanceSource(job) });
+  for (const { job, row } of items) certificatesIssued.inc({ ca_id: row.caId ?? 'none', profile_id: row.profileId ?? 'none', source: issuanceSource(job) });
 }

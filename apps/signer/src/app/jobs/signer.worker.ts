@@ -10,7 +10,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, VerifyEabJob,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, VerifyEabJob, WrapKeyJob,
   SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis, inJobSpan } from '@signet/service';
@@ -23,6 +23,7 @@ import { CaKeyring } from '../keys/ca-keyring';
 import { CreateCaHandler } from './create-ca.handler';
 import { ExportKeyHandler } from './export-key.handler';
 import { VerifyEabHandler } from './verify-eab.handler';
+import { WrapKeyHandler } from './wrap-key.handler';
 import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
 import { CrlBuilder } from '../revocation/crl-builder';
@@ -67,6 +68,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     private readonly importCa: ImportCaHandler,
     private readonly exportKey: ExportKeyHandler,
     private readonly verifyEab: VerifyEabHandler,
+    private readonly wrapKey: WrapKeyHandler,
     private readonly keyring: CaKeyring,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly revoke: RevokeHandlers,
@@ -149,6 +151,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     [SIGNER_JOBS.checkIssuance]: (job) => this.issueCertificate.check([this.payload(IssueCertificateJob, job)]),
     [SIGNER_JOBS.exportKey]: (job) => this.exportKey.handle(this.payload(ExportKeyJob, job)),
     [SIGNER_JOBS.verifyEab]: (job) => this.verifyEab.handle(this.payload(VerifyEabJob, job)),
+    [SIGNER_JOBS.wrapKey]: (job) => this.wrapKey.handle(this.payload(WrapKeyJob, job)),
     [SIGNER_JOBS.revokeCertificate]: (job) => this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job)),
     [SIGNER_JOBS.revokeCa]: (job) => this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job)),
     [SIGNER_JOBS.buildCrl]: (job) => this.crls.build(this.payload(BuildCrlJob, job).caId),

@@ -57,6 +57,7 @@ export class RevokeHandlers {
   async revokeCertificate(job: RevokeCertificateJob, attempt: JobAttempt): Promise<RevokeResult> {
     const row = await certificateInOrg(this.dataSource.manager, job.certificateId, job.orgId);
     if (!row) throw refuse('not_found', 'certificate not found');
+    if (!row.caId) throw refuse('conflict', 'no Signet CA issued this certificate: only its issuer can revoke it');
     const ca = await caByIdOrFail(this.dataSource.manager, row.caId);
     const passphrase = this.keyring.openPassphrase(job.sealedCaPassphrase, ca.id);
     const issuer = await this.keyring.issuer(ca, passphrase);

@@ -100,10 +100,12 @@ export class Sweeps {
       if (!due.length) break;
       for (const old of due) {
         tried.add(old.id);
+        // Due ones are issued by an active CA of the platform (certificatesDueForRenewal joins it).
+        if (!old.caId) continue;
         // Each attempt is on the certificate (API.md `renewal`): in progress, then renewed or failed with why.
         await markRenewalAttempt(this.dataSource.manager, old.id, new Date());
         try {
-          await this.issuance.handle(renewalJob(old, {
+          await this.issuance.handle(renewalJob({ ...old, caId: old.caId }, {
             certificateId: randomUUID(), issuanceKey: `renew-${old.id}`, actor: { type: 'system', id: null, name: 'renewal-sweep', ip: null },
             csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
           }));

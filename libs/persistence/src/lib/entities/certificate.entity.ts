@@ -8,7 +8,7 @@ export type CertificateStatus = 'active' | 'revoked';
  * An issued leaf certificate. `expired` is derived from `validTo`. `issuanceKey` is the unique key of
  * the signer job that made it: a retried job finds its own row instead of minting a second certificate.
  */
-export type CertificateSource = 'issued' | 'acme';
+export type CertificateSource = 'issued' | 'acme' | 'imported' | 'external-acme' | 'discovered';
 
 @Entity({ name: 'certificates' })
 export class CertificateEntity {
@@ -19,7 +19,7 @@ export class CertificateEntity {
   orgId: string;
 
   @Column({ name: 'ca_id', type: 'uuid' })
-  caId: string;
+  caId: string | null;
 
   @Column({ name: 'serial_number', type: 'text', unique: true })
   serialNumber: string;
@@ -121,6 +121,14 @@ export class CertificateEntity {
   /** The ACME account that ordered it (source `acme`). */
   @Column({ name: 'acme_account_id', type: 'uuid', nullable: true })
   acmeAccountId: string | null;
+
+  /** The issuer's DN, for certificates no Signet CA issued (for the others it is their CA's subject). */
+  @Column({ name: 'issuer_dn', type: 'text', nullable: true })
+  issuerDn: string | null;
+
+  /** The chain a certificate from elsewhere came with (PEM, issuer first); null for Signet's own. */
+  @Column({ name: 'chain_pem', type: 'text', nullable: true })
+  chainPem: string | null;
 
   /** What the renewal sweep is doing or last did (renewal-state.ts derives what clients see). */
   @Column({ name: 'renewal_status', type: 'text', default: 'none' })
