@@ -87,15 +87,17 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
   class RawClient {
     nonce: string | null = null;
     kid: string | null = null;
+    /** Sent with every request (a client address through a trusted proxy). */
+    headers: Record<string, string> = {};
     constructor(readonly keys: GenerateKeyPairResult<KeyLike>, readonly alg = 'ES256', readonly replica = 0, readonly profile = 'web') {}
 
     get directory() {
-      return fetch(directoryUrl(this.replica, this.profile)).then((r) => r.json() as Promise<Record<string, string>>);
+      return fetch(directoryUrl(this.replica, this.profile), { headers: this.headers }).then((r) => r.json() as Promise<Record<string, string>>);
     }
 
     async freshNonce(replica = this.replica): Promise<string> {
-      const dir = await fetch(directoryUrl(replica, this.profile)).then((r) => r.json() as Promise<Record<string, string>>);
-      return (await fetch(dir.newNonce, { method: 'HEAD' })).headers.get('replay-nonce')!;
+      const dir = await fetch(directoryUrl(replica, this.profile), { headers: this.headers }).then((r) => r.json() as Promise<Record<string, string>>);
+      return (await fetch(dir.newNonce, { method: 'HEAD', headers: this.headers })).headers.get('replay-nonce')!;
     }
 
     async jws(url: string, payload: unknown, options: { nonce?: string; useJwk?: boolean; key?: KeyLike; protect?: Record<string, unknown> } = {}) {
@@ -108,7 +110,7 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
 
     async post(url: string, payload: unknown, options: Parameters<RawClient['jws']>[2] = {}): Promise<Answer> {
       const body = await this.jws(url, payload, options);
-      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/jose+json' }, body: JSON.stringify(body) });
+      const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/jose+json', ...this.headers }, body: JSON.stringify(body) });
       this.nonce = res.headers.get('replay-nonce');
       const text = await res.text();
       let parsed: unknown = text;
@@ -377,6 +379,38 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
     // Its authorization is reused (the account validated ari.acme.test a moment ago): ready at once.
     expect(replacing.status).toBe('ready');
     await expect(client.createOrder({ identifiers: [{ type: 'dns', value: `ari.${DOMAIN}` }], replaces: certId } as never)).rejects.toThrow(/replace/i);
+  });
+
+  it('limits new orders per account and per client address (counters in Redis) with rateLimited and Retry-After; behind a trusted proxy, URLs follow PUBLIC_BASE_URL', async () => {
+    // Behind a trusted proxy that names a client address of its own, so other tests' orders (all from
+    // 127.0.0.1 in this hour) do not count; URLs then follow PUBLIC_BASE_URL, as behind a real proxy.
+    const port = await freePort();
+    const limited = await createGateway(testGatewayConfig({
+      ACME_ORDERS_PER_ACCOUNT_PER_HOUR: '2', ACME_ORDERS_PER_IP_PER_HOUR: '3', ACME_VALIDATION_WORKER: 'false', TRUST_PROXY: '127.0.0.1', PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    }));
+    await limited.listen(port, '127.0.0.1');
+    const proxied = { 'X-Forwarded-For': `198.51.100.${1 + Math.floor(Math.random() * 250)}` };
+    try {
+      bases.push(`http://127.0.0.1:${port}`);
+      const client = await rawClient('ES256', bases.length - 1, openProfileSlug);
+      client.headers = proxied;
+      expect((await client.register()).status).toBe(201);
+      const dir = await client.directory;
+      const order = (n: number) => client.post(dir.newOrder, { identifiers: [{ type: 'dns', value: `rl${n}.${DOMAIN}` }] });
+      expect([(await order(1)).status, (await order(2)).status]).toEqual([201, 201]);
+      const third = await order(3);
+      expect([third.status, third.body.type]).toEqual([429, `${ERR}rateLimited`]);
+      expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Another account from the same address: its own budget, then the per-address one.
+      const other = await rawClient('ES256', bases.length - 1, openProfileSlug);
+      other.headers = proxied;
+      await other.register();
+      const fourth = await other.post(dir.newOrder, { identifiers: [{ type: 'dns', value: `rl4.${DOMAIN}` }] });
+      expect([fourth.status, fourth.body.detail]).toEqual([429, expect.stringMatching(/client address/)]);
+    } finally {
+      bases.pop();
+      await limited.close();
+    }
   });
 
   it('changes an account key (keyChange), deactivates an authorization and an account', async () => {
