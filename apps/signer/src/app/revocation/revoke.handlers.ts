@@ -37,9 +37,13 @@ export interface JobAttempt {
   retried: boolean;
 }
 
-/** Whether an earlier attempt of this job committed the revocation (the revocation ledger names the job). */
+/**
+ * Whether an earlier attempt of this job committed the revocation (the revocation ledger names the job).
+ * Asked whenever the subject is found revoked, not only when BullMQ counts a retry: a job that stalled
+ * while Redis was away can come back without its attempt counted (seen under a Redis restart), and one
+ * indexed look-up on an already-revoked subject costs nothing on the normal path.
+ */
 async function committedBy(manager: EntityManager, attempt: JobAttempt, subjectKind: RevokedSubjectKind, subjectId: string): Promise<boolean> {
-  if (!attempt.retried) return false;
   return revocationCommittedBy(manager, { jobId: attempt.jobId, subjectKind, subjectId });
 }
 
