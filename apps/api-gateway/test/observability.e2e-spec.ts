@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import request from 'supertest';
 import { bearer, createOrg, startGateway, uniqueSlug, until } from './support';
 
@@ -122,7 +123,12 @@ describe('metrics of API.md section 12 after a realistic run, and the dashboard 
     await issue({ profileId, commonName: 'web.example.com' });
     const leaf = (await issue({ commonName: 'leaf.example.com' })).certificate;
     await issue({ commonName: 'short.example.com', validityDays: 3 });
-    await issue({ commonName: 'renew.example.com', validityDays: 3, autoRenew: true, renewalThresholdDays: 10, storeKey: true });
+    const toRenew = (await issue({ commonName: 'renew.example.com', validityDays: 3, autoRenew: true, renewalThresholdDays: 10, storeKey: true })).certificate;
+    // Due now: half its life gone (the sweep renews a certificate no longer than its threshold at half-life).
+    const db = new Client({ connectionString: process.env.DATABASE_URL });
+    await db.connect();
+    await db.query(`UPDATE certificates SET valid_from = now() - interval '3 days', valid_to = now() + interval '1 day' WHERE id = $1`, [toRenew.id]);
+    await db.end();
     // OCSP: a good answer, then the revocation, a malformed request; the revocation schedules a CRL build.
     file('leaf.pem', leaf.certificatePem);
     const ocsp = () => opensslAsync('ocsp', '-issuer', 'root.pem', '-cert', 'leaf.pem', '-url', `${base}/pki/ocsp`, '-CAfile', 'root.pem', '-no_nonce', '-timeout', '10');

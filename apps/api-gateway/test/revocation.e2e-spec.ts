@@ -74,6 +74,11 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     patch: (path: string, body: object = {}) => request(http).patch(path).set(bearer(adminKey)).send(body),
   });
   const issue = async (body: Record<string, unknown>) => (await api().post('/api/v1/certificates', { caId: issuingId, ...body }).expect(201)).body;
+  /**
+   * Due for renewal now: 12 hours left of a 20-day life (the sweep renews within renewalThresholdDays but
+   * never earlier than half the lifetime, so a freshly issued short certificate is not due).
+   */
+  const makeDue = (id: string) => db.query(`UPDATE certificates SET valid_from = now() - interval '20 days', valid_to = now() + interval '12 hours' WHERE id = $1`, [id]);
   const crlInfo = async (caId: string) => (await api().get(`/api/v1/cas/${caId}/crl?format=info`)).body;
   const ocspCheck = (issuer: string, cert: string, extra: string[] = []) =>
     opensslAsync('ocsp', '-issuer', issuer, '-cert', cert, '-url', `${base}/pki/ocsp`, '-CAfile', 'root.pem', '-no_nonce', '-timeout', '10', ...extra);
@@ -412,6 +417,8 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect([patchRefused.status, patchRefused.body.details?.rule]).toEqual([422, 'autoRenew']);
     expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'auto-csr.key', '-out', 'auto.csr', '-subj', '/CN=auto-csr.example.test').ok).toBe(true);
     const fromCsr = (await issue({ mode: 'csr', csrPem: readFileSync(join(dir, 'auto.csr'), 'utf8'), autoRenew: true, renewalThresholdDays: 30, validityDays: 10 })).certificate;
+    await makeDue(stored.id);
+    await makeDue(fromCsr.id);
     const renewedOf = (id: string) => until(`renewal of ${id}`, async () => (await api().get(`/api/v1/certificates/${id}`)).body.certificate.supersededById, 15000);
     const [storedNew, csrNew] = await Promise.all([renewedOf(stored.id), renewedOf(fromCsr.id)]);
     const renewed = (await api().get(`/api/v1/certificates/${storedNew}`).expect(200)).body.certificate;
@@ -431,9 +438,14 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(openssl('x509', '-in', 'csr-renewed.pem', '-noout', '-pubkey').out).toBe(openssl('pkey', '-in', 'auto-csr.key', '-pubout').out);
 
     expect((await api().get(`/api/v1/certificates/${keyless.id}`)).body.certificate.supersededById).toBeNull();
-    // The renewed one records its attempt (its successor, due at once with these short validities, is renewed in turn).
+    // The renewed one records its attempt; its successor (10 days, threshold 30) is not due again at once:
+    // renewed at half its life, not in a loop.
     const old = (await api().get(`/api/v1/certificates/${stored.id}`)).body.certificate;
     expect(old.renewal).toEqual({ status: 'none', lastAttemptAt: expect.any(String), lastError: null, nextAttemptAt: null });
+    expect(renewed.renewal.status).toBe('scheduled');
+    expect(Date.parse(renewed.renewal.nextAttemptAt)).toBeGreaterThan(Date.now() + 4 * 86_400_000);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect((await api().get(`/api/v1/certificates/${storedNew}`)).body.certificate.supersededById).toBeNull();
     const audit = (await api().get(`/api/v1/audit?eventType=certificate.renew&resourceId=${storedNew}`).expect(200)).body.events;
     expect(audit).toEqual([expect.objectContaining({ outcome: 'success', actor: expect.objectContaining({ type: 'system', name: 'renewal-sweep' }) })]);
   });
@@ -442,6 +454,7 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     const profile = (await api().post('/api/v1/profiles', { name: 'Sweep', slug: `sweep-${randomBytes(3).toString('hex')}`, caId: issuingId, defaultValidityDays: 15, usage: 'client' }).expect(201)).body.profile;
     const first = (await issue({ profileId: profile.id, commonName: 'swept.example.test', autoRenew: true, renewalThresholdDays: 30, validityDays: 10, storeKey: true })).certificate;
     expect(first).toMatchObject({ profileId: profile.id, usage: 'client' });
+    await makeDue(first.id);
     const renewedId = await until('renewal under the profile', async () => (await api().get(`/api/v1/certificates/${first.id}`)).body.certificate.supersededById, 15000);
     const renewed = (await api().get(`/api/v1/certificates/${renewedId}`).expect(200)).body.certificate;
     expect(renewed).toMatchObject({ profileId: profile.id, usage: 'client', extendedKeyUsage: ['clientAuth'], renewedFromId: first.id });
@@ -454,7 +467,7 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     const doomed = (await issue({ profileId: profile.id, commonName: 'doomed.example.test', autoRenew: true, renewalThresholdDays: 1, validityDays: 10, storeKey: true })).certificate;
     expect(doomed.renewal).toEqual({ status: 'scheduled', lastAttemptAt: null, lastError: null, nextAttemptAt: expect.any(String) });
     await api().patch(`/api/v1/profiles/${profile.id}`, { allowedDomains: ['elsewhere.test'] }).expect(200);
-    await api().patch(`/api/v1/certificates/${doomed.id}`, { renewalThresholdDays: 30 }).expect(200);
+    await makeDue(doomed.id);
     const failed = await until('a failed renewal', async () => {
       const c = (await api().get(`/api/v1/certificates/${doomed.id}`)).body.certificate;
       return c.renewal.status === 'failed' && c;

@@ -79,7 +79,10 @@ export function certificatesDueForRenewal(manager: EntityManager, tried: Set<str
   return manager.getRepository(CertificateEntity).createQueryBuilder('c')
     .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = c.ca_id AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
     .where(`c.auto_renew AND c.status = 'active' AND c.superseded_by_id IS NULL AND c.valid_to > now()`)
-    .andWhere(`c.valid_to <= now() + make_interval(days => c.renewal_threshold_days)`)
+    // Due within renewalThresholdDays, but never earlier than half its lifetime before validTo: a
+    // certificate no longer than its threshold would otherwise be due again the moment it is renewed,
+    // and the sweep would renew the chain over and over.
+    .andWhere(`c.valid_to <= now() + LEAST(make_interval(days => c.renewal_threshold_days), (c.valid_to - c.valid_from) / 2)`)
     .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL)`)
     .andWhere(tried.size ? 'c.id NOT IN (:...tried)' : 'true', { tried: [...tried] })
     .orderBy('c.valid_to', 'ASC')

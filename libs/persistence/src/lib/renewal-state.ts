@@ -18,7 +18,7 @@ export interface RenewalStateJson {
 
 type RenewalFields = Pick<
   CertificateEntity,
-  'autoRenew' | 'status' | 'supersededById' | 'validTo' | 'renewalThresholdDays' | 'renewalStatus' | 'renewalLastAttemptAt' | 'renewalLastError' | 'renewalNextAttemptAt'
+  'autoRenew' | 'status' | 'supersededById' | 'validFrom' | 'validTo' | 'renewalThresholdDays' | 'renewalStatus' | 'renewalLastAttemptAt' | 'renewalLastError' | 'renewalNextAttemptAt'
 >;
 
 export function renewalStateOf(row: RenewalFields, now: number): RenewalStateJson {
@@ -27,7 +27,9 @@ export function renewalStateOf(row: RenewalFields, now: number): RenewalStateJso
   if (live && row.renewalStatus === 'in_progress') return { status: 'in_progress', ...last, nextAttemptAt: null };
   if (live && row.autoRenew && row.renewalStatus === 'failed') return { status: 'failed', ...last, nextAttemptAt: row.renewalNextAttemptAt?.toISOString() ?? null };
   if (live && row.autoRenew) {
-    const due = row.validTo.getTime() - row.renewalThresholdDays * DAY_MS;
+    // As certificatesDueForRenewal: the threshold, but at most half the lifetime before validTo.
+    const lead = Math.min(row.renewalThresholdDays * DAY_MS, (row.validTo.getTime() - row.validFrom.getTime()) / 2);
+    const due = row.validTo.getTime() - lead;
     return { status: 'scheduled', ...last, nextAttemptAt: new Date(Math.max(due, now)).toISOString() };
   }
   return { status: 'none', ...last, nextAttemptAt: null };
