@@ -172,7 +172,7 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
       revokeCert: expect.any(String), keyChange: expect.any(String), renewalInfo: expect.any(String), meta: expect.objectContaining({ externalAccountRequired: true }),
     }));
     const head = await fetch(dir.newNonce, { method: 'HEAD' });
-    expect([head.status, head.headers.get('cache-control')]).toEqual([200, 'no-store']);
+    expect([head.status, head.headers.get('cache-control'), head.headers.get('content-length')]).toEqual([200, 'no-store', '0']);
     expect(head.headers.get('replay-nonce')).toMatch(/^[A-Za-z0-9_-]{22}$/);
     const get = await fetch(dir.newNonce);
     expect(get.status).toBe(204);
@@ -194,6 +194,8 @@ describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
     expect(leaf.verify(new X509Certificate(ca.certificatePem).publicKey)).toBe(true);
     const wildcard = await obtain(client, [`*.${DOMAIN}`], 'dns-01');
     expect(new X509Certificate(wildcard.split(/(?=-----BEGIN)/)[0]).subjectAltName).toContain(`DNS:*.${DOMAIN}`);
+    // Its authorization (for the base domain, wildcard) is reused: the next wildcard order is ready at once.
+    expect((await client.createOrder({ identifiers: [{ type: 'dns', value: `*.${DOMAIN}` }] })).status).toBe('ready');
 
     const listed = (await api().get(`/api/v1/certificates?search=www.${DOMAIN}`).expect(200)).body.certificates;
     expect(listed[0]).toEqual(expect.objectContaining({ source: 'acme', acmeAccountId: expect.any(String), profileId }));

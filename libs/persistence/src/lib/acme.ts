@@ -231,13 +231,16 @@ export async function reusableAcmeAuthorizations(
   validUntil: Date,
 ): Promise<Map<string, string>> {
   if (!identifiers.length) return new Map();
+  // A join on the wanted identifiers, so the partial index (account, type, value, wildcard) WHERE valid is
+  // used: an expression over the columns would read every valid authorization of the account.
   const rows: Raw[] = await manager.query(
-    `SELECT DISTINCT ON (identifier_type, identifier_value, wildcard) id, identifier_type, identifier_value, wildcard
-       FROM acme_authorizations
-      WHERE account_id = $1 AND status = 'valid' AND expires > $2
-        AND (identifier_type || ':' || identifier_value || ':' || wildcard::text) = ANY($3)
-      ORDER BY identifier_type, identifier_value, wildcard, expires DESC`,
-    [accountId, validUntil, identifiers.map((i) => `${i.type}:${i.value}:${i.wildcard}`)],
+    `SELECT DISTINCT ON (a.identifier_type, a.identifier_value, a.wildcard) a.id, a.identifier_type, a.identifier_value, a.wildcard
+       FROM unnest($3::text[], $4::text[], $5::boolean[]) AS w(type, value, wildcard)
+       JOIN acme_authorizations a
+         ON a.account_id = $1 AND a.identifier_type = w.type AND a.identifier_value = w.value AND a.wildcard = w.wildcard
+      WHERE a.status = 'valid' AND a.expires > $2
+      ORDER BY a.identifier_type, a.identifier_value, a.wildcard, a.expires DESC`,
+    [accountId, validUntil, identifiers.map((i) => i.type), identifiers.map((i) => i.value), identifiers.map((i) => i.wildcard)],
   );
   return new Map(rows.map((r) => [`${r.identifier_type}:${r.identifier_value}:${r.wildcard}`, r.id]));
 }

@@ -149,10 +149,13 @@ export class AcmeOrdersService {
     const replaces = payload.replaces === undefined ? null : await this.renewalInfo.replaceable(account, payload.replaces);
 
     const now = this.clock.now();
-    const reusable = await reusableAcmeAuthorizations(this.dataSource.manager, account.id, unique, new Date(now.getTime() + 60_000));
+    // An authorization names a wildcard's base domain (RFC 8555 7.1.4), so reuse is looked up by that.
+    const authorized = (i: (typeof unique)[number]) => ({ type: i.type, value: i.wildcard ? i.value.slice(2) : i.value, wildcard: i.wildcard });
+    const reusable = await reusableAcmeAuthorizations(this.dataSource.manager, account.id, unique.map(authorized), new Date(now.getTime() + 60_000));
     const fresh: NewAcmeAuthorization[] = [];
     const authorizationIds = unique.map((identifier) => {
-      const reused = reusable.get(`${identifier.type}:${identifier.value}:${identifier.wildcard}`);
+      const key = authorized(identifier);
+      const reused = reusable.get(`${key.type}:${key.value}:${key.wildcard}`);
       if (reused) return reused;
       const authz: NewAcmeAuthorization = {
         id: randomUUID(),

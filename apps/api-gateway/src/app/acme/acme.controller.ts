@@ -188,7 +188,8 @@ export class AcmeController {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Link', [`<${dir.url('directory')}>;rel="index"`, ...(headers.Link ? [headers.Link] : [])]);
     for (const [name, value] of Object.entries(headers)) if (name !== 'Link') res.setHeader(name, value);
-    if (body === undefined) return void res.status(status).end();
+    // Content-Length 0 (HEAD newNonce too): without it a client cannot keep the connection for its next request.
+    if (body === undefined) return void res.status(status).setHeader('Content-Length', '0').end();
     if (typeof body === 'string') return void res.status(status).send(body);
     res.status(status).json(body);
   }
