@@ -1,8 +1,8 @@
 /**
  * Reusable validation rules for environment variables shared by several apps.
  */
-import { Matches, IsIn, IsInt, Max, Min } from 'class-validator';
-import { Type } from 'class-transformer';
+import { IsBoolean, Matches, IsIn, IsInt, Max, Min } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
 
 const postgresUrl = /^postgres(ql)?:\/\/[^\s]+$/;
 const redisUrl = /^rediss?:\/\/[^\s]+$/;
@@ -28,6 +28,12 @@ export const IsIntBetween = (name: string, min: number, max: number): PropertyDe
   IsInt({ message })(target, key);
   Min(min, { message })(target, key);
   Max(max, { message })(target, key);
+};
+
+/** A true/false switch: `true`/`1` and `false`/`0` from the environment, anything else refused naming it. */
+export const IsBooleanFlag = (name: string): PropertyDecorator => (target, key) => {
+  Transform(({ value }) => (value === 'false' || value === '0' ? false : value === 'true' || value === '1' ? true : value))(target, key);
+  IsBoolean({ message: `${name} must be true or false` })(target, key);
 };
 
 export const IsLogLevel = (name: string) => IsIn(LOG_LEVELS as unknown as string[], { message: `${name} must be one of ${LOG_LEVELS.join(', ')}` });

@@ -1,6 +1,5 @@
-import { CommonConfig, IsIntBetween, IsPort } from '@signet/service';
-import { Transform } from 'class-transformer';
-import { IsBoolean, Matches } from 'class-validator';
+import { CommonConfig, IsBooleanFlag, IsIntBetween, IsPort } from '@signet/service';
+import { Matches } from 'class-validator';
 
 /** The ACME server's environment (API.md section 7); the gateway's config extends it. */
 export class AcmeConfig extends CommonConfig {
@@ -33,8 +32,7 @@ export class AcmeConfig extends CommonConfig {
   ACME_VALIDATION_CONCURRENCY = 50;
 
   /** Whether this gateway process works the validation queue (every replica does by default). */
-  @Transform(({ value }) => (value === 'false' || value === '0' ? false : value === 'true' || value === '1' ? true : value))
-  @IsBoolean({ message: 'ACME_VALIDATION_WORKER must be true or false' })
+  @IsBooleanFlag('ACME_VALIDATION_WORKER')
   ACME_VALIDATION_WORKER = true;
 
   /** Days an order may take from newOrder to finalize. */

@@ -31,6 +31,15 @@ function idempotencyKeyOf(req: GatewayRequest): string | undefined {
 
 const pem = { schema: { type: 'string', example: '-----BEGIN CERTIFICATE-----\n...' } };
 const binary = { schema: { type: 'string', format: 'binary' } };
+/** What GET and POST .../download answer with, by format. */
+const DOWNLOAD_CONTENT = {
+  'application/x-pem-file': pem,
+  'application/pkix-cert': binary,
+  'application/pkcs10': pem,
+  'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
+  'application/zip': binary,
+  'application/x-pkcs12': binary,
+};
 
 @ApiTags('certificates')
 @ApiBearerAuth('apiKey')
@@ -108,14 +117,7 @@ export class CertificatesController {
       'pem, chain, fullchain and key: application/x-pem-file; der: application/pkix-cert; csr: application/pkcs10 (PEM); ' +
       'json: application/json; zip: application/zip (certificate.pem, chain.pem, fullchain.pem, request.csr?, private.key?); p12: application/x-pkcs12',
     headers: { 'Content-Disposition': { description: 'attachment; filename="<commonName>.<ext>"', required: true, schema: { type: 'string' } } },
-    content: {
-      'application/x-pem-file': pem,
-      'application/pkix-cert': binary,
-      'application/pkcs10': pem,
-      'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
-      'application/zip': binary,
-      'application/x-pkcs12': binary,
-    },
+    content: DOWNLOAD_CONTENT,
   })
   @ApiErrors(404, 503)
   async download(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Query() q: DownloadQueryDto, @Res() res: Response) {
@@ -130,14 +132,7 @@ export class CertificatesController {
     status: 200,
     description: 'as GET .../download',
     headers: { 'Content-Disposition': { description: 'attachment; filename="<commonName>.<ext>"', required: true, schema: { type: 'string' } } },
-    content: {
-      'application/x-pem-file': pem,
-      'application/pkix-cert': binary,
-      'application/pkcs10': pem,
-      'application/json': { schema: { $ref: getSchemaPath(CertificateFilesView) } },
-      'application/zip': binary,
-      'application/x-pkcs12': binary,
-    },
+    content: DOWNLOAD_CONTENT,
   })
   @ApiErrors(...BODY_ERRORS, 404, 503)
   async downloadPost(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() body: DownloadBodyDto, @Res() res: Response) {

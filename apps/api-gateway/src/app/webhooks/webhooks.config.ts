@@ -1,6 +1,5 @@
-import { IsIntBetween } from '@signet/service';
-import { Transform } from 'class-transformer';
-import { IsBoolean, IsOptional, ValidateBy } from 'class-validator';
+import { IsBooleanFlag, IsIntBetween } from '@signet/service';
+import { IsOptional, ValidateBy } from 'class-validator';
 import { AcmeConfig } from '../acme/acme.config';
 
 const isKey32 = (value: unknown) => typeof value === 'string' && /^[A-Za-z0-9+/]{43}=$/.test(value) && Buffer.from(value, 'base64').length === 32;
@@ -16,8 +15,7 @@ export class WebhooksConfig extends AcmeConfig {
   WEBHOOK_SECRET_KEY?: string = undefined;
 
   /** Whether this gateway process dispatches events, sweeps expiry notices and delivers (every replica does by default). */
-  @Transform(({ value }) => (value === 'false' || value === '0' ? false : value === 'true' || value === '1' ? true : value))
-  @IsBoolean({ message: 'WEBHOOK_WORKER must be true or false' })
+  @IsBooleanFlag('WEBHOOK_WORKER')
   WEBHOOK_WORKER = true;
 
   /** How often the dispatcher reads new audit events into deliveries (one dispatcher at a time across replicas). */
