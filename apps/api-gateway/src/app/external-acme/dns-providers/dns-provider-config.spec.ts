@@ -25,11 +25,11 @@ const good: Record<DnsProviderConfig['type'], DnsProviderConfig> = {
     ttl: 60,
   },
   exec: { type: 'exec', command: '/usr/local/bin/dns-hook' },
-  cloudflare: { type: 'cloudflare', apiToken: 'cf-token-Yq3mX9vT2kLp8sRz', baseUrl: 'https://api.cloudflare.com' },
+  cloudflare: { type: 'cloudflare', apiToken: 'cf-token-Yq3mX9vT2kLp8sRz' },
   route53: { type: 'route53', accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', hostedZoneId: 'Z1D633PJN98FT9', region: 'us-east-1' },
   digitalocean: { type: 'digitalocean', apiToken: 'dop_v1_4f1c0ffee0ddba11' },
   godaddy: { type: 'godaddy', apiKey: 'dLP4f7uRkzMf_5Tc1mfhGvBn4rLyBiUmo', apiSecret: 'Sd7JzyvR2xFyBm1Cx9qrkW' },
-  gcloud: { type: 'gcloud', project: 'signet-dns-test', serviceAccountJson, tokenUrl: 'https://oauth2.googleapis.com/token' },
+  gcloud: { type: 'gcloud', project: 'signet-dns-test', serviceAccountJson },
 };
 
 const SECRETS: Record<DnsProviderConfig['type'], string[]> = {
@@ -42,14 +42,24 @@ const SECRETS: Record<DnsProviderConfig['type'], string[]> = {
   gcloud: [serviceAccountJson, 'PRIVATE KEY', 'MII'],
 };
 
+/** The operator's allow-list these tests run under: the good exec config's hook is on it. */
+const POLICY = { execCommands: ['/usr/local/bin/dns-hook'] };
+
 const fields = (input: unknown): string[] => {
-  const result = validateDnsProviderConfig(input);
+  const result = validateDnsProviderConfig(input, POLICY);
   return 'errors' in result ? result.errors.map((e) => e.field) : [];
 };
 
 describe('validateDnsProviderConfig', () => {
   it.each(Object.values(good))('takes a good $type config as it is', (config) => {
-    expect(validateDnsProviderConfig(config)).toEqual({ config });
+    expect(validateDnsProviderConfig(config, POLICY)).toEqual({ config });
+  });
+
+  it("runs only a hook command on the operator's allow-list (none by default)", () => {
+    const notListed = { field: 'dnsProvider.command', message: "is not on the operator's allow-list of DNS hook commands (EXTERNAL_ACME_EXEC_COMMANDS)" };
+    expect(validateDnsProviderConfig(good.exec)).toEqual({ errors: [notListed] });
+    expect(validateDnsProviderConfig({ type: 'exec', command: '/bin/sh' }, POLICY)).toEqual({ errors: [notListed] });
+    expect(validateDnsProviderConfig({ type: 'exec', command: '/usr/local/bin/dns-hook/../../../bin/sh' }, POLICY)).toEqual({ errors: [notListed] });
   });
 
   it('refuses what is not an object, and a type it does not know', () => {
@@ -83,8 +93,8 @@ describe('validateDnsProviderConfig', () => {
     ['exec', 'command', 'dns-hook present', "must be a program's absolute path (no arguments: it is run without a shell)"],
     ['exec', 'command', '/bin/hook\nrm -rf /', "must be a program's absolute path (no arguments: it is run without a shell)"],
     ['cloudflare', 'apiToken', 'has spaces in it', 'must be printable ASCII without spaces'],
-    ['cloudflare', 'baseUrl', 'ftp://api.example', 'must be an http or https URL'],
-    ['cloudflare', 'baseUrl', 'https://user:pw@api.example', 'must be a URL without credentials, query or fragment'],
+    ['cloudflare', 'baseUrl', 'http://169.254.169.254', 'is not a field of the cloudflare provider'],
+    ['route53', 'baseUrl', 'http://127.0.0.1:8200', 'is not a field of the route53 provider'],
     ['route53', 'accessKeyId', 'short', 'must be an AWS access key id (16 or more letters and digits)'],
     ['route53', 'secretAccessKey', '', 'must be a non-empty string'],
     ['route53', 'region', 'Mars', 'must be an AWS region (us-east-1)'],
@@ -95,9 +105,9 @@ describe('validateDnsProviderConfig', () => {
     ['gcloud', 'serviceAccountJson', '{"client_email":"a@b.c"}', 'is not a service account key file: it has no private_key'],
     ['gcloud', 'serviceAccountJson', '{"client_email":"a@b.c","private_key":"-----BEGIN PRIVATE KEY-----\\nnope\\n-----END PRIVATE KEY-----"}', 'is not a service account key file: it has a private_key that is not a PEM private key'],
     ['gcloud', 'serviceAccountJson', 'not json', 'is not a service account key file: it is not a JSON object (a service account key file)'],
-    ['gcloud', 'tokenUrl', 'not a url', 'must be an http or https URL'],
+    ['gcloud', 'tokenUrl', 'http://10.0.0.1/token', 'is not a field of the gcloud provider'],
   ] as const)('%s: names dnsProvider.%s when it is %j', (type, field, bad, message) => {
-    const result = validateDnsProviderConfig({ ...good[type], [field]: bad });
+    const result = validateDnsProviderConfig({ ...good[type], [field]: bad }, POLICY);
     expect(result).toEqual({ errors: [{ field: `dnsProvider.${field}`, message }] });
   });
 
@@ -143,7 +153,6 @@ describe('redactDnsProviderConfig', () => {
       project: 'signet-dns-test',
       serviceAccountJson: '[redacted]',
       serviceAccount: 'dns01@signet-dns-test.iam.gserviceaccount.com',
-      tokenUrl: 'https://oauth2.googleapis.com/token',
     });
     expect(redactDnsProviderConfig(good.exec)).toEqual(good.exec);
   });

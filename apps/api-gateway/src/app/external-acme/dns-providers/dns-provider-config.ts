@@ -3,6 +3,11 @@
  * `validation_failed` (`dnsProvider.tsigSecret: ...`), and how it is shown in logs, audit events and API
  * answers: with every credential replaced. One table says, for each provider, its fields, which are
  * required, how each is checked, and which are secret; both functions read it.
+ *
+ * What a request may not choose: where the HTTP providers send their credentials (`baseUrl`, `tokenUrl`
+ * are not fields a request can give: a user-set URL would make the gateway send requests, with a
+ * credential, to any host it can reach), and which program `exec` runs (only one on the operator's
+ * allow-list, `execCommands`; none by default).
  */
 import { isDomainName } from './dns-names';
 import { parseNameserver } from './dns-transport';
@@ -32,7 +37,7 @@ export interface ExecConfig {
 export interface CloudflareConfig {
   type: 'cloudflare';
   apiToken: string;
-  /** Default `https://api.cloudflare.com` (paths `/client/v4/...`). */
+  /** Default `https://api.cloudflare.com` (paths `/client/v4/...`). Set by code only (tests' stand-ins), never from a request. */
   baseUrl?: string;
 }
 
@@ -44,14 +49,14 @@ export interface Route53Config {
   hostedZoneId?: string;
   /** The signing region (Route 53 is global: default `us-east-1`). */
   region?: string;
-  /** Default `https://route53.amazonaws.com` (paths `/2013-04-01/...`). */
+  /** Default `https://route53.amazonaws.com` (paths `/2013-04-01/...`). Set by code only, never from a request. */
   baseUrl?: string;
 }
 
 export interface DigitalOceanConfig {
   type: 'digitalocean';
   apiToken: string;
-  /** Default `https://api.digitalocean.com` (paths `/v2/...`). */
+  /** Default `https://api.digitalocean.com` (paths `/v2/...`). Set by code only, never from a request. */
   baseUrl?: string;
 }
 
@@ -59,7 +64,7 @@ export interface GoDaddyConfig {
   type: 'godaddy';
   apiKey: string;
   apiSecret: string;
-  /** Default `https://api.godaddy.com` (paths `/v1/...`). */
+  /** Default `https://api.godaddy.com` (paths `/v1/...`). Set by code only, never from a request. */
   baseUrl?: string;
 }
 
@@ -68,9 +73,9 @@ export interface GcloudConfig {
   project: string;
   /** The service account's JSON key file as text (`client_email`, `private_key`). */
   serviceAccountJson: string;
-  /** Default `https://dns.googleapis.com` (paths `/dns/v1/...`). */
+  /** Default `https://dns.googleapis.com` (paths `/dns/v1/...`). Set by code only, never from a request. */
   baseUrl?: string;
-  /** Default the key file's `token_uri`, else `https://oauth2.googleapis.com/token`. */
+  /** Default `https://oauth2.googleapis.com/token` (the key file's `token_uri` is not followed: it is the user's text). Set by code only. */
   tokenUrl?: string;
 }
 
@@ -109,19 +114,6 @@ const domainName: Check = (value) => {
   return isDomainName(value) ? null : 'must be a domain name';
 };
 
-const url: Check = (value) => {
-  if (typeof value !== 'string' || value.length === 0) return 'must be a non-empty string';
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    return 'must be an http or https URL';
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return 'must be an http or https URL';
-  if (parsed.username || parsed.password || parsed.search || parsed.hash) return 'must be a URL without credentials, query or fragment';
-  return null;
-};
-
 const TSIG_ALGORITHMS: readonly TsigAlgorithm[] = ['hmac-sha256', 'hmac-sha512', 'hmac-sha1'];
 /** RFC 8945 6: keys shorter than this are too weak to take. */
 const MIN_TSIG_KEY_BYTES = 16;
@@ -147,23 +139,19 @@ const RULES: Record<DnsProviderType, Record<string, FieldRule>> = {
   },
   cloudflare: {
     apiToken: { required: true, secret: true, check: credential() },
-    baseUrl: { check: url },
   },
   route53: {
     accessKeyId: { required: true, secret: true, check: text(128, /^[A-Za-z0-9]{16,}$/, 'must be an AWS access key id (16 or more letters and digits)') },
     secretAccessKey: { required: true, secret: true, check: credential(256) },
     hostedZoneId: { check: text(64, /^(\/?hostedzone\/)?[A-Za-z0-9]+$/, 'must be a hosted zone id (Z...)') },
     region: { check: text(32, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region (us-east-1)') },
-    baseUrl: { check: url },
   },
   digitalocean: {
     apiToken: { required: true, secret: true, check: credential() },
-    baseUrl: { check: url },
   },
   godaddy: {
     apiKey: { required: true, secret: true, check: text(256, /^[\x21-\x39\x3b-\x7e]+$/, 'must be printable ASCII without spaces or colons') },
     apiSecret: { required: true, secret: true, check: credential(256) },
-    baseUrl: { check: url },
   },
   gcloud: {
     project: { required: true, check: text(100, /^(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id') },
@@ -181,8 +169,6 @@ const RULES: Record<DnsProviderType, Record<string, FieldRule>> = {
         }
       },
     },
-    baseUrl: { check: url },
-    tokenUrl: { check: url },
   },
 };
 
@@ -191,8 +177,13 @@ export interface DnsProviderConfigError {
   message: string;
 }
 
+export interface DnsProviderPolicy {
+  /** The absolute paths the `exec` provider may run (the operator's allow-list); empty or absent: `exec` is refused. */
+  execCommands?: readonly string[];
+}
+
 /** `input` as a provider config, or every field that is wrong, named as `dnsProvider.<field>` (no value is repeated). */
-export function validateDnsProviderConfig(input: unknown): { config: DnsProviderConfig } | { errors: DnsProviderConfigError[] } {
+export function validateDnsProviderConfig(input: unknown, policy: DnsProviderPolicy = {}): { config: DnsProviderConfig } | { errors: DnsProviderConfigError[] } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return { errors: [{ field: 'dnsProvider', message: 'must be an object' }] };
   const given = input as Record<string, unknown>;
   const type = given['type'];
@@ -214,6 +205,9 @@ export function validateDnsProviderConfig(input: unknown): { config: DnsProvider
   }
   for (const name of Object.keys(given)) {
     if (name !== 'type' && !(name in rules)) errors.push({ field: `dnsProvider.${name}`, message: `is not a field of the ${type} provider` });
+  }
+  if (type === 'exec' && typeof config['command'] === 'string' && !(policy.execCommands ?? []).includes(config['command'])) {
+    errors.push({ field: 'dnsProvider.command', message: "is not on the operator's allow-list of DNS hook commands (EXTERNAL_ACME_EXEC_COMMANDS)" });
   }
   return errors.length > 0 ? { errors } : { config: config as unknown as DnsProviderConfig };
 }

@@ -111,7 +111,7 @@ describe('gcloud provider (stand-in API)', () => {
     tokenProblem = null;
   });
 
-  const config = (extra: Partial<GcloudConfig> = {}): GcloudConfig => ({ type: 'gcloud', project: PROJECT, serviceAccountJson, baseUrl: api.url, ...extra });
+  const config = (extra: Partial<GcloudConfig> = {}): GcloudConfig => ({ type: 'gcloud', project: PROJECT, serviceAccountJson, baseUrl: api.url, tokenUrl: `${api.url}/token`, ...extra });
 
   it('gets a token with a signed JWT once, finds the public zone, and adds and removes values with changes that replace the set', async () => {
     const provider = dnsProvider(config(), { timeoutMs: 20_000 });
@@ -138,10 +138,11 @@ describe('gcloud provider (stand-in API)', () => {
     expect(api.lines().filter((line) => line === 'POST /token')).toHaveLength(1);
   });
 
-  it('takes tokenUrl over the key file, and says what the token endpoint refused without the assertion', async () => {
+  it('never follows the key file\'s token_uri (user text: SSRF), and says what the token endpoint refused without the assertion', async () => {
     const elsewhere = await startStandIn((req) => (req.path === '/oauth/token' ? { status: 400, body: { error: 'invalid_grant', error_description: `Invalid JWT: ${req.body}` } } : { status: 404 }));
     try {
-      const provider = dnsProvider(config({ tokenUrl: `${elsewhere.url}/oauth/token` }));
+      const pointing = JSON.stringify({ ...JSON.parse(serviceAccountJson), token_uri: `${api.url}/token` });
+      const provider = dnsProvider(config({ serviceAccountJson: pointing, tokenUrl: `${elsewhere.url}/oauth/token` }));
       const error = await rejection(provider.present('_acme-challenge.example.com', 'v'));
       expect(error.message).toMatch(/^gcloud: POST \/oauth\/token \(token\) answered HTTP 400: invalid_grant: Invalid JWT: grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\[redacted\]$/);
       expect(api.requests).toEqual([]);

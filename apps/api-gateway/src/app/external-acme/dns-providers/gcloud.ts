@@ -44,7 +44,7 @@ export function gcloudProvider(config: GcloudConfig, timeoutMs: number): DnsProv
   } catch (error) {
     throw new DnsProviderError('gcloud', `serviceAccountJson ${(error as Error).message}`);
   }
-  const tokens = new ServiceAccountTokens(key, config.tokenUrl ?? key.tokenUri ?? GOOGLE_TOKEN_URL, CLOUD_DNS_SCOPE);
+  const tokens = new ServiceAccountTokens(key, config.tokenUrl ?? GOOGLE_TOKEN_URL, CLOUD_DNS_SCOPE);
   const project = `/dns/v1/projects/${encodeURIComponent(config.project)}`;
   const begin = (): ApiCall => new ApiCall('gcloud', [config.serviceAccountJson, key.privateKeyPem], timeoutMs);
 

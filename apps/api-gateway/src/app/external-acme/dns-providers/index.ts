@@ -6,6 +6,7 @@ export type {
   DigitalOceanConfig,
   DnsProviderConfig,
   DnsProviderConfigError,
+  DnsProviderPolicy,
   DnsProviderType,
   ExecConfig,
   GcloudConfig,
