@@ -20,3 +20,4 @@ export * from './lib/pkcs12';
 export * from './lib/pkcs12-read';
 export * from './lib/bundle';
 export * from './lib/revocation-reasons';
+export * from './lib/certification-request';
