@@ -26,3 +26,4 @@ export * from './lib/master-key-rotation';
 export * from './lib/acme';
 export * from './lib/webhooks';
 export * from './lib/renewal-state';
+export * from './lib/external-acme';

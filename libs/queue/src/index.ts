@@ -2,3 +2,4 @@ export * from './lib/signer-jobs';
 export * from './lib/validate-job';
 export * from './lib/sealed-box';
 export * from './lib/renewal';
+export * from './lib/external-acme-jobs';

@@ -12,3 +12,4 @@ export * from './lib/acme-checks';
 export * from './lib/acme-stack';
 export * from './lib/acme-lifecycle';
 export * from './lib/acme-certbot';
+export * from './lib/pebble';

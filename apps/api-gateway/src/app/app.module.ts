@@ -2,7 +2,7 @@
  * The gateway: infrastructure (config, logging, PostgreSQL, Redis, the signer queue, the clock) here,
  * global; each feature in a module of its own beside its controller and services.
  */
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
 import { certificatesById, createDataSourceOptions } from '@signet/persistence';
 import { Clock, HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
 import { DataSource } from 'typeorm';
@@ -15,8 +15,10 @@ import { AuditModule } from './audit/audit.module';
 import { CasModule } from './cas/cas.module';
 import { CertificatesModule } from './certificates/certificates.module';
 import { EnrollmentModule } from './enrollment/enrollment.module';
+import { ExternalAcmeModule } from './external-acme/external-acme.module';
 import { GATEWAY_CONFIG } from './gateway-config.token';
 import { GatewayConfig } from './gateway.config';
+import { GatewaySecretBox } from './gateway-secrets';
 import { IdentityModule } from './identity/identity.module';
 import { PkiModule } from './pki/pki.module';
 import { PlatformModule } from './platform/platform.module';
@@ -51,6 +53,7 @@ export class AppModule {
         ProfilesModule,
         AcmeModule,
         WebhooksModule,
+        ExternalAcmeModule,
       ],
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },
@@ -62,8 +65,16 @@ export class AppModule {
           inject: [SignerClient, GATEWAY_CONFIG, getDataSourceToken()],
         },
         Clock,
+        {
+          provide: GatewaySecretBox,
+          useFactory: (c: GatewayConfig) => {
+            if (!c.WEBHOOK_SECRET_KEY) new Logger('GatewaySecrets').warn('WEBHOOK_SECRET_KEY is unset: webhook secrets, outside ACME account keys and DNS credentials are encrypted under a key derived from PLATFORM_ADMIN_KEY (changing that key then makes them unreadable)');
+            return new GatewaySecretBox(c);
+          },
+          inject: [GATEWAY_CONFIG],
+        },
       ],
-      exports: [GATEWAY_CONFIG, SignerClient, IssuanceBatcher, Clock],
+      exports: [GATEWAY_CONFIG, SignerClient, IssuanceBatcher, Clock, GatewaySecretBox],
     };
   }
 }

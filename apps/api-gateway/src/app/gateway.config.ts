@@ -1,10 +1,10 @@
 import { IsOptional, IsString, Matches, MinLength, ValidateBy } from 'class-validator';
 import { IsIntBetween, IsPort } from '@signet/service';
 import { isTrustProxyList } from './trusted-proxies';
-import { WebhooksConfig } from './webhooks/webhooks.config';
+import { ExternalAcmeConfig } from './external-acme/external-acme.config';
 
 /** The gateway's environment. It never reads MASTER_KEY: it cannot sign or decrypt anything. */
-export class GatewayConfig extends WebhooksConfig {
+export class GatewayConfig extends ExternalAcmeConfig {
   @IsPort('PORT')
   PORT = 3000;
 

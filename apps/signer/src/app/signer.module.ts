@@ -15,6 +15,7 @@ import { QueueRecovery } from './revocation/queue-recovery';
 import { RevokeHandlers } from './revocation/revoke.handlers';
 import { SignerQueue } from './revocation/signer-queue';
 import { Sweeps } from './revocation/sweeps';
+import { OutsideAcmeRenewals } from './revocation/outside-acme-renewals';
 import { SignerConfig } from './signer.config';
 
 import { SignerMetricsCollector } from './signer-metrics';
@@ -35,7 +36,7 @@ export class SignerModule {
         HealthModule,
       ],
       providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler, WrapKeyHandler,
-        RevokeHandlers, Sweeps, SignerWorker, QueueRecovery, SignerMetricsCollector],
+        RevokeHandlers, Sweeps, OutsideAcmeRenewals, SignerWorker, QueueRecovery, SignerMetricsCollector],
       exports: [SIGNER_CONFIG],
     };
   }

@@ -70,6 +70,16 @@ export function storedKeyOf(manager: EntityManager, id: string, orgId: string): 
 }
 
 /**
+ * When a certificate (alias `c`) is due for automatic renewal, the one rule for the sweep's Signet CAs
+ * and outside ACME CAs alike: autoRenew, active, not yet renewed, still valid, and within
+ * renewalThresholdDays of validTo, but never earlier than half its lifetime before validTo (a
+ * certificate no longer than its threshold would otherwise be due again the moment it is renewed, and
+ * the sweep would renew the chain over and over). renewal-state.ts's nextAttemptAt says the same.
+ */
+export const RENEWAL_DUE_SQL = `c.auto_renew AND c.status = 'active' AND c.superseded_by_id IS NULL AND c.valid_to > now()
+  AND c.valid_to <= now() + LEAST(make_interval(days => c.renewal_threshold_days), (c.valid_to - c.valid_from) / 2)`;
+
+/**
  * Certificates the renewal sweep renews now, soonest expiry first, at most `limit`: autoRenew, active,
  * not yet renewed, inside their renewalThresholdDays, under an active CA the sweep can sign for (no
  * passphrase, not expired), and renewable here (a CSR to re-certify, or a managed key that was kept).
@@ -78,11 +88,7 @@ export function storedKeyOf(manager: EntityManager, id: string, orgId: string): 
 export function certificatesDueForRenewal(manager: EntityManager, tried: Set<string>, limit: number): Promise<CertificateEntity[]> {
   return manager.getRepository(CertificateEntity).createQueryBuilder('c')
     .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = c.ca_id AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
-    .where(`c.auto_renew AND c.status = 'active' AND c.superseded_by_id IS NULL AND c.valid_to > now()`)
-    // Due within renewalThresholdDays, but never earlier than half its lifetime before validTo: a
-    // certificate no longer than its threshold would otherwise be due again the moment it is renewed,
-    // and the sweep would renew the chain over and over.
-    .andWhere(`c.valid_to <= now() + LEAST(make_interval(days => c.renewal_threshold_days), (c.valid_to - c.valid_from) / 2)`)
+    .where(RENEWAL_DUE_SQL)
     .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL)`)
     .andWhere(tried.size ? 'c.id NOT IN (:...tried)' : 'true', { tried: [...tried] })
     .orderBy('c.valid_to', 'ASC')

@@ -1,12 +1,15 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from 'class-validator';
+import { Transform, Type } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NotAPrivateKey, OptionalNotNull } from '@signet/service';
+import { RenewWithDto } from '../external-acme/external-acme.dto';
 
 export class PatchCertificateDto {
   @ApiPropertyOptional({ type: Boolean }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @OptionalNotNull() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
   @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
+  @ApiPropertyOptional({ type: RenewWithDto, description: 'a certificate from elsewhere: renewed from now on through an outside ACME account of the org, {acmeAccountId, challengeType?, dnsProvider?}' })
+  @OptionalNotNull() @ValidateNested() @Type(() => RenewWithDto) renewWith?: RenewWithDto;
 }
 
 export class RevokeCertificateDto {

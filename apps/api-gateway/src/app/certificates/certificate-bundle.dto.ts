@@ -1,6 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBoolean, IsInt, IsString, Max, MaxLength, Min } from 'class-validator';
 import { OptionalNotNull } from '@signet/service';
+import { Type } from 'class-transformer';
+import { ValidateNested } from 'class-validator';
+import { RenewWithDto } from '../external-acme/external-acme.dto';
 
 /** A certificate from elsewhere, as PEM or as a PKCS#12 file (API.md section 8). */
 export class CertificateBundleDto {
@@ -60,11 +63,15 @@ export class ImportCertificateDto extends CertificateBundleDto {
   @OptionalNotNull() @IsString() @MaxLength(2000)
   notes?: string;
 
-  @ApiPropertyOptional({ type: Boolean, default: false, description: 'its own issuer renews a certificate from elsewhere: true is refused (422, rule autoRenew) until renewWith is offered' })
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'renewed automatically through renewWith\'s outside ACME account; true without renewWith is refused (422, rule autoRenew)' })
   @OptionalNotNull() @IsBoolean()
   autoRenew?: boolean;
 
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397, default: 30, description: 'expiringSoon from this many days before validTo' })
   @OptionalNotNull() @IsInt() @Min(1) @Max(397)
   renewalThresholdDays?: number;
+
+  @ApiPropertyOptional({ type: RenewWithDto, description: 'renewed (by API, and by the sweep with autoRenew) by obtaining anew through an outside ACME account of the org: {acmeAccountId, challengeType? (http-01), dnsProvider?}; {profileId} is refused (422)' })
+  @OptionalNotNull() @ValidateNested() @Type(() => RenewWithDto)
+  renewWith?: RenewWithDto;
 }

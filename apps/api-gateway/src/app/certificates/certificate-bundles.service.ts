@@ -7,16 +7,17 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, KeyAlgorithmName, SubjectRecord, certificatesById, deleteCertificateFromElsewhere, insertCertificates, isUniqueViolation } from '@signet/persistence';
-import { Bundle, BundleFinding, BundleInputError, BundleReport, checkBundle, exportPrivateKeyPem, parseCertificate, readBundle, toPem } from '@signet/pki';
-import { SIGNER_JOBS, seal } from '@signet/queue';
+import { CertificateEntity, certificatesById, deleteCertificateFromElsewhere, insertCertificates, isUniqueViolation } from '@signet/persistence';
+import { Bundle, BundleFinding, BundleInputError, BundleReport, checkBundle, exportPrivateKeyPem, readBundle } from '@signet/pki';
 import { ApiError, Clock, SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import type { OrgCaller } from '../access/caller';
 import { AuditService } from '../audit/audit.service';
+import { ExternalAcmeService } from '../external-acme/external-acme.service';
 import type { CertificateBundleDto, ImportCertificateDto, ValidateCertificateDto } from './certificate-bundle.dto';
 import { certificatePem, certificateView } from './certificate.view';
+import { certificateFromElsewhere, wrapPrivateKey } from './from-elsewhere';
 
 const BASE64 = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
 
@@ -25,19 +26,6 @@ const FIELD_OF: Record<string, string> = {
   key_mismatch: 'privateKeyPem', chain_order: 'chainPem', chain_broken: 'chainPem', domain_not_covered: 'domain',
 };
 
-/** Extended key usage OIDs by the names Signet stores. */
-const EKU_NAMES: Record<string, string> = {
-  '1.3.6.1.5.5.7.3.1': 'serverAuth', '1.3.6.1.5.5.7.3.2': 'clientAuth', '1.3.6.1.5.5.7.3.3': 'codeSigning', '1.3.6.1.5.5.7.3.4': 'emailProtection',
-  '1.3.6.1.5.5.7.3.8': 'timeStamping', '1.3.6.1.5.5.7.3.9': 'OCSPSigning',
-};
-
-function usageOf(eku: string[]): string {
-  if (eku.includes('serverAuth') && eku.includes('clientAuth')) return 'server-client';
-  if (eku.includes('serverAuth') || !eku.length) return 'server';
-  if (eku.includes('clientAuth')) return 'client';
-  return eku[0];
-}
-
 @Injectable()
 export class CertificateBundlesService {
   constructor(
@@ -45,6 +33,7 @@ export class CertificateBundlesService {
     private readonly clock: Clock,
     private readonly signer: SignerClient,
     private readonly audit: AuditService,
+    private readonly externalAcme: ExternalAcmeService,
   ) {}
 
   /** The inputs read, or 400 validation_failed naming the field that could not be. */
@@ -72,32 +61,19 @@ export class CertificateBundlesService {
     const bundle = this.read(dto);
     const report = checkBundle(bundle, { now: this.clock.now() });
     if (report.errors.length) throw ApiError.validation(fieldsOf(report.errors, dto));
-    if (dto.autoRenew) {
-      throw new ApiError('policy_violation', 'a certificate from elsewhere is renewed by its own issuer: autoRenew is not offered for it yet', { rule: 'autoRenew', field: 'autoRenew' });
+    const renewal = dto.renewWith ? await this.externalAcme.renewalMethod(caller.principal.orgId, dto.renewWith, report.sanDns) : null;
+    if (dto.autoRenew && !renewal) {
+      throw new ApiError('policy_violation', 'a certificate from elsewhere renews automatically only through an outside ACME account: give renewWith {acmeAccountId}', { rule: 'autoRenew', field: 'autoRenew' });
     }
-    const encryptedKey = bundle.privateKey ? await this.wrap(exportPrivateKeyPem(bundle.privateKey)) : null;
-    const parsed = (() => {
-      try {
-        return parseCertificate(bundle.leaf.raw);
-      } catch {
-        return null;
-      }
-    })();
-    const extendedKeyUsage = (parsed?.extendedKeyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid);
+    const encryptedKey = bundle.privateKey ? await wrapPrivateKey(this.signer, exportPrivateKeyPem(bundle.privateKey)) : null;
     const id = randomUUID();
-    const row = {
-      id, orgId: caller.principal.orgId, caId: null, serialNumber: report.serialNumber, fingerprintSha256: report.fingerprintSha256,
-      commonName: report.commonName ?? report.sanDns[0] ?? report.sanIp[0] ?? '', subject: (parsed?.subject ?? { commonName: report.commonName ?? undefined }) as SubjectRecord,
-      sanDns: report.sanDns, sanIp: report.sanIp, sanEmail: parsed?.sans.email ?? [], sanUri: parsed?.sans.uri ?? [],
-      // Any algorithm its issuer used (RSA-1024, P-521, ...): the column is text; Signet never signs with it.
-      keyAlgorithm: report.keyAlgorithm as KeyAlgorithmName, usage: usageOf(extendedKeyUsage), extendedKeyUsage, mode: (encryptedKey ? 'managed' : 'csr') as 'managed' | 'csr',
-      validFrom: new Date(report.validFrom), validTo: new Date(report.validTo), autoRenew: false, renewalThresholdDays: dto.renewalThresholdDays ?? 30,
-      certificateDer: bundle.leaf.raw, csrDer: null, encryptedKey, notes: dto.notes ?? null, issuanceKey: null, renewedFromId: null,
-      source: 'imported' as const, issuerDn: report.issuer, chainPem: bundle.chain.map((c) => toPem('CERTIFICATE', c.raw)).join('') || null,
-    };
+    const row = certificateFromElsewhere(bundle, report, {
+      id, orgId: caller.principal.orgId, source: 'imported', encryptedKey, notes: dto.notes ?? null, autoRenew: dto.autoRenew ?? false, renewalThresholdDays: dto.renewalThresholdDays ?? 30, renewedFromId: null,
+    });
     try {
       await this.dataSource.transaction(async (manager) => {
         await insertCertificates(manager, [row]);
+        if (renewal) await this.externalAcme.keepRenewalMethod(manager, id, renewal);
         await this.audit.record(caller, {
           eventType: 'certificate.import', resourceType: 'certificate', resourceId: id,
           details: { commonName: row.commonName, serialNumber: row.serialNumber, issuer: row.issuerDn, withKey: encryptedKey !== null, warnings: report.warnings.map((w) => w.code) },
@@ -109,13 +85,6 @@ export class CertificateBundlesService {
     }
     const stored = (await certificatesById(this.dataSource.manager, [id])).get(id) as CertificateEntity;
     return { certificate: { ...certificateView(stored), certificatePem: certificatePem(stored), chainPem: stored.chainPem ?? '' }, warnings: report.warnings };
-  }
-
-  /** The key encrypted under MASTER_KEY by a signer; it crosses Redis only sealed to the signers. */
-  private async wrap(privateKeyPem: string): Promise<Buffer> {
-    const sealedPrivateKey = seal(privateKeyPem, await this.signer.transportKey());
-    const { encryptedKey } = await this.signer.run(SIGNER_JOBS.wrapKey, { sealedPrivateKey }, `wrap-${randomUUID()}`);
-    return Buffer.from(encryptedKey, 'base64');
   }
 
   /** DELETE: a certificate from elsewhere leaves the inventory; one a Signet CA issued is revoked instead (409). */

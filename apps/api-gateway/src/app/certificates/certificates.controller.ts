@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Req, Res } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
+import { AcmeOrderEnvelopeView } from '../external-acme/external-acme.dto';
 import type { Response } from 'express';
 import {
   ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiExtraModels, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath,
@@ -179,11 +180,16 @@ export class CertificatesController {
       'also when retries race; the key with another body or certificate: 422 idempotency_mismatch',
   })
   @ApiCreatedResponse({ type: IssuedCertificateView, description: 'the new certificate; the old one gets supersededById' })
+  @ApiAcceptedResponse({ type: AcmeOrderEnvelopeView, description: 'a certificate from an outside ACME CA: its renewal order there (GET /api/v1/acme-orders/{id}); the renewal gets supersededById when it is valid' })
   @ApiErrors(...BODY_ERRORS, 404, 409, 422, 503)
-  async renew(@CurrentCaller() caller: OrgCaller, @Req() req: GatewayRequest, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto) {
+  async renew(
+    @CurrentCaller() caller: OrgCaller, @Req() req: GatewayRequest, @Res({ passthrough: true }) res: Response, @Param('id', RESOURCE_ID) id: string, @Body() dto: RenewCertificateDto,
+  ) {
     await this.requireOnCertificate(caller.principal, id, 'issue');
     if (dto.revokeOld) await this.requireOnCertificate(caller.principal, id, 'revoke');
-    return this.certificates.renew(caller, id, dto, idempotencyKeyOf(req));
+    const renewed = await this.certificates.renew(caller, id, dto, idempotencyKeyOf(req));
+    if ('order' in renewed) res.status(202);
+    return renewed;
   }
 
   /** Per-CA permission on the certificate's CA (the route names a certificate, not a CA). */

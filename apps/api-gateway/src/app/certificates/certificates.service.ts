@@ -24,6 +24,7 @@ import { IssueCertificateDto, leafSubjectOf } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
+import { ExternalAcmeService } from '../external-acme/external-acme.service';
 import { pageOf, skipOf } from '../paging';
 import { zip } from './zip';
 import type { OrgCaller } from '../access/caller';
@@ -63,6 +64,7 @@ export class CertificatesService {
     private readonly audit: AuditService,
     private readonly issuance: IssuanceService,
     private readonly approvals: ApprovalsService,
+    private readonly externalAcme: ExternalAcmeService,
   ) {}
 
   /**
@@ -129,7 +131,8 @@ export class CertificatesService {
     if (old.supersededById && old.supersededById !== certificateId) {
       throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
     }
-    if (!old.caId) throw new ApiError('conflict', 'no Signet CA issued this certificate: its own issuer renews it');
+    // A certificate from elsewhere is renewed by its own CA through the outside ACME account that renews it: an order (202).
+    if (!old.caId) return this.externalAcme.renew(caller, old);
     if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
     const job = renewalJob({ ...old, caId: old.caId }, {
@@ -250,8 +253,13 @@ export class CertificatesService {
     const principal = caller.principal;
     const row = await this.readable(principal, id);
     const changes: CertificateSettings = {};
-    if (dto.autoRenew === true && !row.autoRenew) {
-      if (!row.caId) throw new ApiError('policy_violation', 'no Signet CA issued this certificate: its own issuer renews it', { rule: 'autoRenew', field: 'autoRenew' });
+    if (dto.renewWith && row.caId) throw ApiError.validation([{ field: 'renewWith', messages: ['renewWith is for certificates from elsewhere: a Signet CA renews its own'] }]);
+    const renewal = dto.renewWith ? await this.externalAcme.renewalMethod(principal.orgId, dto.renewWith, row.sanDns) : null;
+    if (dto.autoRenew === true && !row.autoRenew && !row.caId) {
+      if (!renewal && !(await this.externalAcme.renewsThroughAccount(row.id))) {
+        throw new ApiError('policy_violation', 'no Signet CA issued this certificate and no outside ACME account renews it: give renewWith {acmeAccountId}', { rule: 'autoRenew', field: 'autoRenew' });
+      }
+    } else if (dto.autoRenew === true && !row.autoRenew && row.caId) {
       const ca = await caInOrg(this.dataSource.manager, row.caId, principal.orgId);
       const problem = whyRenewalCannotWork({ mode: row.mode as 'managed' | 'csr', keptKey: row.mode === 'csr' || row.encryptedKey !== null, caHasPassphrase: ca?.hasPassphrase ?? false });
       if (problem) throw new ApiError('policy_violation', problem, { rule: 'autoRenew', field: 'autoRenew' });
@@ -261,6 +269,7 @@ export class CertificatesService {
     if (dto.notes !== undefined) changes.notes = dto.notes;
     await this.dataSource.transaction(async (manager) => {
       await updateCertificateSettings(manager, row.id, changes);
+      if (renewal) await this.externalAcme.keepRenewalMethod(manager, row.id, renewal);
       await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
     });
     return this.get(principal, id);
@@ -276,7 +285,11 @@ export class CertificatesService {
     const reason = parseRevocationReason(dto.reason ?? 'unspecified');
     if (!reason) throw ApiError.validation([{ field: 'reason', messages: [`unknown revocation reason "${dto.reason}"`] }]);
     const row = await this.readable(principal, id);
-    if (!row.caId) throw new ApiError('conflict', 'no Signet CA issued this certificate, so only its issuer can revoke it: remove it from the inventory with DELETE');
+    if (!row.caId) {
+      // Revoked at its own CA, through the outside ACME account that obtained or renews it.
+      await this.externalAcme.revoke(caller, row, reason, dto.comments);
+      return { certificate: certificateView(await this.readable(principal, id)) };
+    }
     if (row.status === 'revoked') throw new ApiError('already_revoked', 'certificate is already revoked', { revokedAt: row.revokedAt?.toISOString() });
     const job: RevokeCertificateJob = {
       certificateId: row.id,

@@ -22,7 +22,8 @@ import { DataSource } from 'typeorm';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { webhookDeliveries } from '../gateway-metrics';
-import { WebhookSecretBox, WebhookSecretUnreadable, signatureHeader } from './webhook-secrets';
+import { GatewaySecretBox, GatewaySecretUnreadable } from '../gateway-secrets';
+import { signatureHeader } from './webhook-secrets';
 
 export const WEBHOOK_QUEUE = 'webhooks';
 
@@ -70,7 +71,7 @@ export class WebhookDeliveries implements OnApplicationBootstrap, OnApplicationS
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
-    private readonly box: WebhookSecretBox,
+    private readonly box: GatewaySecretBox,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -128,7 +129,7 @@ export class WebhookDeliveries implements OnApplicationBootstrap, OnApplicationS
     try {
       secret = this.box.open(delivery.encryptedSecret, delivery.webhookId);
     } catch (error) {
-      if (!(error instanceof WebhookSecretUnreadable)) throw error;
+      if (!(error instanceof GatewaySecretUnreadable)) throw error;
       this.logger.error({ webhookId: delivery.webhookId, err: error.message }, 'webhook secret unreadable: not sent');
       return { statusCode: null, error: error.message };
     }

@@ -1,7 +1,7 @@
 /**
  * Webhook endpoints of an org (API.md section 9): made, changed and removed by its admins, each write
  * committed with its audit event, every refusal before anything is written. The signing secret is
- * returned by the create alone and stored only encrypted (webhook-secrets.ts); audit events name the URL
+ * returned by the create alone and stored only encrypted (gateway-secrets.ts); audit events name the URL
  * and events, never the secret.
  */
 import { Injectable } from '@nestjs/common';
@@ -19,7 +19,8 @@ import { AuditService } from '../audit/audit.service';
 import { PageQueryDto, pageOf, skipOf } from '../paging';
 import { WebhookDeliveries } from './webhook-deliveries.queue';
 import { PING_EVENT } from './webhook-events';
-import { WebhookSecretBox, newWebhookSecret } from './webhook-secrets';
+import { GatewaySecretBox } from '../gateway-secrets';
+import { newWebhookSecret } from './webhook-secrets';
 import { CreateWebhookDto, ListDeliveriesDto, UpdateWebhookDto, deliveryView, webhookView } from './webhook.dto';
 
 /** Webhooks one org may have: each is a fan-out of every event it names. */
@@ -29,7 +30,7 @@ export const MAX_WEBHOOKS_PER_ORG = 100;
 export class WebhooksService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly box: WebhookSecretBox,
+    private readonly box: GatewaySecretBox,
     private readonly audit: AuditService,
     private readonly deliveries: WebhookDeliveries,
   ) {}

@@ -27,6 +27,7 @@ import { SIGNER_CONFIG } from '../signer-config.token';
 import type { SignerConfig } from '../signer.config';
 import { OcspSigner, OcspSubject } from './ocsp-signer';
 import { SignerQueue } from './signer-queue';
+import { OutsideAcmeRenewals } from './outside-acme-renewals';
 import { renewals } from '../signer-metrics';
 
 const OCSP_BATCH = 500;
@@ -46,6 +47,7 @@ export class Sweeps {
     private readonly ocsp: OcspSigner,
     private readonly queue: SignerQueue,
     private readonly issuance: IssueCertificateHandler,
+    private readonly outsideAcme: OutsideAcmeRenewals,
   ) {}
 
   async revocation(): Promise<{ ocspRefreshed: number; crlsScheduled: number }> {
@@ -88,9 +90,10 @@ export class Sweeps {
    * new certificate, its OCSP response, supersededById and the audit event commit together). Managed
    * certificates get a new key, kept (encrypted) where the original kept one; a managed certificate
    * without a stored key is not renewed here: nobody could ever receive its new key. CSR-mode
-   * certificates are re-certified from their stored CSR (the same key pair).
+   * certificates are re-certified from their stored CSR (the same key pair). Certificates from outside
+   * ACME CAs are handed to the gateways (outside-acme-renewals.ts): `handedOff` renewal orders.
    */
-  async renewal(): Promise<{ renewed: number; failed: number }> {
+  async renewal(): Promise<{ renewed: number; failed: number; handedOff: number }> {
     const started = Date.now();
     let renewed = 0;
     let failed = 0;
@@ -130,7 +133,7 @@ export class Sweeps {
         }
       }
     }
-    return { renewed, failed };
+    return { renewed, failed, handedOff: await this.outsideAcme.handOff() };
   }
 
   /** Delete the audit events past their retention, a batch per transaction, within the sweep's budget. */

@@ -40,7 +40,7 @@ export function knotAvailable(): string | null {
   return null;
 }
 
-function zoneFile(zone: string): string {
+function zoneFile(zone: string, records: string[] = []): string {
   return [
     `$ORIGIN ${zone}.`,
     '$TTL 60',
@@ -48,11 +48,13 @@ function zoneFile(zone: string): string {
     `@ NS ns1.${zone}.`,
     'ns1 A 127.0.0.1',
     'x A 127.0.0.1',
+    ...records,
     '',
   ].join('\n');
 }
 
-export async function startKnot(options: { zones: string[]; keys: Array<Omit<KnotKey, 'secret'>> }): Promise<KnotServer> {
+/** `records`: further lines of a zone's file, by zone (`* A 127.0.0.1` makes every name in it resolve to loopback). */
+export async function startKnot(options: { zones: string[]; keys: Array<Omit<KnotKey, 'secret'>>; records?: Record<string, string[]> }): Promise<KnotServer> {
   const missing = knotAvailable();
   if (missing) throw new Error(missing);
   const dir = mkdtempSync(join(tmpdir(), 'signet-knot-'));
@@ -89,7 +91,7 @@ export async function startKnot(options: { zones: string[]; keys: Array<Omit<Kno
   ].join('\n');
   mkdirSync(join(dir, 'db'));
   writeFileSync(join(dir, 'knot.conf'), config);
-  for (const zone of options.zones) writeFileSync(join(dir, `${zone}.zone`), zoneFile(zone));
+  for (const zone of options.zones) writeFileSync(join(dir, `${zone}.zone`), zoneFile(zone, options.records?.[zone]));
 
   const child: ChildProcess = spawn(KNOTD as string, ['-c', join(dir, 'knot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
