@@ -1,8 +1,8 @@
 /**
  * The Grafana dashboard (deploy/observability/signet-dashboard.json) rendered from real data, without
  * Grafana: the built signer, gateway and enroll server on loopback with a database and queue prefix of
- * their own, a Prometheus (Debian's binary) scraping the three /metrics every 2 s and evaluating
- * alerts.yml, a mixed workload for a few minutes, then every panel's queries run against Prometheus's
+ * their own, a Prometheus (Debian's binary) running the sample deploy/observability/prometheus.yml (the
+ * three /metrics every 2 s, alerts.yml evaluated), a mixed workload for a few minutes, then every panel's queries run against Prometheus's
  * HTTP API over the run and drawn as hand-written SVG (line charts, tables; title, axes, legend):
  * docs/img/dashboard-<panel>.svg, docs/img/dashboard.svg (all panels in the dashboard's grid) and
  * docs/DASHBOARD.md (how, when, what the workload did, each panel's query and whether it had data).
@@ -16,13 +16,13 @@
  * tool: not part of `npm test`. More in ./README.md.
  */
 import {
-  RunningService, TestDnsServer, clearRedisPrefix, createTestDatabase, dropTestDatabase, freePort, runId, spawnService, startDnsServer, stopService,
-  testServiceEnv, waitForHttp,
+  Http01Responder, RunningPrometheus, RunningService, TestDnsServer, clearRedisPrefix, createTestDatabase, dropTestDatabase, freePort, runId, spawnService,
+  startDnsServer, startHttp01Responder, startPrometheus as startPrometheusOn, stopService, testServiceEnv, waitForHttp,
 } from '@signet/testing';
 import * as acme from 'acme-client';
-import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Server, createServer } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { AddressInfo } from 'node:net';
@@ -72,7 +72,8 @@ const queuePrefix = `signet-render-${runId()}`;
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const platformAdminKey = `signet-render-platform-${randomBytes(16).toString('hex')}`;
 const services: { name: string; service: RunningService }[] = [];
-let prometheus: ChildProcess | null = null;
+let prometheus: RunningPrometheus | null = null;
+let http01: Http01Responder | null = null;
 let databaseUrl: string | null = null;
 const servers: Server[] = [];
 let dns: TestDnsServer | null = null;
@@ -89,11 +90,9 @@ let cleaning: Promise<void> | null = null;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     for (const s of services.reverse()) await stopService(s.service).catch(() => undefined);
-    if (prometheus && prometheus.exitCode === null) {
-      prometheus.kill('SIGTERM');
-      await Promise.race([new Promise((r) => prometheus?.once('exit', r)), sleep(10000)]);
-    }
+    await prometheus?.stop().catch(() => undefined);
     for (const server of servers) server.close();
+    await http01?.close().catch(() => undefined);
     await dns?.close().catch(() => undefined);
     if (databaseUrl) await dropTestDatabase(databaseUrl).catch((e) => log(`could not drop the database: ${errorText(e)}`));
     await clearRedisPrefix(redisUrl, queuePrefix).catch((e) => log(`could not delete Redis keys: ${errorText(e)}`));
@@ -175,36 +174,13 @@ async function startEnroll(stack: Stack, serverCaId: string): Promise<void> {
   }, `http://${stack.enrollMetrics}/healthz`);
 }
 
-/** Prometheus with a generated config: the three services every 2 s, alerts.yml evaluated every 2 s. */
+/** Prometheus running deploy/observability/prometheus.yml with this stack's targets, scraping and evaluating every 2 s. */
 async function startPrometheus(stack: Stack): Promise<string> {
-  const dir = join(work, 'prometheus');
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const job = (name: string, target: string) => `  - job_name: ${name}\n    static_configs:\n      - targets: ['${target}']\n`;
-  const config = [
-    'global:',
-    `  scrape_interval: ${SCRAPE_SECONDS}s`,
-    `  scrape_timeout: ${SCRAPE_SECONDS}s`,
-    `  evaluation_interval: ${SCRAPE_SECONDS}s`,
-    'rule_files:',
-    `  - ${ALERTS_FILE}`,
-    'scrape_configs:',
-    job('signet-gateway', gatewayUrl.replace('http://', '')) + job('signet-signer', stack.signerMetrics) + job('signet-enroll', stack.enrollMetrics),
-  ].join('\n');
-  writeFileSync(join(dir, 'prometheus.yml'), config);
-  const out = join(work, 'prometheus.log');
-  writeFileSync(out, '');
-  const fd = openSync(out, 'a');
-  prometheus = spawn(PROMETHEUS, [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-  ], { stdio: ['ignore', fd, fd] });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
-    if (prometheus.exitCode !== null) throw new Error(`prometheus exited: ${readFileSync(out, 'utf8').slice(-2000)}`);
-    if (await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)) return url;
-    await sleep(100);
-  }
-  throw new Error(`prometheus did not get ready: ${readFileSync(out, 'utf8').slice(-2000)}`);
+  prometheus = await startPrometheusOn({
+    dir: join(work, 'prometheus'), intervalSeconds: SCRAPE_SECONDS, binary: PROMETHEUS,
+    targets: { 'signet-gateway': gatewayUrl.replace('http://', ''), 'signet-signer': stack.signerMetrics, 'signet-enroll': stack.enrollMetrics },
+  });
+  return prometheus.url;
 }
 
 // ----------------------------------------------------------------------------------- the workload
@@ -279,18 +255,6 @@ async function startWebhookReceiver(): Promise<{ url: string; deadUrl: string }>
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/signet`, deadUrl: `http://127.0.0.1:${await freePort()}/gone` };
-}
-
-/** The http-01 responder: key authorizations by token; names starting "broken-" get a wrong answer. */
-const http01Tokens = new Map<string, string>();
-async function startHttp01(port: number): Promise<void> {
-  const server = createServer((req, res) => {
-    const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(req.url ?? '')?.[1];
-    const answer = token ? http01Tokens.get(token) : undefined;
-    res.writeHead(answer ? 200 : 404).end(answer ?? 'no');
-  });
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
 }
 
 async function workload(world: World, stack: Stack, adminKey: string, seconds: number): Promise<void> {
@@ -483,8 +447,8 @@ async function workload(world: World, stack: Stack, adminKey: string, seconds: n
       try {
         await pick(acmeClients).auto({
           csr, termsOfServiceAgreed: true, challengePriority: ['http-01'], skipChallengeVerification: true,
-          challengeCreateFn: async (_authz, challenge, keyAuthorization) => void http01Tokens.set(challenge.token, broken ? `${challenge.token}.wrong` : keyAuthorization),
-          challengeRemoveFn: async (_authz, challenge) => void http01Tokens.delete(challenge.token),
+          challengeCreateFn: async (_authz, challenge, keyAuthorization) => void http01?.answers.set(challenge.token, broken ? `${challenge.token}.wrong` : keyAuthorization),
+          challengeRemoveFn: async (_authz, challenge) => void http01?.answers.delete(challenge.token),
         });
         count('ACME order', broken ? 'certificate (unexpected)' : 'certificate');
       } catch (e) {
@@ -863,8 +827,9 @@ function writeDoc(dashboard: Dashboard, results: PanelResult[], facts: RunFacts,
   md.push(`- Code: commit \`${facts.commit.slice(0, 12)}\`${facts.dirty ? ' (the working tree also had uncommitted changes)' : ''}, built with \`npm run build\`.`);
   md.push(`- Machine: ${facts.machine}; ${facts.prometheusVersion} (Debian's \`prometheus\` package).`);
   md.push(`- Stack: the built signer, gateway (HTTP and HTTPS ports) and enroll server as processes on loopback, one replica each, with a database`,
-    '  and Redis queue prefix of their own; Prometheus scraping the gateway\'s `/metrics`, the signer\'s and the enroll server\'s health',
-    `  port \`/metrics\` every ${SCRAPE_SECONDS} s (default \`honor_labels: false\`), and evaluating \`deploy/observability/alerts.yml\`.`);
+    '  and Redis queue prefix of their own; Prometheus running the sample `deploy/observability/prometheus.yml` (its targets pointed at',
+    '  them, intervals shortened): the gateway\'s `/metrics`, the signer\'s and the enroll server\'s health port `/metrics` every',
+    `  ${SCRAPE_SECONDS} s (\`honor_labels: false\`, so the signer's \`job\` label is stored as \`exported_job\`), and \`deploy/observability/alerts.yml\`.`);
   md.push(`- Compressed time, so that minutes show what days would (everything else is the services' defaults):`,
     `  signer ${Object.entries(SIGNER_TUNING).map(([k, v]) => `\`${k}=${v}\``).join(', ')};`,
     `  gateway ${Object.entries(GATEWAY_TUNING).map(([k, v]) => `\`${k}=${v}\``).join(', ')}.`,
@@ -940,21 +905,21 @@ function writeDoc(dashboard: Dashboard, results: PanelResult[], facts: RunFacts,
   md.push('## In a real Grafana', '');
   md.push('Dashboards → New → Import → upload `deploy/observability/signet-dashboard.json` and pick your Prometheus data source for the',
     '`datasource` variable (or provision the file with a dashboard provider). Scrape the gateway\'s `PORT`, the signer\'s',
-    '`SIGNER_HEALTH_PORT` and the enroll server\'s `ENROLL_HEALTH_PORT` at `/metrics`.', '');
+    '`SIGNER_HEALTH_PORT` and the enroll server\'s `ENROLL_HEALTH_PORT` at `/metrics` as `deploy/observability/prometheus.yml` does',
+    '(`honor_labels: false`: the signer job panels group by `exported_job`; docs/OPERATIONS.md, "Scraping and metric labels").', '');
   return md.join('\n');
 }
 
 /** What a reader should know about a panel's picture beyond the query's own result (by panel id). */
 const explanations = new Map<number, (r: PanelResult) => string>([
-  [5, (r) => (r.hasData ? 'Failures here are retried errors (database, Redis, keys); refusals do not count.'
-    : 'Why empty: no signer job failed during the run (`failed` is an error BullMQ retries; refusals are `outcome="refused"` and do not count), so the numerator selects no series and the division yields nothing: Grafana shows "No data", not 0 %. A healthy CA shows this panel empty.')],
+  [5, (r) => (r.hasData ? 'One line per signer job that ran in the 10 min window: failed (retried) jobs over all, 0 where none failed (every job name x outcome is exported at 0 from start-up); refusals do not count.'
+    : 'Why empty: no signer job ran in the 10 min window (the ratio is only drawn for jobs that ran).')],
   [7, () => 'With the compressed validity above, responses are re-signed once they come within 12 min of nextUpdate: the sawtooth between 15 and 12 min. In production (4 d, refreshed within 2 d) the same shape spans days.'],
   [8, () => 'As for OCSP: CRLs valid 15 min, rebuilt by the sweep within 12 min of nextUpdate, and after revocations (CRL_REBUILD_DELAY_MS).'],
   [11, () => 'Certificates issued during the run: the device fleet\'s 3- and 5-day ones are within 7 d without autoRenew (what SignetCertificatesExpiringWithoutAutoRenew watches); 20- and 30-day ones within 30 d.'],
   [13, () => 'Renewed: the aged certificates, each once, by the sweep; failed: aged legacy certificates after the profile\'s allowed domain was withdrawn at 40 % of the run, again on every sweep pass (each failure is retried by the next).'],
-  [17, (r) => (r.results[0]?.series.some((x) => x.labels.status === 'invalid') ? ''
-    : 'No `order invalid` series although orders failed (the workload\'s names whose http-01 responder answers wrongly: they show as `http-01 invalid`): `signet_acme_orders_total{status="invalid"}` counts only orders refused at finalize, not orders made invalid by a failed challenge.')],
-  [16, () => 'A class\'s series appears with its first 429: rate() and increase() cannot count what the scrape that first sees a series holds (there is no earlier 0), so each class\'s first burst is under-counted.'],
+  [17, () => '`order invalid` counts every order that became invalid: here the workload\'s names whose http-01 responder answers wrongly (they also show as `http-01 invalid`); a refused finalize or a deactivated authorization or account count too. Every status, and every challenge type x outcome, is exported at 0 from start-up.'],
+  [16, () => 'Each class is exported at 0 from start-up, so its first burst is counted (rate() cannot count the sample that first shows a series).'],
 ]);
 
 // --------------------------------------------------------------------------------------------- main
@@ -977,7 +942,7 @@ async function main(): Promise<void> {
   const org = await ok(platformAdminKey, 'POST', '/api/v1/platform/orgs', { name: 'Render', slug: `render-${runId()}` });
   const world = await createWorld(org.adminKey, { id: org.org.id, slug: org.org.slug });
   await startEnroll(stack, world.cas.enrollServer.id);
-  await startHttp01(stack.http01Port);
+  http01 = await startHttp01Responder(stack.http01Port);
   log('enroll up, org, keys, CAs, profiles and policy made; workload running');
   const workloadFrom = Date.now() / 1000;
   await workload(world, stack, org.adminKey, MINUTES * 60);

@@ -12,4 +12,6 @@ export * from './lib/acme-checks';
 export * from './lib/acme-stack';
 export * from './lib/acme-lifecycle';
 export * from './lib/acme-certbot';
+export * from './lib/prometheus';
 export * from './lib/pebble';
+export * from './lib/http01-responder';

@@ -1,9 +1,12 @@
 /**
  * The gateway's domain metrics (API.md section 12), updated in place on the request path (no SQL, no
- * Redis); webhook deliveries are counted by their worker (webhooks/webhook-deliveries.queue.ts).
+ * Redis); webhook deliveries are counted by their worker (webhooks/webhook-deliveries.queue.ts), ACME
+ * validations by theirs (acme/acme-validation.queue.ts). Every bounded label set exports from start-up (0).
  */
-import { metricsRegistry } from '@signet/service';
+import type { AcmeChallengeType } from '@signet/persistence';
+import { metricsRegistry, startAtZero } from '@signet/service';
 import { Counter, Histogram } from 'prom-client';
+import { RATE_LIMIT_CLASSES } from './rate-limit/rate-limit.decorator';
 
 const registers = [metricsRegistry];
 
@@ -24,7 +27,8 @@ export const webhookDeliveries = new Counter({
   labelNames: ['outcome'] as const, registers,
 });
 export const acmeOrders = new Counter({
-  name: 'signet_acme_orders_total', help: 'ACME orders: created, and finalized valid or invalid',
+  name: 'signet_acme_orders_total',
+  help: 'ACME orders: created; valid (a certificate issued); invalid (a failed challenge validation, a refused finalize, a deactivated authorization or account)',
   labelNames: ['status'] as const, registers,
 });
 export const acmeValidations = new Counter({
@@ -32,8 +36,17 @@ export const acmeValidations = new Counter({
   labelNames: ['type', 'outcome'] as const, registers,
 });
 
-/** RFC 6960 OCSPResponseStatus values, by number. */
+/** RFC 6960 OCSPResponseStatus values, by number (4 is not used: `unknown`, as is an unreadable answer). */
 const OCSP_STATUSES = ['successful', 'malformedRequest', 'internalError', 'tryLater', 'unknown', 'sigRequired', 'unauthorized'];
+
+/** Every challenge type the ACME server offers (a Record, so a new type of the persistence union must be added here). */
+const ACME_CHALLENGE_TYPES: Record<AcmeChallengeType, true> = { 'http-01': true, 'dns-01': true, 'tls-alpn-01': true };
+
+startAtZero(rateLimited, { class: RATE_LIMIT_CLASSES });
+startAtZero(ocspRequests, { status: OCSP_STATUSES.filter((status) => status !== 'unknown') });
+startAtZero(webhookDeliveries, { outcome: ['delivered', 'retried', 'failed'] });
+startAtZero(acmeOrders, { status: ['created', 'valid', 'invalid'] });
+startAtZero(acmeValidations, { type: Object.keys(ACME_CHALLENGE_TYPES), outcome: ['valid', 'invalid', 'retried'] });
 
 /**
  * The status of an OCSP response's DER: OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, ... },

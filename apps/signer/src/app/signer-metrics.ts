@@ -7,8 +7,8 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { crlNextUpdateSecondsByCa, expiringCertificatesByCa, stalestOcspSecondsByCa } from '@signet/persistence';
-import { SIGNER_QUEUE } from '@signet/queue';
-import { metricsRegistry } from '@signet/service';
+import { SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
+import { metricsRegistry, startAtZero } from '@signet/service';
 import { UnrecoverableError } from 'bullmq';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
@@ -70,8 +70,11 @@ export function issuanceSource(job: { renewedFromId?: string | null; actor: { ty
   return job.renewedFromId ? 'renewal' : 'api';
 }
 
+/** How a job ends: completed; refused (an UnrecoverableError: the caller's mistake, not retried); failed (retried). */
+const JOB_OUTCOMES = ['completed', 'refused', 'failed'] as const;
+
 /** The outcome label of a job's end: refusals (UnrecoverableError) are not retried, other failures are. */
-export const jobOutcomeOf = (error: unknown): string => (error instanceof UnrecoverableError ? 'refused' : 'failed');
+export const jobOutcomeOf = (error: unknown): (typeof JOB_OUTCOMES)[number] => (error instanceof UnrecoverableError ? 'refused' : 'failed');
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
 
@@ -128,5 +131,11 @@ export class SignerMetricsCollector implements OnModuleInit, OnApplicationShutdo
   }
 }
 
-// Both outcomes export from the start (0), so rates and ratios over them are defined before the first renewal.
-for (const outcome of ['renewed', 'failed']) renewals.inc({ outcome }, 0);
+// The bounded label sets export from the start (0): every job name of the registry with each outcome, so
+// the job failure ratio is 0 rather than undefined and a first failure after a restart is seen by rate().
+// Families labelled by CA or profile id (issued, revoked) start at their first event.
+const jobNames = Object.values(SIGNER_JOBS);
+startAtZero(signerJobs, { job: jobNames, outcome: JOB_OUTCOMES });
+startAtZero(signerJobDuration, { job: jobNames });
+startAtZero(renewals, { outcome: ['renewed', 'failed'] });
+startAtZero(metricsCollections, { outcome: ['ok', 'failed'] });

@@ -184,19 +184,24 @@ export async function insertAcmeAccount(
   });
 }
 
-export async function updateAcmeAccount(manager: EntityManager, id: string, changes: { contact?: string[]; status?: 'deactivated' }): Promise<AcmeAccountRow | null> {
+/** The account changed (null: it was not valid any more) and how many of its orders its deactivation made invalid. */
+export async function updateAcmeAccount(
+  manager: EntityManager, id: string, changes: { contact?: string[]; status?: 'deactivated' },
+): Promise<{ account: AcmeAccountRow | null; invalidatedOrders: number }> {
   const [rows] = await manager.query(
     `UPDATE acme_accounts SET contact = COALESCE($2, contact), status = COALESCE($3, status) WHERE id = $1 AND status = 'valid' RETURNING *`,
     [id, changes.contact ?? null, changes.status ?? null],
   );
+  let invalidatedOrders = 0;
   if (changes.status === 'deactivated' && rows.length) {
     // RFC 8555 7.3.6: the account's pending operations end with it.
     await manager.query(`UPDATE acme_authorizations SET status = 'deactivated' WHERE account_id = $1 AND status IN ('pending', 'valid')`, [id]);
-    await manager.query(`UPDATE acme_orders SET status = 'invalid', error = $2 WHERE account_id = $1 AND status IN ('pending', 'ready')`, [
+    const [orders] = await manager.query(`UPDATE acme_orders SET status = 'invalid', error = $2 WHERE account_id = $1 AND status IN ('pending', 'ready') RETURNING id`, [
       id, JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized', detail: 'the account was deactivated' }),
     ]);
+    invalidatedOrders = orders.length;
   }
-  return rows.length ? accountOf(rows[0]) : null;
+  return { account: rows.length ? accountOf(rows[0]) : null, invalidatedOrders };
 }
 
 /** keyChange: false when another account of the profile already has the new key. */
@@ -332,14 +337,16 @@ export async function startAcmeChallenge(manager: EntityManager, id: string, now
  * A validation's outcome, in one transaction: the challenge, its authorization (valid, or invalid with
  * the problem), and the orders holding that authorization (ready once all theirs are valid; invalid
  * when one is invalid). Only a challenge still processing is settled (a retried job settles once).
+ * Answers whether it settled the challenge and how many orders it made invalid.
  */
 export async function settleAcmeChallenge(
   manager: EntityManager,
   outcome: { challengeId: string; valid: boolean; error: AcmeProblemJson | null; now: Date },
-): Promise<boolean> {
+): Promise<{ settled: boolean; invalidatedOrders: number }> {
+  const unsettled = { settled: false, invalidatedOrders: 0 };
   return manager.transaction(async (tx) => {
     const [challenge] = await tx.query(`SELECT authorization_id FROM acme_challenges WHERE id = $1`, [outcome.challengeId]);
-    if (!challenge) return false;
+    if (!challenge) return unsettled;
     const authorizationId: string = challenge.authorization_id;
     // The orders first, locked: two authorizations of one order settling at once must not each miss the
     // other's (uncommitted) validity and leave the order pending; the second waits and then sees the first.
@@ -352,7 +359,7 @@ export async function settleAcmeChallenge(
         WHERE id = $1 AND status = 'processing' RETURNING authorization_id`,
       [outcome.challengeId, outcome.valid ? 'valid' : 'invalid', outcome.now, outcome.error ? JSON.stringify(outcome.error) : null],
     );
-    if (!rows.length) return false;
+    if (!rows.length) return unsettled;
     await tx.query(`UPDATE acme_authorizations SET status = $2 WHERE id = $1 AND status = 'pending'`, [authorizationId, outcome.valid ? 'valid' : 'invalid']);
     if (outcome.valid) {
       await tx.query(
@@ -362,27 +369,28 @@ export async function settleAcmeChallenge(
                              WHERE oa.order_id = o.id AND a.status <> 'valid')`,
         [authorizationId],
       );
-    } else {
-      await tx.query(
-        `UPDATE acme_orders SET status = 'invalid', error = $2
-          WHERE status IN ('pending', 'ready') AND id IN (SELECT order_id FROM acme_order_authorizations WHERE authorization_id = $1)`,
-        [authorizationId, JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized', detail: 'an authorization of the order failed', subproblems: outcome.error ? [outcome.error] : [] })],
-      );
+      return { settled: true, invalidatedOrders: 0 };
     }
-    return true;
+    const [invalidated] = await tx.query(
+      `UPDATE acme_orders SET status = 'invalid', error = $2
+        WHERE status IN ('pending', 'ready') AND id IN (SELECT order_id FROM acme_order_authorizations WHERE authorization_id = $1) RETURNING id`,
+      [authorizationId, JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized', detail: 'an authorization of the order failed', subproblems: outcome.error ? [outcome.error] : [] })],
+    );
+    return { settled: true, invalidatedOrders: invalidated.length };
   });
 }
 
-/** A client's deactivation of its authorization (RFC 8555 7.5.2); its pending orders become invalid. */
-export async function deactivateAcmeAuthorization(manager: EntityManager, id: string): Promise<boolean> {
+/** A client's deactivation of its authorization (RFC 8555 7.5.2); its pending orders become invalid (how many: the answer). */
+export async function deactivateAcmeAuthorization(manager: EntityManager, id: string): Promise<{ deactivated: boolean; invalidatedOrders: number }> {
   return manager.transaction(async (tx) => {
     const [rows] = await tx.query(`UPDATE acme_authorizations SET status = 'deactivated' WHERE id = $1 AND status IN ('pending', 'valid') RETURNING id`, [id]);
-    if (!rows.length) return false;
-    await tx.query(
-      `UPDATE acme_orders SET status = 'invalid', error = $2 WHERE status IN ('pending', 'ready') AND id IN (SELECT order_id FROM acme_order_authorizations WHERE authorization_id = $1)`,
+    if (!rows.length) return { deactivated: false, invalidatedOrders: 0 };
+    const [invalidated] = await tx.query(
+      `UPDATE acme_orders SET status = 'invalid', error = $2
+        WHERE status IN ('pending', 'ready') AND id IN (SELECT order_id FROM acme_order_authorizations WHERE authorization_id = $1) RETURNING id`,
       [id, JSON.stringify({ type: 'urn:ietf:params:acme:error:unauthorized', detail: 'an authorization of the order was deactivated' })],
     );
-    return true;
+    return { deactivated: true, invalidatedOrders: invalidated.length };
   });
 }
 

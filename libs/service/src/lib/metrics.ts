@@ -2,7 +2,7 @@
  * Prometheus metrics: one registry per process with Node's default metrics, prefixed `signet_`,
  * plus an HTTP request histogram any HTTP app can feed.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, LabelValues, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const metricsRegistry = new Registry();
 let defaultsCollected = false;
@@ -30,3 +30,20 @@ export const httpRequestsTotal = new Counter({
   labelNames: ['method', 'route', 'status'] as const,
   registers: [metricsRegistry],
 });
+
+/**
+ * Export every combination of `values` (label -> its known values) at 0 now. A series that appears only
+ * at its first increment hides that increment from rate() and increase() (there is no earlier sample to
+ * compare with, after every restart too), and ratios and alerts over it stay undefined until then. Only
+ * for bounded label sets: outcomes, job names, classes; never ids.
+ */
+export function startAtZero<T extends string>(metric: Counter<T> | Histogram<T>, values: Record<T, readonly string[]>): void {
+  let combinations: LabelValues<T>[] = [{}];
+  for (const [label, known] of Object.entries(values) as [T, readonly string[]][]) {
+    combinations = combinations.flatMap((partial) => known.map((value) => ({ ...partial, [label]: value })));
+  }
+  for (const labels of combinations) {
+    if (metric instanceof Histogram) metric.zero(labels);
+    else metric.inc(labels, 0);
+  }
+}

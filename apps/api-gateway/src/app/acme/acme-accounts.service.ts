@@ -12,6 +12,7 @@ import { SignerClient } from '@signet/service';
 import { JWK, calculateJwkThumbprint } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { acmeOrders } from '../gateway-metrics';
 import type { AcmeDirectory } from './acme-directory';
 import { FlattenedJws, VerifiedJws, flattenedJwsOf, protectedHeaderOf, publicJwk, publicKeyOf, verifySignature } from './acme-jws';
 import { AcmeProblem } from './acme-problem';
@@ -142,10 +143,11 @@ export class AcmeAccountsService {
     if (payload === undefined || (typeof payload === 'object' && payload !== null && Object.keys(payload).length === 0)) return account;
     if (typeof payload !== 'object' || payload === null) throw new AcmeProblem('malformed', 'the account update is a JSON object');
     if (payload.status !== undefined && payload.status !== 'deactivated') throw new AcmeProblem('malformed', 'status may only be set to "deactivated"');
-    const updated = await updateAcmeAccount(this.dataSource.manager, account.id, {
+    const { account: updated, invalidatedOrders } = await updateAcmeAccount(this.dataSource.manager, account.id, {
       contact: contactsOf(payload.contact),
       status: payload.status === 'deactivated' ? 'deactivated' : undefined,
     });
+    acmeOrders.inc({ status: 'invalid' }, invalidatedOrders);
     if (!updated) throw new AcmeProblem('unauthorized', 'the account is no longer valid');
     await this.audited(updated, payload.status === 'deactivated' ? 'acme.account.deactivate' : 'acme.account.update', ip, { contact: updated.contact });
     return updated;

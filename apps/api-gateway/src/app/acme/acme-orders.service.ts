@@ -231,7 +231,7 @@ export class AcmeOrdersService {
     if (deactivate) {
       const status = effectiveAuthorizationStatus(authz, this.clock.now());
       if (status !== 'pending' && status !== 'valid') throw new AcmeProblem('malformed', `a ${status} authorization cannot be deactivated`);
-      await deactivateAcmeAuthorization(this.dataSource.manager, id);
+      acmeOrders.inc({ status: 'invalid' }, (await deactivateAcmeAuthorization(this.dataSource.manager, id)).invalidatedOrders);
       authz = (await acmeAuthorizationById(this.dataSource.manager, id))!;
     }
     return authz;

@@ -14,7 +14,7 @@ import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type Redis from 'ioredis';
 import { JWK } from 'jose';
 import { DataSource } from 'typeorm';
-import { acmeValidations } from '../gateway-metrics';
+import { acmeOrders, acmeValidations } from '../gateway-metrics';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
 import { thumbprintOf } from './acme-jws';
@@ -94,8 +94,9 @@ export class AcmeValidationQueue implements OnApplicationBootstrap, OnApplicatio
       acmeValidations.inc({ type: challenge.type, outcome: 'retried' });
       throw new AttemptFailed(outcome.problem.detail);
     }
-    await settleAcmeChallenge(manager, { challengeId: challenge.id, valid: false, error: outcome.problem, now: this.clock.now() });
+    const settled = await settleAcmeChallenge(manager, { challengeId: challenge.id, valid: false, error: outcome.problem, now: this.clock.now() });
     acmeValidations.inc({ type: challenge.type, outcome: 'invalid' });
+    acmeOrders.inc({ status: 'invalid' }, settled.invalidatedOrders);
     return 'invalid';
   }
 
