@@ -11,6 +11,7 @@ import { acmeErrorRenderer } from './acme/acme-exception.filter';
 import { NonceStore } from './acme/nonces';
 import { auditFailures } from './audit/audit-failures.middleware';
 import { AuditService } from './audit/audit.service';
+import { CONSOLE_PATH, consoleFiles } from './console/console-files';
 import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
 import { installPkiEndpoints } from './pki/pki.middleware';
@@ -30,6 +31,8 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
     configure: (app) => {
       // /pki is answered by node:http ahead of Express (pki.middleware.ts); Express gets the rest.
       installPkiEndpoints(app.getHttpServer(), app.get(PkiStore));
+      // The console's static files, ahead of the API's router and guards (console-files.ts says why).
+      app.use(CONSOLE_PATH, consoleFiles());
       return setupOpenApi(app);
     },
   });
