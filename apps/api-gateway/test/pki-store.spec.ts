@@ -175,7 +175,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
     const store = await newStore(1024);
     const db = watchQueries();
 
-    expect(await store.crlInfo(ca)).toEqual({ caId: ca, crlNumber: '12', thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE, revokedCount: 3 });
+    expect(await store.crlInfo(ca)).toEqual({ caId: ca, shard: null, crlNumber: '12', thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE, revokedCount: 3 });
     expect(await store.crlInfo(randomUUID())).toBeNull();
     expect(await store.crlInfo('not-a-uuid')).toBeNull();
     expect(db.sql()).toHaveLength(2);

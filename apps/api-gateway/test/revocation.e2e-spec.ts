@@ -299,7 +299,7 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     const info = (await api().get(`/api/v1/cas/${issuingId}/crl?format=info`).expect(200)).body;
     const [row] = (await db.query(`SELECT crl_number::int AS n, revoked_count, this_update, next_update FROM crls WHERE ca_id = $1`, [issuingId])).rows;
     expect(info).toEqual({
-      caId: issuingId, issuer: 'CN=Revocation Issuing', crlNumber: row.n, revokedCount: row.revoked_count, thisUpdate: row.this_update.toISOString(),
+      caId: issuingId, shard: null, issuer: 'CN=Revocation Issuing', crlNumber: row.n, revokedCount: row.revoked_count, thisUpdate: row.this_update.toISOString(),
       nextUpdate: row.next_update.toISOString(), revokedSerials: expect.any(Array), nextRevokedAfter: null,
     });
     expect(info.revokedSerials).toHaveLength(row.revoked_count);

@@ -73,6 +73,18 @@ export const PKI_PATHS = {
       },
     },
   },
+  '/pki/cas/{caId}/crl/{shard}': {
+    get: {
+      tags: ['public PKI'],
+      summary: "One shard's current CRL, DER: the CRL distribution point of a sharded CA's leaves (its IssuingDistributionPoint names this URL); ETag is the shard and CRL number",
+      parameters: [caIdParameter, { name: 'shard', in: 'path', required: true, schema: { type: 'integer', minimum: 0, maximum: 255 } }],
+      responses: {
+        '200': { ...binary('application/pkix-crl', 'DER CertificateList'), headers: RFC5019_HEADERS },
+        '304': { description: 'not modified' },
+        '404': { description: 'unknown CA, or a shard that has no CRL', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    },
+  },
   '/pki/cas/{caId}/ca.crt': {
     get: {
       tags: ['public PKI'],

@@ -43,7 +43,7 @@ export const ocspExpiring = new Gauge({
   labelNames: ['ca_id'] as const, registers,
 });
 export const crlNextUpdate = new Gauge({
-  name: 'signet_crl_next_update_seconds', help: "Seconds until the nextUpdate of the CA's current CRL (negative: past it)",
+  name: 'signet_crl_next_update_seconds', help: "Seconds until the nextUpdate of the CA's stalest CRL, the full one or a shard (negative: past it)",
   labelNames: ['ca_id'] as const, registers,
 });
 export const crlBuildDuration = new Histogram({

@@ -10,6 +10,7 @@ import { IssueCertificateHandler } from './jobs/issue-certificate.handler';
 import { SignerWorker } from './jobs/signer.worker';
 import { CaKeyring } from './keys/ca-keyring';
 import { CrlBuilder } from './revocation/crl-builder';
+import { SetCrlShardsHandler } from './jobs/set-crl-shards.handler';
 import { OcspSigner } from './revocation/ocsp-signer';
 import { QueueRecovery } from './revocation/queue-recovery';
 import { RevokeHandlers } from './revocation/revoke.handlers';
@@ -35,7 +36,7 @@ export class SignerModule {
         RedisModule.forRoot(config.REDIS_URL, 'signet-signer'),
         HealthModule,
       ],
-      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler, WrapKeyHandler,
+      providers: [{ provide: SIGNER_CONFIG, useValue: config }, CaKeyring, SignerQueue, OcspSigner, CrlBuilder, CreateCaHandler, ImportCaHandler, IssueCertificateHandler, ExportKeyHandler, VerifyEabHandler, WrapKeyHandler, SetCrlShardsHandler,
         RevokeHandlers, Sweeps, OutsideAcmeRenewals, SignerWorker, QueueRecovery, SignerMetricsCollector],
       exports: [SIGNER_CONFIG],
     };

@@ -32,10 +32,20 @@ export async function caNamesOf(manager: EntityManager, caIds: string[]): Promis
 
 /**
  * A page of the serials on the CA's CRL of `thisUpdate`: its intermediates and leaves revoked by then and
- * not yet expired (what the CRL builder lists, RFC 5280 3.3), in serial order after `after`. Index-only
- * (certificates_revoked_idx), so a CA with a million revoked costs a page, not the list.
+ * not yet expired (what the CRL builder lists, RFC 5280 3.3), in serial order after `after`; of one shard
+ * (`shard` set): its leaves only. Index-only (certificates_revoked_idx, certificates_crl_shard_idx), so a
+ * CA with a million revoked costs a page, not the list.
  */
-export async function revokedSerialsOnCrl(manager: EntityManager, caId: string, thisUpdate: Date, after: string, limit: number): Promise<string[]> {
+export async function revokedSerialsOnCrl(manager: EntityManager, caId: string, thisUpdate: Date, after: string, limit: number, shard: number | null = null): Promise<string[]> {
+  if (shard !== null) {
+    const rows: { s: string }[] = await manager.query(
+      `SELECT serial_number AS s FROM certificates
+        WHERE ca_id = $1 AND status = 'revoked' AND crl_shard = $5 AND serial_number > $3 AND valid_to > $2 AND revoked_at <= $2
+        ORDER BY serial_number LIMIT $4`,
+      [caId, thisUpdate, after, limit, shard],
+    );
+    return rows.map((r) => r.s);
+  }
   const rows: { s: string }[] = await manager.query(
     `SELECT s FROM (
        (SELECT serial_number AS s FROM certificates

@@ -13,7 +13,7 @@ export type CaInsert = Pick<
   | 'id' | 'orgId' | 'name' | 'type' | 'parentCaId' | 'depth' | 'pathLength' | 'permittedDnsDomains' | 'subject' | 'commonName'
   | 'keyAlgorithm' | 'serialNumber' | 'fingerprintSha256' | 'keyHashSha1' | 'certificateDer' | 'externalChainPem' | 'encryptedKey'
   | 'hasPassphrase' | 'imported' | 'validFrom' | 'validTo' | 'status'
->;
+> & Partial<Pick<CertificateAuthorityEntity, 'crlShards'>>;
 
 /** Insert a CA (inside `manager`'s transaction); a duplicate id or fingerprint fails with 23505. */
 export async function insertCa(manager: EntityManager, row: CaInsert): Promise<void> {
@@ -88,6 +88,11 @@ export function casByIds(manager: EntityManager, ids: string[]): Promise<Certifi
 /** The CA, its row locked (FOR UPDATE) until `manager`'s transaction ends: a revocation's view of it. */
 export function lockedCa(manager: EntityManager, id: string): Promise<CertificateAuthorityEntity | null> {
   return manager.getRepository(CertificateAuthorityEntity).findOne({ where: { id }, lock: { mode: 'pessimistic_write' } });
+}
+
+/** How many CRL shards the CA's new leaves are spread over (checked by the caller: 1..256). */
+export async function setCrlShards(manager: EntityManager, id: string, crlShards: number): Promise<void> {
+  await manager.getRepository(CertificateAuthorityEntity).update({ id }, { crlShards });
 }
 
 /** What a revocation changes on a CA row (inside the revocation's transaction). */

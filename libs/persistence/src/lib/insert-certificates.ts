@@ -7,7 +7,7 @@ export type CertificateInsert = Pick<
   | 'id' | 'orgId' | 'caId' | 'serialNumber' | 'fingerprintSha256' | 'commonName' | 'subject' | 'sanDns' | 'sanIp' | 'sanEmail'
   | 'sanUri' | 'keyAlgorithm' | 'usage' | 'extendedKeyUsage' | 'mode' | 'validFrom' | 'validTo' | 'autoRenew'
   | 'renewalThresholdDays' | 'certificateDer' | 'csrDer' | 'encryptedKey' | 'notes' | 'issuanceKey' | 'renewedFromId'
-> & Partial<Pick<CertificateEntity, 'profileId' | 'environment' | 'enrolled' | 'source' | 'acmeAccountId' | 'issuerDn' | 'chainPem'>>;
+> & Partial<Pick<CertificateEntity, 'profileId' | 'environment' | 'enrolled' | 'source' | 'acmeAccountId' | 'issuerDn' | 'chainPem' | 'crlShard'>>;
 
 const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['id', (c) => c.id],
@@ -42,6 +42,7 @@ const COLUMNS: [string, (c: CertificateInsert) => unknown][] = [
   ['acme_account_id', (c) => c.acmeAccountId ?? null],
   ['issuer_dn', (c) => c.issuerDn ?? null],
   ['chain_pem', (c) => c.chainPem ?? null],
+  ['crl_shard', (c) => c.crlShard ?? null],
 ];
 
 /**

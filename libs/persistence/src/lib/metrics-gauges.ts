@@ -22,11 +22,16 @@ export async function stalestOcspSecondsByCa(manager: EntityManager): Promise<Ma
   return new Map(rows.map((r) => [r.ca_id, Number(r.seconds)]));
 }
 
-/** Per unexpired CA with a CRL, seconds until its current CRL's nextUpdate (negative: past it). */
+/**
+ * Per unexpired CA with a CRL, seconds until the nextUpdate of its stalest CRL, the full one or any shard
+ * (negative: past it): a shard left behind is what a relying party holding that shard's certificate sees.
+ */
 export async function crlNextUpdateSecondsByCa(manager: EntityManager): Promise<Map<string, number>> {
   const rows: { ca_id: string; seconds: string }[] = await manager.query(
-    `SELECT c.ca_id, extract(epoch FROM c.next_update - now()) AS seconds
-       FROM crls c JOIN cas ca ON ca.id = c.ca_id AND ca.valid_to > now()`,
+    `SELECT c.ca_id, extract(epoch FROM min(c.next_update) - now()) AS seconds
+       FROM (SELECT ca_id, next_update FROM crls UNION ALL SELECT ca_id, next_update FROM crl_shards) c
+       JOIN cas ca ON ca.id = c.ca_id AND ca.valid_to > now()
+      GROUP BY c.ca_id`,
   );
   return new Map(rows.map((r) => [r.ca_id, Number(r.seconds)]));
 }

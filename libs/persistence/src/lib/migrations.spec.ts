@@ -17,6 +17,7 @@ const EXPECTED_TABLES = [
   'certificate_expiry_notices',
   'certificates',
   'compromised_keys',
+  'crl_shards',
   'crls',
   'enrollment_policies',
   'idempotency_records',
@@ -117,6 +118,13 @@ describe('migrations on a fresh database', () => {
         ['00000000-0000-4000-8000-000000000000', '', new Date()],
       );
       expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Only Scan using certificates_revoked_idx/);
+      // A shard's pages (migration 1765800000000) read that shard's rows only, index-only too.
+      const shardPlan = await client.query(
+        `EXPLAIN SELECT serial_number AS s, revoked_at AS at, revocation_reason AS r FROM certificates
+          WHERE ca_id = $1 AND status = 'revoked' AND crl_shard = $4 AND serial_number > $2 AND valid_to > $3 ORDER BY serial_number LIMIT 20000`,
+        ['00000000-0000-4000-8000-000000000000', '', new Date(), 3],
+      );
+      expect(shardPlan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/Index Only Scan using certificates_crl_shard_idx/);
     } finally {
       await client.end();
     }

@@ -19,6 +19,7 @@ export const EXTENSION_OID = {
   reasonCode: '2.5.29.21',
   nameConstraints: '2.5.29.30',
   cRLDistributionPoints: '2.5.29.31',
+  issuingDistributionPoint: '2.5.29.28',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
   authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
@@ -91,12 +92,34 @@ export const subjectAltName = (sans: SubjectAltNames, subjectIsEmpty: boolean): 
 const uriName = (url: string) => implicitPrimitive(6, Buffer.from(url, 'ascii'));
 
 /**
- *   CRLDistributionPoints ::= SEQUENCE OF DistributionPoint
- *   DistributionPoint ::= SEQUENCE { distributionPoint [0] DistributionPointName OPTIONAL, ... }
+ * The `distributionPoint [0] DistributionPointName` field naming one URI: the same bytes in a
+ * certificate's CRLDistributionPoints and in its CRL's IssuingDistributionPoint, which relying parties
+ * (Go, Mozilla, Let's Encrypt's linters) compare byte for byte to match the CRL to the certificate.
  *   DistributionPointName ::= CHOICE { fullName [0] GeneralNames, ... }
  */
+const distributionPointField = (url: string): Buffer => implicitConstructed(0, implicitConstructed(0, uriName(url)));
+
+/**
+ *   CRLDistributionPoints ::= SEQUENCE OF DistributionPoint
+ *   DistributionPoint ::= SEQUENCE { distributionPoint [0] DistributionPointName OPTIONAL, ... }
+ */
 export const crlDistributionPoints = (url: string): Buffer =>
-  extension(EXTENSION_OID.cRLDistributionPoints, false, sequence(sequence(implicitConstructed(0, implicitConstructed(0, uriName(url))))));
+  extension(EXTENSION_OID.cRLDistributionPoints, false, sequence(sequence(distributionPointField(url))));
+
+/**
+ * RFC 5280 5.2.5, a critical CRL extension that confines the CRL to one distribution point:
+ *   IssuingDistributionPoint ::= SEQUENCE {
+ *     distributionPoint [0] DistributionPointName OPTIONAL,
+ *     onlyContainsUserCerts [1] BOOLEAN DEFAULT FALSE, onlyContainsCACerts [2] BOOLEAN DEFAULT FALSE,
+ *     onlySomeReasons [3] ReasonFlags OPTIONAL, indirectCRL [4] BOOLEAN DEFAULT FALSE,
+ *     onlyContainsAttributeCerts [5] BOOLEAN DEFAULT FALSE }
+ * DEFAULT FALSE fields are left out when false (X.690 11.5).
+ */
+export function issuingDistributionPoint(url: string, only: { onlyContainsUserCerts?: boolean } = {}): Buffer {
+  const fields = [distributionPointField(url)];
+  if (only.onlyContainsUserCerts) fields.push(implicitPrimitive(1, Buffer.from([0xff])));
+  return extension(EXTENSION_OID.issuingDistributionPoint, true, sequence(...fields));
+}
 
 /** AuthorityInfoAccessSyntax ::= SEQUENCE OF AccessDescription { accessMethod, accessLocation GeneralName } */
 export function authorityInfoAccess(urls: { ocsp?: string; caIssuers?: string }): Buffer {

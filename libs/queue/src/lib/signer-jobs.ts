@@ -5,6 +5,7 @@
  */
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
+import { MAX_CRL_SHARDS } from './crl-urls';
 import {
   ArrayMaxSize, IsArray, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Max, Min, ValidateNested,
 } from 'class-validator';
@@ -22,6 +23,8 @@ export const SIGNER_JOBS = {
   revokeCertificate: 'certificate.revoke',
   revokeCa: 'ca.revoke',
   buildCrl: 'crl.build',
+  /** Change how many CRL shards a CA's new leaves are spread over, publishing the new shards' first CRLs. */
+  setCrlShards: 'ca.crlShards',
   revocationSweep: 'revocation.sweep',
   renewalSweep: 'renewal.sweep',
   auditRetentionSweep: 'audit.retention',
@@ -104,6 +107,8 @@ export class CreateCaJob {
   @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedPassphrase?: string;
   /** Opens the parent's key when the parent has a passphrase; sealed likewise. */
   @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedParentPassphrase?: string;
+  /** CRL shards for its leaves (absent: 1, the full CRL only). */
+  @IsOptional() @IsInt() @Min(1) @Max(MAX_CRL_SHARDS) crlShards?: number;
   @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
 }
 
@@ -199,9 +204,24 @@ export interface RevokeResult {
   revokedAt: string;
 }
 
-/** Build, sign and store the CA's CRL (one builder per CA at a time; the CRL number only grows). */
+/** Build, sign and store the CA's full CRL, or one shard's (one builder per CRL at a time; its number only grows). */
 export class BuildCrlJob {
   @IsUUID() caId: string;
+  /** Absent: the full CRL. */
+  @IsOptional() @IsInt() @Min(0) @Max(MAX_CRL_SHARDS - 1) shard?: number;
+}
+
+/**
+ * Spread the CA's new leaves over `crlShards` CRL shards. Certificates already issued keep the shard
+ * their distribution point names, which stays published; shards that are new get their first CRL before
+ * the job completes (a passphrase CA's needs `sealedCaPassphrase`).
+ */
+export class SetCrlShardsJob {
+  @IsUUID() caId: string;
+  @IsUUID() orgId: string;
+  @IsInt() @Min(1) @Max(MAX_CRL_SHARDS) crlShards: number;
+  @IsOptional() @IsString() @Length(1, MAX_SEALED_PASSPHRASE) sealedCaPassphrase?: string;
+  @IsObject() @ValidateNested() @Type(() => JobActor) actor: JobActor;
 }
 
 /** Repeatable housekeeping jobs carry nothing. */
@@ -294,7 +314,7 @@ export interface IssueManyResult {
 export const MAX_ISSUE_MANY = 256;
 
 /** `crl.build`: the CRL made, or why none was (the CA is gone, or its key needs a passphrase). */
-export type BuildCrlResult = { caId: string; crlNumber: string; revokedCount: number; thisUpdate: Date; nextUpdate: Date } | { skipped: string };
+export type BuildCrlResult = { caId: string; shard: number | null; crlNumber: string; revokedCount: number; thisUpdate: Date; nextUpdate: Date } | { skipped: string };
 export interface RevocationSweepResult {
   ocspRefreshed: number;
   crlsScheduled: number;
@@ -324,6 +344,7 @@ export interface SignerJobRegistry {
   [SIGNER_JOBS.revokeCertificate]: { payload: RevokeCertificateJob; result: RevokeResult };
   [SIGNER_JOBS.revokeCa]: { payload: RevokeCaJob; result: RevokeResult };
   [SIGNER_JOBS.buildCrl]: { payload: BuildCrlJob; result: BuildCrlResult };
+  [SIGNER_JOBS.setCrlShards]: { payload: SetCrlShardsJob; result: CreateCaResult };
   [SIGNER_JOBS.revocationSweep]: { payload: SweepJob; result: RevocationSweepResult };
   [SIGNER_JOBS.renewalSweep]: { payload: SweepJob; result: RenewalSweepResult };
   [SIGNER_JOBS.auditRetentionSweep]: { payload: SweepJob; result: AuditRetentionResult };

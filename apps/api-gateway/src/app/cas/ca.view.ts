@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { toPem } from '@signet/pki';
+import { crlUrl } from '@signet/queue';
 import type { CertificateAuthorityEntity, SubjectRecord } from '@signet/persistence';
 
 /** API.md's `ca` object. `expired` is derived from validTo, never stored. */
@@ -22,7 +23,10 @@ export class CaView {
   @ApiProperty({ enum: ['active', 'revoked', 'expired'] }) status: string;
   @ApiProperty({ type: String, nullable: true }) revokedAt: string | null;
   @ApiProperty({ type: String, nullable: true }) revocationReason: string | null;
-  @ApiProperty() crlUrl: string;
+  @ApiProperty({ description: 'the full CRL (every revoked certificate and intermediate of this CA)' }) crlUrl: string;
+  @ApiProperty({ minimum: 1, maximum: 256, description: 'CRL shards new leaves are spread over (1: their CDP is crlUrl)' }) crlShards: number;
+  @ApiProperty({ type: [String], description: "the shards' CRL URLs, shard 0 first, as new leaves' CDPs name them; empty when crlShards is 1" })
+  crlShardUrls: string[];
   @ApiProperty() ocspUrl: string;
   @ApiProperty({ format: 'date-time' }) createdAt: string;
   @ApiPropertyOptional({ description: 'only when a single CA is fetched' }) certificatePem?: string;
@@ -45,14 +49,15 @@ export class CaChainView {
   @ApiProperty({ type: [String], description: 'PEM certificates, this CA first, its root last' }) chain: string[];
 }
 
-/** GET /cas/:id/crl?format=info. */
+/** GET /cas/:id/crl?format=info and GET /cas/:id/crl/:shard?format=info. */
 export class CrlInfoView {
   @ApiProperty({ format: 'uuid' }) caId: string;
+  @ApiProperty({ type: Number, nullable: true, description: 'the shard this CRL covers; null for the full CRL' }) shard: number | null;
   @ApiProperty({ description: "the CRL's issuer: the CA's subject DN, RFC 4514 (most specific first)", example: 'CN=Issuing CA,O=Acme,C=DE' }) issuer: string;
   @ApiProperty() crlNumber: number;
   @ApiProperty({ format: 'date-time' }) thisUpdate: string;
   @ApiProperty({ format: 'date-time' }) nextUpdate: string;
-  @ApiProperty({ description: 'entries on the whole CRL' }) revokedCount: number;
+  @ApiProperty({ description: 'entries on the whole CRL (of this shard)' }) revokedCount: number;
   @ApiProperty({
     type: [String], example: ['5F3A9C0E1B2D4F6A8C0E1B2D4F6A8C0E'],
     description: 'serials on this CRL (uppercase hex), in serial order: one page of at most revokedLimit (default 1000, max 10000) after revokedAfter',
@@ -88,7 +93,9 @@ export function caView(ca: CertificateAuthorityEntity, publicBaseUrl: string, wi
     status: caStatus(ca),
     revokedAt: ca.revokedAt?.toISOString() ?? null,
     revocationReason: ca.revocationReason,
-    crlUrl: `${base}/pki/cas/${ca.id}/crl`,
+    crlUrl: crlUrl(base, ca.id),
+    crlShards: ca.crlShards,
+    crlShardUrls: ca.crlShards > 1 ? Array.from({ length: ca.crlShards }, (_, shard) => crlUrl(base, ca.id, shard)) : [],
     ocspUrl: `${base}/pki/ocsp`,
     createdAt: ca.createdAt.toISOString(),
     ...(withPem ? { certificatePem: toPem('CERTIFICATE', ca.certificateDer) } : {}),

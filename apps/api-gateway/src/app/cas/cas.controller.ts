@@ -1,12 +1,14 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { RESOURCE_ID } from '../resource-id.pipe';
 import { toPem } from '@signet/pki';
+import { parseCrlShard } from '@signet/queue';
+import { ApiError } from '@signet/service';
 import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiExtraModels, ApiOkResponse, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { ApiErrors, BODY_ERRORS } from '../api-docs.decorator';
 import { Audited } from '../audit/audited.decorator';
 import { CaChainView, CaEnvelopeView, CaListView, CrlInfoView } from './ca.view';
-import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
+import { CreateCaDto, ImportCaDto, RevokeCaDto, UpdateCaDto } from './create-ca.dto';
 import { Access } from '../access/access.decorator';
 import type { OrgPrincipal } from '../access/principal';
 import { CrlQueryDto, ListCasQueryDto } from './cas.dto';
@@ -61,6 +63,19 @@ export class CasController {
     return this.cas.get(principal, id);
   }
 
+  @Patch(':id')
+  @Access('orgAdmin')
+  @Audited('ca.update', 'ca')
+  @ApiOperation({
+    summary: 'Change how many CRL shards the CA\'s new leaves are spread over (crlShards 1..256)',
+    description: 'The first CRL of every new shard is published before the answer. Certificates already issued keep the shard their CRL distribution point names, and that shard stays published and refreshed.',
+  })
+  @ApiOkResponse({ type: CaEnvelopeView, description: 'the CA' })
+  @ApiErrors(...BODY_ERRORS, 404, 422, 503)
+  update(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: UpdateCaDto) {
+    return this.cas.update(caller, id, dto);
+  }
+
   @Post(':id/revoke')
   @HttpCode(200)
   @Access('orgAdmin')
@@ -91,10 +106,41 @@ export class CasController {
     },
   })
   @ApiErrors(404)
-  async crl(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
-    if (q.format === 'info') return this.cas.crlInfo(principal, id, { limit: q.revokedLimit, after: q.revokedAfter });
-    const crl = await this.cas.crl(principal, id);
-    res.setHeader('Content-Disposition', `attachment; filename="${id}.crl${q.format === 'pem' ? '.pem' : ''}"`);
+  crl(@CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string, @Query() q: CrlQueryDto, @Res({ passthrough: true }) res: Response) {
+    return this.answerCrl(principal, id, null, q, res);
+  }
+
+  @Get(':id/crl/:shard')
+  @Access({ ca: 'read', from: 'param.id' })
+  @ApiOperation({
+    summary: "One shard's current CRL (crlShards > 1), as pem, der, or info (as for the full CRL, with shard set)",
+    description: 'The shards a lowered crlShards no longer hands out stay here while certificates name them. 404 for a shard that never had a CRL.',
+  })
+  @ApiResponse({
+    status: 200,
+    description: 'pem: application/x-pem-file; der: application/pkix-crl; info: application/json',
+    headers: { 'Content-Disposition': { description: 'pem and der: attachment; filename="<caId>-<shard>.crl[.pem]"', schema: { type: 'string' } } },
+    content: {
+      'application/x-pem-file': { schema: { type: 'string', example: '-----BEGIN X509 CRL-----\n...' } },
+      'application/pkix-crl': { schema: { type: 'string', format: 'binary' } },
+      'application/json': { schema: { $ref: getSchemaPath(CrlInfoView) } },
+    },
+  })
+  @ApiErrors(404)
+  crlShard(
+    @CurrentPrincipal() principal: OrgPrincipal, @Param('id', RESOURCE_ID) id: string, @Param('shard') shardText: string, @Query() q: CrlQueryDto,
+    @Res({ passthrough: true }) res: Response,
+  ) {
+    // As the public endpoint reads it: a shard number names a CRL or nothing, so anything else is an unknown shard.
+    const shard = parseCrlShard(shardText);
+    if (shard === null) throw new ApiError('not_found', 'not found (CRL shards are numbered 0 to 255)');
+    return this.answerCrl(principal, id, shard, q, res);
+  }
+
+  private async answerCrl(principal: OrgPrincipal, id: string, shard: number | null, q: CrlQueryDto, res: Response) {
+    if (q.format === 'info') return this.cas.crlInfo(principal, id, { limit: q.revokedLimit, after: q.revokedAfter }, shard);
+    const crl = await this.cas.crl(principal, id, shard);
+    res.setHeader('Content-Disposition', `attachment; filename="${id}${shard === null ? '' : `-${shard}`}.crl${q.format === 'pem' ? '.pem' : ''}"`);
     if (q.format === 'pem') {
       res.type('application/x-pem-file');
       return toPem('X509 CRL', crl.der);

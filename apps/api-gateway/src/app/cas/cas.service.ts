@@ -8,10 +8,10 @@ import { CertificateAuthorityEntity, caInOrg, casOfOrg, revokedSerialsOnCrl } fr
 import { formatName, parseCertificate, toPem } from '@signet/pki';
 import { ApiError, SignerClient } from '@signet/service';
 import { normalizeDnsName, isPkiError, parseRevocationReason } from '@signet/pki';
-import { CreateCaJob, ImportCaJob, ImportCaSecret, RevokeCaJob, SIGNER_JOBS, seal } from '@signet/queue';
+import { CreateCaJob, ImportCaJob, ImportCaSecret, RevokeCaJob, SIGNER_JOBS, SetCrlShardsJob, seal } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { CreateCaDto, ImportCaDto, RevokeCaDto } from './create-ca.dto';
+import { CreateCaDto, ImportCaDto, RevokeCaDto, UpdateCaDto } from './create-ca.dto';
 import { OrgPrincipal, readableCaIds } from '../access/principal';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
@@ -61,6 +61,7 @@ export class CasService {
       permittedDnsDomains,
       sealedPassphrase: await this.signer.sealPassphrase(dto.passphrase, caId),
       sealedParentPassphrase: dto.parentCaId ? await this.signer.sealPassphrase(dto.caPassphrase, dto.parentCaId) : undefined,
+      crlShards: dto.crlShards,
       actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
     };
     await this.signer.run(SIGNER_JOBS.createCa, job, `ca-create-${caId}`);
@@ -149,10 +150,28 @@ export class CasService {
     return this.get(principal, id);
   }
 
-  /** The CA's current CRL (404 before its first build, which follows its creation within seconds). */
-  async crl(principal: OrgPrincipal, id: string): Promise<StoredCrl> {
+  /**
+   * Spread the CA's new leaves over `crlShards` CRL shards, through the signer: it publishes the first CRL
+   * of every new shard before answering, so the CDPs of the leaves issued next already answer.
+   */
+  async update(caller: OrgCaller, id: string, dto: UpdateCaDto) {
+    const principal = caller.principal;
     await this.readable(principal, id);
-    return this.pki.crl(id).then(crlOr404);
+    const job: SetCrlShardsJob = {
+      caId: id,
+      orgId: principal.orgId,
+      crlShards: dto.crlShards,
+      sealedCaPassphrase: await this.signer.sealPassphrase(dto.caPassphrase, id),
+      actor: { type: 'apiKey', id: principal.apiKeyId, name: principal.name, ip: caller.ip },
+    };
+    await this.signer.run(SIGNER_JOBS.setCrlShards, job, `ca-crl-shards-${id}-${randomUUID()}`);
+    return this.get(principal, id);
+  }
+
+  /** The CA's current full CRL, or one shard's (404 before its first build, which follows its creation within seconds; or no such shard). */
+  async crl(principal: OrgPrincipal, id: string, shard: number | null = null): Promise<StoredCrl> {
+    await this.readable(principal, id);
+    return this.pki.crl(id, shard).then(crlOr404);
   }
 
   /**
@@ -160,14 +179,15 @@ export class CasService {
    * `after`, in serial order, read from the index of revoked certificates): the DER (tens of MB for a big
    * CA) is not read, and a CA with a million revoked answers a page, not the list.
    */
-  async crlInfo(principal: OrgPrincipal, id: string, page: { limit: number; after?: string }): Promise<CrlInfoView> {
+  async crlInfo(principal: OrgPrincipal, id: string, page: { limit: number; after?: string }, shard: number | null = null): Promise<CrlInfoView> {
     const ca = await this.readable(principal, id);
-    const info: CrlInfo = await this.pki.crlInfo(id).then(crlOr404);
+    const info: CrlInfo = await this.pki.crlInfo(id, shard).then(crlOr404);
     const after = page.after?.replace(/:/g, '').toUpperCase() ?? '';
-    const serials = await revokedSerialsOnCrl(this.dataSource.manager, ca.id, info.thisUpdate, after, page.limit + 1);
+    const serials = await revokedSerialsOnCrl(this.dataSource.manager, ca.id, info.thisUpdate, after, page.limit + 1, shard);
     const more = serials.length > page.limit;
     return {
       caId: ca.id,
+      shard,
       issuer: formatName(parseCertificate(ca.certificateDer).subjectDer),
       crlNumber: Number(info.crlNumber),
       thisUpdate: info.thisUpdate.toISOString(),

@@ -3,7 +3,12 @@ import { Type } from 'class-transformer';
 import {
   ArrayMaxSize, IsArray, IsDefined, IsIn, IsInt, IsObject, IsOptional, IsString, IsUUID, Length, Matches, Max, MaxLength, Min, ValidateNested,
 } from 'class-validator';
-import { KEY_ALGORITHM_NAMES } from '@signet/queue';
+import { KEY_ALGORITHM_NAMES, MAX_CRL_SHARDS } from '@signet/queue';
+import { OptionalNotNull } from '@signet/service';
+
+const CRL_SHARDS_DESCRIPTION =
+  'CRL shards the leaves are spread over by serial (RFC 5280 5.2.5 partitioned CRLs): above 1, each leaf\'s CRL distribution point is ' +
+  '/pki/cas/:id/crl/:shard and a revocation re-signs only that shard; the full CRL stays at /pki/cas/:id/crl';
 
 export class SubjectDto {
   @ApiProperty({ maxLength: 64 }) @IsString() @Length(1, 64) commonName: string;
@@ -43,6 +48,21 @@ export class CreateCaDto {
   passphrase?: string;
 
   @ApiPropertyOptional({ description: "the parent CA's passphrase, when it has one" })
+  @IsOptional() @IsString() @Length(1, 1024)
+  caPassphrase?: string;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_CRL_SHARDS, default: 1, description: CRL_SHARDS_DESCRIPTION })
+  @OptionalNotNull() @IsInt() @Min(1) @Max(MAX_CRL_SHARDS)
+  crlShards?: number;
+}
+
+/** PATCH /cas/:id. */
+export class UpdateCaDto {
+  @ApiProperty({ minimum: 1, maximum: MAX_CRL_SHARDS, description: `${CRL_SHARDS_DESCRIPTION}. Certificates already issued keep the shard their CDP names, and it stays published.` })
+  @IsInt() @Min(1) @Max(MAX_CRL_SHARDS)
+  crlShards: number;
+
+  @ApiPropertyOptional({ type: String, description: "this CA's passphrase, when it has one (new shards' first CRLs are signed before the answer)" })
   @IsOptional() @IsString() @Length(1, 1024)
   caPassphrase?: string;
 }

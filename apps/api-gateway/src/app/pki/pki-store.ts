@@ -38,6 +38,8 @@ export interface OcspAnswer {
 
 export interface CrlInfo {
   caId: string;
+  /** null: the full CRL. */
+  shard: number | null;
   crlNumber: string;
   thisUpdate: Date;
   nextUpdate: Date;
@@ -79,11 +81,11 @@ const crlReads = new Counter({
 export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   /** Per CA: its certificate and issuer hashes. A CA certificate never changes, so these never go stale. */
   private readonly cas = new Map<string, KnownCa>();
-  /** CRLs by CA id, least recently served first, holding at most `crlCacheMaxBytes` of DER. */
+  /** CRLs by crlKey (CA id, and shard), least recently served first, holding at most `crlCacheMaxBytes` of DER. */
   private readonly crls = new Map<string, StoredCrl>();
   private crlBytes = 0;
   private readonly crlCacheMaxBytes: number;
-  /** Reads in flight, by `caId:crlNumber`: requests for the same new CRL wait for one read. */
+  /** Reads in flight, by `crlKey:crlNumber`: requests for the same new CRL wait for one read. */
   private readonly crlLoads = new Map<string, Promise<StoredCrl | null>>();
   /** By serial: the Redis value last seen (a private copy) and what was prepared from it. */
   private readonly ocspMemo = new Map<string, { raw: Buffer; entry: PreparedOcsp }>();
@@ -185,33 +187,35 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     return ca;
   }
 
-  /** The current CRL's numbers and times, without its bytes (null before the CA's first CRL). */
-  async crlInfo(id: string): Promise<CrlInfo | null> {
+  /** The current full (or shard) CRL's numbers and times, without its bytes (null before the first CRL, or for a shard that never had one). */
+  async crlInfo(id: string, shard: number | null = null): Promise<CrlInfo | null> {
     const caId = caIdOf(id);
     if (!caId) return null;
-    const head = await currentCrlHead(this.dataSource.manager, caId);
-    return head ? { caId, ...head } : null;
+    const head = await currentCrlHead(this.dataSource.manager, caId, shard);
+    return head ? { caId, shard, ...head } : null;
   }
 
   /**
-   * The CA's current CRL. Every request asks PostgreSQL for the current CRL number (a one-row index
-   * read); the bytes are read only when it moved, once per process however many requests ask meanwhile.
+   * The CA's current full CRL, or one shard's. Every request asks PostgreSQL for the current CRL number (a
+   * one-row index read); the bytes are read only when it moved, once per process however many requests
+   * ask meanwhile.
    */
-  async crl(id: string): Promise<StoredCrl | null> {
+  async crl(id: string, shard: number | null = null): Promise<StoredCrl | null> {
     const caId = caIdOf(id);
     if (!caId) return null;
-    const crlNumber = await currentCrlNumber(this.dataSource.manager, caId);
+    const crlNumber = await currentCrlNumber(this.dataSource.manager, caId, shard);
     if (crlNumber === null) return null;
-    const known = this.crls.get(caId);
+    const key = crlKey(caId, shard);
+    const known = this.crls.get(key);
     if (known && known.crlNumber === crlNumber) {
-      this.crls.delete(caId);
-      this.crls.set(caId, known);
+      this.crls.delete(key);
+      this.crls.set(key, known);
       return known;
     }
-    const flight = `${caId}:${crlNumber}`;
+    const flight = `${key}:${crlNumber}`;
     let load = this.crlLoads.get(flight);
     if (!load) {
-      load = this.readCrl(caId).finally(() => this.crlLoads.delete(flight));
+      load = this.readCrl(caId, shard).finally(() => this.crlLoads.delete(flight));
       this.crlLoads.set(flight, load);
     }
     return load;
@@ -228,34 +232,38 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** One full read (currentCrl), kept for the next requests. */
-  private async readCrl(caId: string): Promise<StoredCrl | null> {
+  private async readCrl(caId: string, shard: number | null): Promise<StoredCrl | null> {
     crlReads.inc();
-    const row = await currentCrl(this.dataSource.manager, caId);
+    const row = await currentCrl(this.dataSource.manager, caId, shard);
     if (!row) return null;
     const crl: StoredCrl = {
-      caId, ...row, etag: `"crl-${row.crlNumber}"`, lastModified: row.thisUpdate.toUTCString(), expires: row.nextUpdate.toUTCString(),
+      caId, shard, ...row, etag: `"crl-${shard === null ? '' : `${shard}-`}${row.crlNumber}"`, lastModified: row.thisUpdate.toUTCString(), expires: row.nextUpdate.toUTCString(),
     };
     this.keepCrl(crl);
     return crl;
   }
 
   private keepCrl(crl: StoredCrl): void {
-    const old = this.crls.get(crl.caId);
+    const key = crlKey(crl.caId, crl.shard);
+    const old = this.crls.get(key);
     if (old && BigInt(old.crlNumber) > BigInt(crl.crlNumber)) return;
     if (old) {
-      this.crls.delete(crl.caId);
+      this.crls.delete(key);
       this.crlBytes -= old.der.length;
     }
     if (crl.der.length > this.crlCacheMaxBytes) return;
-    for (const [caId, oldest] of this.crls) {
+    for (const [oldestKey, oldest] of this.crls) {
       if (this.crlBytes + crl.der.length <= this.crlCacheMaxBytes) break;
-      this.crls.delete(caId);
+      this.crls.delete(oldestKey);
       this.crlBytes -= oldest.der.length;
     }
-    this.crls.set(crl.caId, crl);
+    this.crls.set(key, crl);
     this.crlBytes += crl.der.length;
   }
 }
+
+/** The cache key of a CA's full CRL (its id) or of one shard's (`id/shard`). */
+const crlKey = (caId: string, shard: number | null): string => (shard === null ? caId : `${caId}/${shard}`);
 
 /** A strong validator for bytes that are served as they are. */
 export const etagOf = (der: Buffer): string => `"${createHash('sha1').update(der).digest('base64url')}"`;

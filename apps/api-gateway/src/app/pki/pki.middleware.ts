@@ -8,6 +8,7 @@
  *   GET  /pki/ocsp/<url-encoded base64 of the DER request>
  *   POST /pki/ocsp                 body: application/ocsp-request (DER)
  *   GET  /pki/cas/:caId/crl        DER CRL (the CRL distribution point)
+ *   GET  /pki/cas/:caId/crl/:shard DER CRL of one shard (the distribution point of a sharded CA's leaves)
  *   GET  /pki/cas/:caId/ca.crt     DER CA certificate (the AIA caIssuers URL)
  *
  * Anything else, other methods on these paths included, goes to Express as before. Each answer carries
@@ -15,6 +16,7 @@
  */
 import { Logger } from '@nestjs/common';
 import { MAX_OCSP_REQUEST_BYTES, OCSP_INTERNAL_ERROR, OCSP_MALFORMED_REQUEST } from '@signet/pki';
+import { parseCrlShard } from '@signet/queue';
 import { chooseRequestId, httpRequestDuration, httpRequestsTotal } from '@signet/service';
 import type { IncomingMessage, OutgoingHttpHeader, Server, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -22,12 +24,12 @@ import { ocspRequests, ocspStatusOf } from '../gateway-metrics';
 import { OcspAnswer, PkiStore } from './pki-store';
 
 const logger = new Logger('PkiEndpoints');
-const CRL_PATH = /^\/pki\/cas\/([^/]+)\/(crl|ca\.crt)$/;
+const CRL_PATH = /^\/pki\/cas\/([^/]+)\/(crl|ca\.crt|crl\/[^/]+)$/;
 const OCSP_TYPE = 'application/ocsp-response';
 const CACHE_TAIL = ', public, no-transform, must-revalidate';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
-type Route = '/pki/ocsp' | '/pki/ocsp/:request' | '/pki/cas/:caId/crl' | '/pki/cas/:caId/ca.crt';
+type Route = '/pki/ocsp' | '/pki/ocsp/:request' | '/pki/cas/:caId/crl' | '/pki/cas/:caId/crl/:shard' | '/pki/cas/:caId/ca.crt';
 
 /**
  * Puts the /pki endpoints in front of the server's request listeners (Express's): those run only for
@@ -66,8 +68,12 @@ export function servePki(store: PkiStore, req: IncomingMessage, res: ServerRespo
   const match = CRL_PATH.exec(path);
   if (!match || !read) return false;
   const started = performance.now();
-  const route = match[2] === 'crl' ? '/pki/cas/:caId/crl' : '/pki/cas/:caId/ca.crt';
-  (match[2] === 'crl' ? sendCrl(store, req, res, match[1], started) : sendCaCertificate(store, req, res, match[1], started)).catch((error) => {
+  const what = match[2];
+  const route = what === 'ca.crt' ? '/pki/cas/:caId/ca.crt' : what === 'crl' ? '/pki/cas/:caId/crl' : '/pki/cas/:caId/crl/:shard';
+  const answer = what === 'ca.crt'
+    ? sendCaCertificate(store, req, res, match[1], started)
+    : sendCrl(store, req, res, match[1], what === 'crl' ? null : what.slice('crl/'.length), started);
+  answer.catch((error) => {
     logger.error({ err: (error as Error).message, path }, 'PKI endpoint failed');
     if (res.headersSent) res.destroy();
     else sendError(req, res, 500, 'internal', 'internal server error', route, started);
@@ -139,9 +145,11 @@ function ocspFailed(req: IncomingMessage, res: ServerResponse, error: unknown, r
   send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], OCSP_INTERNAL_ERROR, route, started);
 }
 
-async function sendCrl(store: PkiStore, req: IncomingMessage, res: ServerResponse, caId: string, started: number): Promise<void> {
-  const route = '/pki/cas/:caId/crl';
-  const crl = await store.crl(caId);
+/** The full CRL (`shardText` null) or one shard's; a shard that is no number 0..255 names nothing (404). */
+async function sendCrl(store: PkiStore, req: IncomingMessage, res: ServerResponse, caId: string, shardText: string | null, started: number): Promise<void> {
+  const route = shardText === null ? '/pki/cas/:caId/crl' : '/pki/cas/:caId/crl/:shard';
+  const shard = shardText === null ? null : parseCrlShard(shardText);
+  const crl = shardText !== null && shard === null ? null : await store.crl(caId, shard);
   if (!crl) return sendError(req, res, 404, 'not_found', 'CRL not found', route, started);
   const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - Date.now()) / 1000));
   // The ETag is the CRL number: it changes exactly when the CRL does, and costs no hashing of 40 MB.

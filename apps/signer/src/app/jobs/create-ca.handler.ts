@@ -9,7 +9,7 @@ import { caExists, casWithChain, insertAuditEvents, insertCa } from '@signet/per
 import {
   buildCertificate, encryptPrivateKey, generateKeyPair, keyIdentifier, normalizeDnsName, namesOutside, parseCertificate, spkiDer,
 } from '@signet/pki';
-import { CA_DEFAULT_VALIDITY_DAYS, CreateCaJob, CreateCaResult } from '@signet/queue';
+import { CA_DEFAULT_VALIDITY_DAYS, CreateCaJob, CreateCaResult, crlUrl } from '@signet/queue';
 import { DataSource } from 'typeorm';
 import { refuse } from '../job-failure';
 import { auditActor } from './audit-actor';
@@ -85,7 +85,7 @@ export class CreateCaHandler {
       ? await buildCertificate({
           kind: 'intermediate', subject: job.subject, publicKey: keys.publicKey, issuer: parentIssuer!,
           notBefore, notAfter, pathLength, permittedDnsDomains: permitted,
-          crlUrl: `${base}/pki/cas/${parent.id}/crl`, ocspUrl: `${base}/pki/ocsp`, caIssuersUrl: `${base}/pki/cas/${parent.id}/ca.crt`,
+          crlUrl: crlUrl(base, parent.id), ocspUrl: `${base}/pki/ocsp`, caIssuersUrl: `${base}/pki/cas/${parent.id}/ca.crt`,
         })
       : await buildCertificate({
           kind: 'root', subject: job.subject, publicKey: keys.publicKey, selfSignKey: keys.privateKey,
@@ -120,13 +120,14 @@ export class CreateCaHandler {
         validFrom: parsed.notBefore,
         validTo: parsed.notAfter,
         status: 'active',
+        crlShards: job.crlShards ?? 1,
       });
       if (ocspGood) await this.ocsp.store(manager, [ocspGood]);
       await insertAuditEvents(manager, [{
         orgId: job.orgId, eventType: 'ca.create', outcome: 'success',
         ...auditActor(job.actor),
         resourceType: 'ca', resourceId: job.caId,
-        details: { name: job.name, type: parent ? 'intermediate' : 'root', keyAlgorithm: job.keyAlgorithm, parentCaId: parent?.id ?? null, serialNumber: certificate.serialNumber },
+        details: { name: job.name, type: parent ? 'intermediate' : 'root', keyAlgorithm: job.keyAlgorithm, parentCaId: parent?.id ?? null, serialNumber: certificate.serialNumber, crlShards: job.crlShards ?? 1 },
       }]);
     }).catch(async (error: { code?: string }) => {
       // A racing duplicate of this job got there first: that CA is this job's result.

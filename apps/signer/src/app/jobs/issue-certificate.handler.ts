@@ -11,9 +11,9 @@ import {
 } from '@signet/persistence';
 import {
   DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, formatName, exportPrivateKeyPem, generateKeyPair,
-  namesOutside, normalizeSubjectAltNames, parseCsr, spkiSha256,
+  crlShardOf, namesOutside, normalizeSubjectAltNames, parseCsr, randomSerial, serialHex, spkiSha256,
 } from '@signet/pki';
-import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, decodeJobFailure, seal, whyRenewalCannotWork } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, IssueCheckResult, JobFailure, crlUrl, decodeJobFailure, seal, whyRenewalCannotWork } from '@signet/queue';
 import { inSpan, unfitTextFields } from '@signet/service';
 import { isIP } from 'node:net';
 import { UnrecoverableError } from 'bullmq';
@@ -200,7 +200,11 @@ export class IssueCertificateHandler {
     // The signer's own PUBLIC_BASE_URL: what goes into a certificate is never a producer's to say.
     const base = this.config.PUBLIC_BASE_URL.replace(/\/$/, '');
     const subjectFromCsr = csr && !job.commonName && !job.subject;
+    // A sharded CA's leaf names the shard its serial falls in, for good: crlShard is kept with the row.
+    const serial = randomSerial();
+    const crlShard = ca.crlShards > 1 ? crlShardOf(serialHex(serial), ca.crlShards) : null;
     const certificate = await buildCertificate({
+      serial,
       kind: 'leaf',
       subject: subjectFromCsr ? csr.subjectDer : encodeName(subject),
       publicKey: csr ? csr.spkiDer : keys!.publicKey,
@@ -210,7 +214,7 @@ export class IssueCertificateHandler {
       notAfter,
       sans,
       extendedKeyUsage: template.extendedKeyUsage,
-      crlUrl: `${base}/pki/cas/${ca.id}/crl`,
+      crlUrl: crlUrl(base, ca.id, crlShard),
       ocspUrl: `${base}/pki/ocsp`,
       caIssuersUrl: `${base}/pki/cas/${ca.id}/ca.crt`,
     });
@@ -250,6 +254,7 @@ export class IssueCertificateHandler {
       source: job.acmeAccountId ? 'acme' : 'issued',
       issuerDn: issuerNameOf(issuer),
       acmeAccountId: job.acmeAccountId ?? null,
+      crlShard,
     };
     const audit: AuditEventInput = {
       orgId: job.orgId, eventType: job.renewedFromId ? 'certificate.renew' : 'certificate.issue', outcome: 'success',

@@ -10,7 +10,7 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, VerifyEabJob, WrapKeyJob,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, SetCrlShardsJob, VerifyEabJob, WrapKeyJob,
   SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis, inJobSpan } from '@signet/service';
@@ -24,6 +24,7 @@ import { CreateCaHandler } from './create-ca.handler';
 import { ExportKeyHandler } from './export-key.handler';
 import { VerifyEabHandler } from './verify-eab.handler';
 import { WrapKeyHandler } from './wrap-key.handler';
+import { SetCrlShardsHandler } from './set-crl-shards.handler';
 import { ImportCaHandler } from './import-ca.handler';
 import { IssueCertificateHandler } from './issue-certificate.handler';
 import { CrlBuilder } from '../revocation/crl-builder';
@@ -73,6 +74,7 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     @Inject(REDIS) private readonly redis: Redis,
     private readonly revoke: RevokeHandlers,
     private readonly crls: CrlBuilder,
+    private readonly crlShards: SetCrlShardsHandler,
     private readonly sweeps: Sweeps,
     private readonly queue: SignerQueue,
   ) {}
@@ -154,7 +156,11 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     [SIGNER_JOBS.wrapKey]: (job) => this.wrapKey.handle(this.payload(WrapKeyJob, job)),
     [SIGNER_JOBS.revokeCertificate]: (job) => this.revoke.revokeCertificate(this.payload(RevokeCertificateJob, job), attemptOf(job)),
     [SIGNER_JOBS.revokeCa]: (job) => this.revoke.revokeCa(this.payload(RevokeCaJob, job), attemptOf(job)),
-    [SIGNER_JOBS.buildCrl]: (job) => this.crls.build(this.payload(BuildCrlJob, job).caId),
+    [SIGNER_JOBS.buildCrl]: (job) => {
+      const { caId, shard } = this.payload(BuildCrlJob, job);
+      return this.crls.build(caId, undefined, shard ?? null);
+    },
+    [SIGNER_JOBS.setCrlShards]: (job) => this.crlShards.handle(this.payload(SetCrlShardsJob, job)),
     [SIGNER_JOBS.revocationSweep]: () => this.sweeps.revocation(),
     [SIGNER_JOBS.renewalSweep]: () => this.sweeps.renewal(),
     [SIGNER_JOBS.auditRetentionSweep]: () => this.sweeps.auditRetention(),

@@ -7,6 +7,11 @@
  * A passphrase-protected issuing CA signs only with its passphrase: such a CA's revocations need
  * caPassphrase, and its CRL is rebuilt right here (the passphrase never waits in Redis for a later job).
  *
+ * A leaf whose distribution point names a CRL shard (its CA has crlShards > 1) has only that shard rebuilt
+ * for it: the revocation's CRL work is its shard's size, not the CA's. The CA's full CRL follows with the
+ * revocation sweep (casDueForCrl: a revocation newer than the full CRL), at most one full build per sweep
+ * interval however many revocations came; a passphrase CA's full CRL is rebuilt here as well.
+ *
  * Publishing is part of the job: if it fails (or the signer dies between the commit and the publish),
  * the job fails and BullMQ runs it again. The new attempt finds the subject already revoked by the
  * first (the revocation ledger, written in the revocation's transaction, names the job), publishes the
@@ -89,10 +94,10 @@ export class RevokeHandlers {
         details: { reason: job.reason, revocationComments: job.comments ?? null, serialNumber: row.serialNumber, caId: ca.id, jobId: attempt.jobId },
       }]);
     });
-    if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase);
+    if (finishedEarlier) return this.finishRetry(row.serialNumber, finishedEarlier, ca, passphrase, row.crlShard);
     certificatesRevoked.inc({ ca_id: ca.id, reason: job.reason });
     await this.ocsp.publish(stored, 'revocation');
-    await this.afterRevocation(ca, passphrase);
+    await this.afterRevocation(ca, passphrase, row.crlShard);
     return { revokedAt: revokedAt.toISOString() };
   }
 
@@ -129,15 +134,22 @@ export class RevokeHandlers {
   }
 
   /** What an attempt that committed but did not finish left undone: publish what is stored, schedule the CRL. */
-  private async finishRetry(serialNumber: string, { revokedAt }: { revokedAt: Date | null }, issuingCa: CertificateAuthorityEntity, passphrase?: string): Promise<RevokeResult> {
+  private async finishRetry(
+    serialNumber: string, { revokedAt }: { revokedAt: Date | null }, issuingCa: CertificateAuthorityEntity, passphrase?: string, shard: number | null = null,
+  ): Promise<RevokeResult> {
     await this.ocsp.publish(await this.ocsp.storedFor([serialNumber]), 'revocation');
-    await this.afterRevocation(issuingCa, passphrase);
+    await this.afterRevocation(issuingCa, passphrase, shard);
     return { revokedAt: (revokedAt ?? new Date()).toISOString() };
   }
 
-  /** The issuing CA's CRL: a delayed, de-duplicated rebuild, or right now for a passphrase CA. */
-  private async afterRevocation(ca: CertificateAuthorityEntity, passphrase?: string): Promise<void> {
-    if (ca.hasPassphrase) await this.crls.build(ca.id, passphrase);
-    else await this.queue.scheduleCrl(ca.id);
+  /**
+   * The CRL the revoked certificate's distribution point names (its shard, or the full CRL): a delayed,
+   * de-duplicated rebuild, or right now, with the full CRL too, for a passphrase CA.
+   */
+  private async afterRevocation(ca: CertificateAuthorityEntity, passphrase?: string, shard: number | null = null): Promise<void> {
+    if (ca.hasPassphrase) {
+      if (shard !== null) await this.crls.build(ca.id, passphrase, shard);
+      await this.crls.build(ca.id, passphrase);
+    } else await this.queue.scheduleCrl(ca.id, shard);
   }
 }

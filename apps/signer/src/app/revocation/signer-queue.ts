@@ -31,12 +31,11 @@ export class SignerQueue implements OnApplicationShutdown {
    * build starts), and a burst of revocations costs one build. A revocation while a build runs falls
    * in the next window and gets the next build.
    */
-  async scheduleCrl(caId: string, now = Date.now()): Promise<void> {
+  async scheduleCrl(caId: string, shard: number | null = null, now = Date.now()): Promise<void> {
     const window = this.config.CRL_REBUILD_DELAY_MS;
     const bucket = Math.floor(now / window);
-    const data: BuildCrlJob = { caId };
-    await this.queue.add(SIGNER_JOBS.buildCrl, data, {
-      jobId: `crl-${caId}-${bucket}`,
+    await this.queue.add(SIGNER_JOBS.buildCrl, crlJob(caId, shard), {
+      jobId: `${crlJobKey(caId, shard)}-${bucket}`,
       delay: (bucket + 1) * window - now,
       attempts: 5,
       backoff: { type: 'exponential', delay: 1000 },
@@ -45,11 +44,10 @@ export class SignerQueue implements OnApplicationShutdown {
     });
   }
 
-  /** A CRL now (a new CA's first, or one due on schedule), de-duplicated per CA and minute. */
-  async buildCrlSoon(caId: string): Promise<void> {
-    const data: BuildCrlJob = { caId };
-    await this.queue.add(SIGNER_JOBS.buildCrl, data, {
-      jobId: `crl-${caId}-now-${Math.floor(Date.now() / 60_000)}`,
+  /** A CRL now (one due on schedule, or missed), de-duplicated per CRL and minute. */
+  async buildCrlSoon(caId: string, shard: number | null = null): Promise<void> {
+    await this.queue.add(SIGNER_JOBS.buildCrl, crlJob(caId, shard), {
+      jobId: `${crlJobKey(caId, shard)}-now-${Math.floor(Date.now() / 60_000)}`,
       attempts: 5,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: { age: 3600, count: 1000 },
@@ -68,3 +66,7 @@ export class SignerQueue implements OnApplicationShutdown {
     await this.queue.close().catch(() => undefined);
   }
 }
+
+const crlJob = (caId: string, shard: number | null): BuildCrlJob => (shard === null ? { caId } : { caId, shard });
+/** The job id stem of one CRL: `crl-<caId>` for the full CRL (as before shards), `crl-<caId>-s<n>` for a shard. */
+const crlJobKey = (caId: string, shard: number | null): string => (shard === null ? `crl-${caId}` : `crl-${caId}-s${shard}`);

@@ -15,7 +15,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, insertAuditEvents, markRenewalAttempt, ocspResponsesDueForRefresh, purgeAuditEvents, recordRenewalOutcome,
+  OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, crlShardsDue, insertAuditEvents, markRenewalAttempt, ocspResponsesDueForRefresh, purgeAuditEvents, recordRenewalOutcome,
 } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { decodeJobFailure, renewalJob } from '@signet/queue';
@@ -59,14 +59,13 @@ export class Sweeps {
       ocspRefreshed += await this.refresh(due);
       if (due.length < OCSP_BATCH || Date.now() - started > SWEEP_BUDGET_MS) break;
     }
-    const crls = await casDueForCrl(
-      this.dataSource.manager,
-      this.config.CRL_REFRESH_MARGIN_SECONDS,
-      // A revocation is "missed" only once its own scheduled rebuild should long have run.
-      (2 * this.config.CRL_REBUILD_DELAY_MS) / 1000 + 5,
-    );
+    // A revocation is "missed" only once its own scheduled rebuild should long have run.
+    const missedAfterSeconds = (2 * this.config.CRL_REBUILD_DELAY_MS) / 1000 + 5;
+    const crls = await casDueForCrl(this.dataSource.manager, this.config.CRL_REFRESH_MARGIN_SECONDS, missedAfterSeconds);
     for (const id of crls) await this.queue.buildCrlSoon(id);
-    return { ocspRefreshed, crlsScheduled: crls.length };
+    const shards = await crlShardsDue(this.dataSource.manager, this.config.CRL_REFRESH_MARGIN_SECONDS, missedAfterSeconds);
+    for (const { caId, shard } of shards) await this.queue.buildCrlSoon(caId, shard);
+    return { ocspRefreshed, crlsScheduled: crls.length + shards.length };
   }
 
   private async refresh(due: OcspResponseDue[]): Promise<number> {

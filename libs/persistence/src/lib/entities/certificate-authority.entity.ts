@@ -90,6 +90,13 @@ export class CertificateAuthorityEntity {
   @Column({ name: 'last_crl_number', type: 'bigint', default: 0 })
   lastCrlNumber: string;
 
+  /**
+   * How many CRL shards new leaves are spread over (1..256; 1: every leaf names the full CRL). A leaf keeps
+   * the shard it was issued into (certificates.crl_shard) when this changes.
+   */
+  @Column({ name: 'crl_shards', type: 'smallint', default: 1 })
+  crlShards: number;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

@@ -75,6 +75,10 @@ export class CertificateEntity {
   @Column({ name: 'revocation_comments', type: 'text', nullable: true })
   revocationComments: string | null;
 
+  /** The CRL shard its distribution point names (crl_shards of its CA); null: it names the CA's full CRL. */
+  @Column({ name: 'crl_shard', type: 'smallint', nullable: true })
+  crlShard: number | null;
+
   @Column({ name: 'auto_renew', type: 'boolean', default: false })
   autoRenew: boolean;
 
