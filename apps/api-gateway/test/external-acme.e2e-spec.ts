@@ -150,6 +150,8 @@ const missing = pebbleAvailable() ?? knotAvailable();
     expect(fieldsOf((await api().post('/api/v1/acme-accounts', { directoryUrl: 'http://127.0.0.1/dir', email: 'nope', termsOfServiceAgreed: false }).expect(400)).body)).toEqual(
       ['directoryUrl', 'email', 'termsOfServiceAgreed'],
     );
+    const hostile = await api().post('/api/v1/acme-accounts', { directoryUrl: pebble.directoryUrl, stagingDirectoryUrl: 'https://staging.example/a\u0000b', email: 'ops@example.test', termsOfServiceAgreed: true }).expect(400);
+    expect(fieldsOf(hostile.body)).toEqual(['stagingDirectoryUrl']);
     expect(Number((await db.query('SELECT count(*) AS n FROM external_acme_orders')).rows[0].n)).toBe(before);
     expectErrorShape((await api().get('/api/v1/acme-orders/00000000-0000-4000-8000-000000000000').expect(404)).body, 'not_found', 404);
   });
@@ -210,7 +212,6 @@ const missing = pebbleAvailable() ?? knotAvailable();
   });
 
   it('is renewed by the sweep: the signer hands the due certificate to the gateways\' order queue, renewed over dns-01 as obtained', async () => {
-    jest.setTimeout(120_000);
     // Due now: within its threshold of validTo (only the row; what the sweep reads).
     await db.query(`UPDATE certificates SET valid_from = now() - interval '80 days', valid_to = now() + interval '10 days' WHERE id = $1`, [dnsCertificateId]);
     const renewed = await until('the sweep to renew it', async () => {
@@ -222,7 +223,7 @@ const missing = pebbleAvailable() ?? knotAvailable();
     const orders = (await db.query(`SELECT status, challenge_type FROM external_acme_orders WHERE renews_certificate_id = $1`, [dnsCertificateId])).rows;
     expect(orders).toEqual([{ status: 'valid', challenge_type: 'dns-01' }]);
     expect(await verifies(renewed)).toMatch(/: OK$/);
-  });
+  }, 120_000);
 
   it('revokes at pebble through the account', async () => {
     const { certificate } = (await api().get(`/api/v1/certificates/${httpCertificateId}`).expect(200)).body;

@@ -100,7 +100,10 @@ export class ExternalAcmeOrders implements OnApplicationBootstrap, OnApplication
       await this.withDeadline(this.attempt(order, account));
       return 'valid';
     } catch (error) {
-      const failure = outsideAcmeErrorOf(error, 'the order failed');
+      // The CA's and the DNS provider's words are the order's error; anything else (the database, a signer
+      // not answering key.wrap) is Signet's own trouble: retried, logged here, and said plainly.
+      if (!(error instanceof OutsideAcmeError)) this.logger.warn({ orderId: order.id, err: (error as Error).message }, 'outside ACME order attempt failed inside Signet');
+      const failure = error instanceof OutsideAcmeError ? error : new OutsideAcmeError('Signet could not complete the order (an internal error; see the gateway log)', undefined, true);
       if (failure.transient && !lastAttempt) {
         // Back to pending between attempts: the order waits, it is not being worked.
         await updateExternalAcmeOrder(manager, order.id, { status: 'pending', error: failure.problem });
@@ -141,7 +144,9 @@ export class ExternalAcmeOrders implements OnApplicationBootstrap, OnApplication
     await updateExternalAcmeOrder(this.dataSource.manager, order.id, { status: 'processing', orderUrl: acmeOrder.url });
     const cleanups: Cleanup[] = [];
     try {
-      const authorizations = await client.getAuthorizations(acmeOrder);
+      const authorizations = await client.getAuthorizations(acmeOrder).catch((error: unknown) => {
+        throw outsideAcmeErrorOf(error, 'the CA did not give the authorizations');
+      });
       const provider = order.challengeType === 'dns-01' ? await this.dnsProviderFor(order) : null;
       const pending = authorizations.filter((authz) => authz.status === 'pending');
       const challenges = [];
@@ -202,7 +207,9 @@ export class ExternalAcmeOrders implements OnApplicationBootstrap, OnApplication
   private async present(client: Client, order: ExternalAcmeOrderRow, authz: Authorization, provider: DnsProvider | null, cleanups: Cleanup[]) {
     const challenge = authz.challenges.find((c) => c.type === order.challengeType);
     if (!challenge) throw new OutsideAcmeError(`the CA offers no ${order.challengeType} challenge for ${authz.identifier.value} (it offers ${authz.challenges.map((c) => c.type).join(', ')})`);
-    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge).catch((error: unknown) => {
+      throw outsideAcmeErrorOf(error, `the ${order.challengeType} challenge of ${authz.identifier.value} cannot be answered`);
+    });
     if (order.challengeType === 'http-01') {
       await this.http01.put(challenge.token, keyAuthorization);
       cleanups.push(() => this.http01.remove(challenge.token));

@@ -14,7 +14,8 @@ export const CHALLENGE_TYPES = ['http-01', 'dns-01'] as const;
 /** Names per order: Let's Encrypt's limit. */
 export const MAX_ORDER_DOMAINS = 100;
 
-const HTTPS_URL = /^https:\/\/[^\s/?#@]+(\/[^\s#]*)?$/;
+/** https, a host (name, IPv4, [IPv6]) and port, and a path of printable ASCII: no credentials, no fragment, nothing a database refuses. */
+const HTTPS_URL = /^https:\/\/[A-Za-z0-9.\-[\]:]+(\/[\x21-\x22\x24-\x7e]*)?$/;
 
 export class EabDto {
   @ApiProperty({ description: 'the key identifier the CA gave (kid)' })

@@ -10,6 +10,7 @@ import { ApiError, Public, REDIS } from '@signet/service';
 import type Redis from 'ioredis';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
 import type { GatewayConfig } from '../gateway.config';
+import { OutsideAcmeError } from './outside-acme-client';
 
 /** RFC 8555 8.3: a token is base64url; ours are bounded so a probe cannot make a huge key. */
 const TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
@@ -27,7 +28,7 @@ export class Http01Challenges {
   }
 
   async put(token: string, keyAuthorization: string): Promise<void> {
-    if (!TOKEN.test(token)) throw new Error('the CA sent a challenge token that is not base64url');
+    if (!TOKEN.test(token)) throw new OutsideAcmeError('the CA sent an http-01 token that is not base64url (16 to 128 characters)');
     await this.redis.set(this.key(token), keyAuthorization, 'EX', LIFETIME_SECONDS);
   }
 
