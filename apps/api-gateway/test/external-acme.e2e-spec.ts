@@ -41,6 +41,8 @@ const missing = pebbleAvailable() ?? knotAvailable();
   let pebble: PebbleServer;
   let adminKey: string;
   let accountId: string;
+  let gatewayEnv: Record<string, string>;
+  let port: number;
   const work = mkdtempSync(join(tmpdir(), 'signet-external-acme-'));
 
   const api = (key = adminKey) => withKey(http, key);
@@ -69,21 +71,28 @@ const missing = pebbleAvailable() ?? knotAvailable();
     return execFileSync('openssl', ['verify', '-CAfile', join(dir, 'root.pem'), '-untrusted', join(dir, 'chain.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' }).trim();
   };
 
+  /** A (new) gateway process's worth of gateway on the port pebble validates http-01 at. */
+  const restartGateway = async (extra: Record<string, string> = {}) => {
+    await gateway?.close();
+    gateway = await startGateway({ ...gatewayEnv, ...extra });
+    await gateway.listen(port, '127.0.0.1');
+    http = gateway.getHttpServer();
+  };
+
   beforeAll(async () => {
     databaseUrl = await createTestDatabase(process.env.DATABASE_URL);
     const env = { DATABASE_URL: databaseUrl, QUEUE_PREFIX: prefix };
-    const port = await freePort();
+    port = await freePort();
     knot = await startKnot({
       zones: ['example.test', 'other.test'], keys: [{ name: 'signet-acme', algorithm: 'hmac-sha256', update: true }], records: { 'example.test': ['* A 127.0.0.1'] },
     });
     pebble = await startPebble({ httpPort: port, dnsServer: knot.nameserver, eabKeys: { [EAB_KID]: EAB_KEY } });
     signer = await startSigner({ ...env, RENEWAL_SWEEP_INTERVAL_MS: '1000' });
-    gateway = await startGateway({
+    gatewayEnv = {
       ...env, WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'), EXTERNAL_ACME_CA_FILE: pebble.listenerCaFile, EXTERNAL_ACME_ORDER_TIMEOUT_MS: '120000',
       EXTERNAL_ACME_EXEC_COMMANDS: '/usr/bin/true',
-    });
-    await gateway.listen(port, '127.0.0.1');
-    http = gateway.getHttpServer();
+    };
+    await restartGateway();
     db = new Client({ connectionString: databaseUrl });
     await db.connect();
     adminKey = (await createOrg(gateway, 'Outside ACME org')).adminKey;
@@ -241,11 +250,23 @@ const missing = pebbleAvailable() ?? knotAvailable();
     expect((await db.query('SELECT staging_account_url FROM external_acme_accounts WHERE id = $1', [accountId])).rows[0].staging_account_url).toMatch(/my-account/);
   });
 
+  it('an order outlives its gateway: queued by one that works no orders, done by the next one (the job is in Redis, the order in PostgreSQL)', async () => {
+    await restartGateway({ EXTERNAL_ACME_WORKER: 'false' });
+    const queued = (await api().post('/api/v1/certificates/obtain', { acmeAccountId: accountId, domains: ['later.example.test'], challengeType: 'http-01' }).expect(202)).body.order;
+    expect((await api().get(`/api/v1/acme-orders/${queued.id}`).expect(200)).body.order.status).toBe('pending');
+    await restartGateway();
+    expect(await settled(queued.id)).toEqual(expect.objectContaining({ status: 'valid', certificateId: expect.any(String) }));
+  });
+
   it('ends the order invalid with pebble\'s own problem when it cannot validate, and with the provider\'s words when DNS refuses', async () => {
     const unreachable = await obtain({ domains: ['nowhere.other.test'], challengeType: 'http-01' });
     expect(unreachable.status).toBe('invalid');
     expect(unreachable.certificateId).toBeNull();
     expect(unreachable.error).toEqual(expect.objectContaining({ type: expect.stringMatching(/^urn:ietf:params:acme:error:/), detail: expect.any(String), identifier: 'nowhere.other.test' }));
+    // An allowed exec hook that puts nothing up: pebble finds no TXT record and says so.
+    const hookDidNothing = await obtain({ domains: ['exec.example.test'], challengeType: 'dns-01', dnsProvider: { type: 'exec', command: '/usr/bin/true' } });
+    expect(hookDidNothing).toEqual(expect.objectContaining({ status: 'invalid', dnsProvider: 'exec' }));
+    expect(hookDidNothing.error).toEqual(expect.objectContaining({ type: expect.stringMatching(/^urn:ietf:params:acme:error:/), identifier: 'exec.example.test' }));
     const noZone = await obtain({ domains: ['x.unknown.test'], challengeType: 'dns-01', dnsProvider: rfc2136() });
     expect(noZone.status).toBe('invalid');
     expect(noZone.error.detail).toMatch(/DNS provider/);
