@@ -28,13 +28,14 @@ export class EabDto {
 }
 
 export class CreateAcmeAccountDto {
-  @ApiProperty({ example: 'https://acme-v02.api.letsencrypt.org/directory', description: "the CA's ACME directory (https)" })
+  // The examples name no real CA: a body made from them (the fuzz suite does) must not open accounts anywhere.
+  @ApiProperty({ example: 'https://acme.example/directory', description: "the CA's ACME directory (https), e.g. Let's Encrypt's https://acme-v02.api.letsencrypt.org/directory" })
   @IsString() @MaxLength(2048) @Matches(HTTPS_URL, { message: 'directoryUrl must be an https:// URL without credentials or fragment' })
   directoryUrl: string;
 
   @ApiPropertyOptional({
-    example: 'https://acme-staging-v02.api.letsencrypt.org/directory',
-    description: "the CA's staging directory, where dryRun orders go; Let's Encrypt's production directory gets its staging one by default",
+    example: 'https://acme-staging.example/directory',
+    description: "the CA's staging directory, where dryRun orders go; Let's Encrypt's production directory gets its staging one (https://acme-staging-v02.api.letsencrypt.org/directory) by default",
   })
   @OptionalNotNull() @IsString() @MaxLength(2048) @Matches(HTTPS_URL, { message: 'stagingDirectoryUrl must be an https:// URL without credentials or fragment' })
   stagingDirectoryUrl?: string;
