@@ -361,13 +361,14 @@ async function workload(world: World, stack: Stack, adminKey: string, seconds: n
         profileId: world.profiles.short.id, commonName: `app-${++n}.example.com`, autoRenew: true, storeKey: true, renewalThresholdDays: 2,
       }, null, world.cas.web.pemFile);
     }),
-    // Time passing for them: two not yet due get validTo 30 h ahead (in this run's own database), so the
-    // renewal sweep (every 20 s) finds them due and renews each once. Why not a validity shorter than the
+    // Time passing for them: two not yet due have their validity moved back so that 30 h of it are left (in
+    // this run's own database; validFrom moves too, as the sweep counts half the lifetime: a certificate is
+    // never due earlier than that), so the renewal sweep (every 20 s) renews each once. Why not a validity shorter than the
     // threshold: such a certificate's successor is due at once, and one sweep pass renews the chain again
     // and again for its whole 50 s budget.
     loop('age 2 autoRenew certificates (validTo now + 30 h)', 10000, async () => {
       const aged = await db.query(
-        `UPDATE certificates SET valid_to = now() + interval '30 hours' WHERE id IN (SELECT id FROM certificates WHERE org_id = $1 AND auto_renew
+        `UPDATE certificates SET valid_from = valid_from - (valid_to - (now() + interval '30 hours')), valid_to = now() + interval '30 hours' WHERE id IN (SELECT id FROM certificates WHERE org_id = $1 AND auto_renew
            AND status = 'active' AND superseded_by_id IS NULL AND valid_to > now() + interval '2 days' ORDER BY random() LIMIT 2) RETURNING profile_id`,
         [world.org.id],
       );
@@ -844,8 +845,8 @@ function writeDoc(dashboard: Dashboard, results: PanelResult[], facts: RunFacts,
   md.push('- issuance through the API under the `web` profile every ~1.5 s (one in ten for a name the profile refuses), device client',
     '  certificates without a profile every ~2.5 s (3 to 90 days: some expire within 7 days, no autoRenew);',
     '- `short-lived` certificates with `autoRenew` and `storeKey` (3 d, renewal threshold 2 d) every ~12 s, up to 30, and four under',
-    '  `legacy`; every ~10 s two of them not yet due are *aged* in the run\'s own database (`valid_to` moved to 30 h ahead: time',
-    '  passing), so the renewal sweep (every 20 s) renews each once. At 40 % of the run `legacy`\'s allowed domain is withdrawn',
+    '  `legacy`; every ~10 s two of them not yet due are *aged* in the run\'s own database (`valid_from` and `valid_to` moved back',
+    '  until 30 h are left: time passing), so the renewal sweep (every 20 s) renews each once. At 40 % of the run `legacy`\'s allowed domain is withdrawn',
     '  (`PATCH` to new.example.net): aged legacy certificates then fail to renew on every pass (the runbook\'s "a profile that no',
     '  longer allows the request"). A manual `POST /renew` every ~20 s. Why aging rather than a validity shorter than the renewal',
     '  threshold: such a certificate\'s successor is due at once, and one sweep pass renews the chain again and again for its whole',
