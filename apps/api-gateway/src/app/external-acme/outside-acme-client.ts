@@ -1,7 +1,7 @@
 /**
  * acme-client (the kept package) as the gateway uses it against outside ACME CAs: every request
  * bounded by EXTERNAL_ACME_REQUEST_TIMEOUT_MS, the system's trust store plus EXTERNAL_ACME_CA_FILE's
- * certificates (a private ACME CA), few retries of its own (the order queue retries whole attempts),
+ * certificates (a private ACME CA), no retries of its own (the order queue retries whole attempts),
  * and status polling that starts at 1 s. acme-client's HTTP settings are one global instance: they are
  * set once, here, at start.
  */
@@ -54,8 +54,9 @@ export function configureOutsideAcmeHttp(config: Pick<ExternalAcmeConfig, 'EXTER
   // Redirects are not followed: a directory URL says where the CA is, not where it may send us.
   acme.axios.defaults.maxRedirects = 0;
   const settings = (acme.axios.defaults as unknown as { acmeSettings: Record<string, number> }).acmeSettings;
-  settings['retryMaxAttempts'] = 2;
-  settings['retryDefaultDelay'] = 1;
+  // No retries inside a request: an unreachable directory answers its caller at once, and the order
+  // queue retries a whole attempt with backoff instead (a CA's 503 or 429 included).
+  settings['retryMaxAttempts'] = 0;
 }
 
 export function outsideAcmeClient(options: { directoryUrl: string; accountKeyPem: string; accountUrl?: string; eab?: { keyId: string; hmacKey: string } }): acme.Client {
