@@ -26,4 +26,5 @@ export * from './lib/master-key-rotation';
 export * from './lib/acme';
 export * from './lib/webhooks';
 export * from './lib/renewal-state';
+export * from './lib/agents';
 export * from './lib/external-acme';

@@ -9,6 +9,7 @@ import { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { AccessModule } from './access/access.module';
 import { AcmeModule } from './acme/acme.module';
+import { AgentsModule } from './agents/agents.module';
 import { ApiKeysModule } from './api-keys/api-keys.module';
 import { ApprovalsModule } from './approvals/approvals.module';
 import { AuditModule } from './audit/audit.module';
@@ -53,6 +54,7 @@ export class AppModule {
         ProfilesModule,
         AcmeModule,
         WebhooksModule,
+        AgentsModule,
         ExternalAcmeModule,
       ],
       providers: [

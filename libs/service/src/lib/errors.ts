@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   already_revoked: 409,
   ca_unavailable: 409,
+  /** A deployment to an agent that is offline (API.md section 10). */
+  agent_unavailable: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   idempotency_mismatch: 422,

@@ -6,7 +6,8 @@
  * - `orgAdmin`: an org key with role admin
  * - `orgKey`: any org key (admin or member); the service narrows by per-CA permission
  * - `admin`: a platform key or an org admin key (the service scopes an org admin to its org)
- * - `anyKey`: any valid key, platform or org
+ * - `anyKey`: any valid key, platform or org (not an agent's)
+ * - `agent`: an agent's key (the service acts for that agent only)
  * - `{ ca, from }`: an org key allowed `ca` on the CA whose id is at `from` (a route param or body field)
  */
 import { SetMetadata } from '@nestjs/common';
@@ -14,7 +15,7 @@ import type { CaAction } from './principal';
 
 export type CaIdSource = `param.${string}` | `body.${string}` | `query.${string}`;
 
-export type AccessNeed = 'platform' | 'orgAdmin' | 'orgKey' | 'admin' | 'anyKey' | { ca: CaAction; from: CaIdSource };
+export type AccessNeed = 'platform' | 'orgAdmin' | 'orgKey' | 'admin' | 'anyKey' | 'agent' | { ca: CaAction; from: CaIdSource };
 
 export const ACCESS_NEED = 'signet:access-need';
 

@@ -35,8 +35,13 @@ export class AccessGuard implements CanActivate {
 
 /** Throws the right ApiError when `principal` does not meet `need`. */
 export function checkNeed(need: AccessNeed, principal: Principal, req: GatewayRequest): void {
+  // An agent's key opens the agent routes and nothing else.
+  if ((need === 'agent') !== (principal.type === 'agent')) {
+    throw ApiError.forbidden(need === 'agent' ? "this needs an agent's key" : "an agent's key opens only the agent routes");
+  }
   switch (need) {
     case 'anyKey':
+    case 'agent':
       return;
     case 'platform':
       if (principal.type !== 'platform') throw ApiError.forbidden('this needs the platform admin key or a platform key');

@@ -8,7 +8,7 @@
  */
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { ApiKeyEntity, apiKeyByKeyId } from '@signet/persistence';
+import { AgentRow, ApiKeyEntity, agentByKeyId, apiKeyByKeyId } from '@signet/persistence';
 import { REDIS, closeRedis, createRedis } from '@signet/service';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -61,6 +61,14 @@ export class ApiKeyStore implements OnModuleInit, OnApplicationShutdown {
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
     this.cache.set(keyId, { row, loadedAt: Date.now() });
     return row;
+  }
+
+  /**
+   * The agent whose key has this id, or null. Not cached: agents call a few times a minute, and a
+   * deleted agent's key must stop working at once on every replica.
+   */
+  findAgent(keyId: string): Promise<AgentRow | null> {
+    return agentByKeyId(this.dataSource.manager, keyId);
   }
 
   /** Tell every replica (this one included) to drop its cached copy of `keyId`. */

@@ -14,7 +14,8 @@ import type { GatewayConfig } from '../gateway.config';
 import type { AuditRoute, GatewayRequest } from '../request-context';
 import { adminKeyMatches, parseApiKey, secretMatches } from './api-key-token';
 import { ApiKeyStore } from './api-key-store';
-import { PLATFORM_ADMIN, Principal } from './principal';
+import { AgentPrincipal, PLATFORM_ADMIN, Principal } from './principal';
+import { isAgentKey, parseAgentKey } from '../agents/agent-key';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
@@ -42,11 +43,23 @@ export class AuthenticationGuard implements CanActivate {
  */
 export async function identifyCaller(req: GatewayRequest, keys: ApiKeyStore, platformAdminKey: string): Promise<void> {
   try {
-    req.principal = await authenticate(req, req.headers.authorization, keys, platformAdminKey);
+    const agentKey = req.headers['x-agent-api-key'];
+    req.principal = agentKey !== undefined
+      ? await authenticateAgent(Array.isArray(agentKey) ? agentKey[0] : agentKey, keys)
+      : await authenticate(req, req.headers.authorization, keys, platformAdminKey);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     req.authFailure = error;
   }
+}
+
+/** An agent's key (Authorization: Bearer or X-Agent-API-Key): the agent it belongs to, which must still exist. */
+async function authenticateAgent(presented: string, keys: ApiKeyStore): Promise<AgentPrincipal> {
+  const token = parseAgentKey(presented.trim());
+  if (!token) throw ApiError.unauthorized('malformed agent key');
+  const agent = await keys.findAgent(token.keyId);
+  if (!agent || !secretMatches(token.secret, agent.secretHash)) throw ApiError.unauthorized('unknown agent key');
+  return { type: 'agent', orgId: agent.orgId, agentId: agent.id, apiKeyId: agent.id, name: `agent ${agent.name}` };
 }
 
 async function authenticate(req: GatewayRequest, header: string | undefined, keys: ApiKeyStore, platformAdminKey: string): Promise<Principal> {
@@ -54,6 +67,7 @@ async function authenticate(req: GatewayRequest, header: string | undefined, key
   const bearer = BEARER.exec(header)?.[1];
   if (!bearer) throw ApiError.unauthorized('malformed Authorization header: expected Bearer <key>');
   if (adminKeyMatches(bearer, platformAdminKey)) return PLATFORM_ADMIN;
+  if (isAgentKey(bearer)) return authenticateAgent(bearer, keys);
 
   const token = parseApiKey(bearer);
   if (!token) throw ApiError.unauthorized('malformed API key');

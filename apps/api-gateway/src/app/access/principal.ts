@@ -23,7 +23,19 @@ export interface OrgPrincipal {
   permissions: CaPermissions;
 }
 
-export type Principal = PlatformPrincipal | OrgPrincipal;
+/**
+ * A signet-agent (API.md section 10): its key opens the agent routes, for itself, and nothing else.
+ * `apiKeyId` is the agent's id: the rate limiter counts it and the audit names it as the key's owner.
+ */
+export interface AgentPrincipal {
+  type: 'agent';
+  orgId: string;
+  agentId: string;
+  apiKeyId: string;
+  name: string;
+}
+
+export type Principal = PlatformPrincipal | OrgPrincipal | AgentPrincipal;
 
 export const PLATFORM_ADMIN: PlatformPrincipal = { type: 'platform', apiKeyId: null, name: 'platform admin' };
 

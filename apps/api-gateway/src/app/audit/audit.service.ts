@@ -157,7 +157,7 @@ function eventOf(caller: Caller<Principal | undefined>, facts: AuditFacts, error
   const principal = caller.principal;
   const actor = actorOf(principal) ?? { actorType: 'apiKey' as const, actorId: null, actorName: null };
   return {
-    orgId: facts.orgId !== undefined ? facts.orgId : principal?.type === 'org' ? principal.orgId : null,
+    orgId: facts.orgId !== undefined ? facts.orgId : principal && principal.type !== 'platform' ? principal.orgId : null,
     eventType: facts.eventType,
     outcome: facts.outcome ?? (error ? 'failed' : 'success'),
     ...actor,

@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 import { NotAPrivateKey, OptionalNotNull } from '@signet/service';
 import { RenewWithDto } from '../external-acme/external-acme.dto';
+import { DeployTargetDto } from '../agents/agent.dto';
 
 export class PatchCertificateDto {
   @ApiPropertyOptional({ type: Boolean }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
@@ -10,6 +11,10 @@ export class PatchCertificateDto {
   @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
   @ApiPropertyOptional({ type: RenewWithDto, description: 'a certificate from elsewhere: renewed from now on through an outside ACME account of the org, {acmeAccountId, challengeType?, dnsProvider?}' })
   @OptionalNotNull() @ValidateNested() @Type(() => RenewWithDto) renewWith?: RenewWithDto;
+
+  @ApiPropertyOptional({ type: [DeployTargetDto], description: "where every renewal of it (by hand or by the sweep) is deployed: an agent of the org and one of its targets; replaces the certificate's targets ([] removes them)" })
+  @OptionalNotNull() @IsArray() @ArrayMaxSize(50) @ValidateNested({ each: true }) @Type(() => DeployTargetDto)
+  deployTargets?: DeployTargetDto[];
 }
 
 export class RevokeCertificateDto {

@@ -57,10 +57,15 @@ export class CertificateBundlesService {
     return checkBundle(this.read(dto), { now: this.clock.now(), domain: dto.domain });
   }
 
-  async import(caller: OrgCaller, dto: ImportCertificateDto) {
+  /**
+   * `discovered`: what an agent found on a host (API.md section 10) is taken in as it is, expired or not
+   * yet valid: the inventory is where such a certificate is to be seen.
+   */
+  async import(caller: OrgCaller, dto: ImportCertificateDto, source: 'imported' | 'discovered' = 'imported') {
     const bundle = this.read(dto);
     const report = checkBundle(bundle, { now: this.clock.now() });
-    if (report.errors.length) throw ApiError.validation(fieldsOf(report.errors, dto));
+    const errors = source === 'discovered' ? report.errors.filter((e) => e.code !== 'expired' && e.code !== 'not_yet_valid') : report.errors;
+    if (errors.length) throw ApiError.validation(fieldsOf(errors, dto));
     const renewal = dto.renewWith ? await this.externalAcme.renewalMethod(caller.principal.orgId, dto.renewWith, report.sanDns) : null;
     if (dto.autoRenew && !renewal) {
       throw new ApiError('policy_violation', 'a certificate from elsewhere renews automatically only through an outside ACME account: give renewWith {acmeAccountId}', { rule: 'autoRenew', field: 'autoRenew' });
@@ -68,7 +73,7 @@ export class CertificateBundlesService {
     const encryptedKey = bundle.privateKey ? await wrapPrivateKey(this.signer, exportPrivateKeyPem(bundle.privateKey)) : null;
     const id = randomUUID();
     const row = certificateFromElsewhere(bundle, report, {
-      id, orgId: caller.principal.orgId, source: 'imported', encryptedKey, notes: dto.notes ?? null, autoRenew: dto.autoRenew ?? false, renewalThresholdDays: dto.renewalThresholdDays ?? 30, renewedFromId: null,
+      id, orgId: caller.principal.orgId, source, encryptedKey, notes: dto.notes ?? null, autoRenew: dto.autoRenew ?? false, renewalThresholdDays: dto.renewalThresholdDays ?? 30, renewedFromId: null,
     });
     try {
       await this.dataSource.transaction(async (manager) => {
@@ -76,7 +81,7 @@ export class CertificateBundlesService {
         if (renewal) await this.externalAcme.keepRenewalMethod(manager, id, renewal);
         await this.audit.record(caller, {
           eventType: 'certificate.import', resourceType: 'certificate', resourceId: id,
-          details: { commonName: row.commonName, serialNumber: row.serialNumber, issuer: row.issuerDn, withKey: encryptedKey !== null, warnings: report.warnings.map((w) => w.code) },
+          details: { commonName: row.commonName, serialNumber: row.serialNumber, issuer: row.issuerDn, source, withKey: encryptedKey !== null, warnings: report.warnings.map((w) => w.code) },
         }, manager);
       });
     } catch (error) {

@@ -23,6 +23,7 @@ import { IssueCertificateDto } from './issue-certificate.dto';
 import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { DownloadBodyDto, DownloadQueryDto, PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto, StatsQueryDto } from './certificate-actions.dto';
 import { CurrentCaller, CurrentPrincipal, OrgCaller } from '../access/caller';
+import { PatchedCertificateEnvelopeView } from '../agents/agent.dto';
 
 /** Read from the request, not with @Headers(): Swagger would list that as a second, required header. */
 function idempotencyKeyOf(req: GatewayRequest): string | undefined {
@@ -149,8 +150,8 @@ export class CertificatesController {
   @Patch(':id')
   @Access('orgKey')
   @Audited('certificate.update', 'certificate')
-  @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays or notes', description: 'autoRenew: true that could never work (a managed certificate without a stored key; a CA whose key needs a passphrase) is 422 policy_violation with details.rule autoRenew.' })
-  @ApiOkResponse({ type: CertificateEnvelopeView })
+  @ApiOperation({ summary: 'Change autoRenew, renewalThresholdDays, notes or deployTargets', description: 'autoRenew: true that could never work (a managed certificate without a stored key; a CA whose key needs a passphrase) is 422 policy_violation with details.rule autoRenew. deployTargets [{agentId, target}]: every renewal of the certificate is deployed there by the agent; the answer lists them.' })
+  @ApiOkResponse({ type: PatchedCertificateEnvelopeView })
   @ApiErrors(...BODY_ERRORS, 404, 422)
   async patch(@CurrentCaller() caller: OrgCaller, @Param('id', RESOURCE_ID) id: string, @Body() dto: PatchCertificateDto) {
     await this.requireOnCertificate(caller.principal, id, 'issue');

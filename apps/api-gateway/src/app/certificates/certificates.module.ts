@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ApprovalsModule } from '../approvals/approvals.module';
+import { DeployTargetsModule } from '../agents/deploy-targets.service';
 import { CasModule } from '../cas/cas.module';
 import { CertificateBundlesController } from './certificate-bundles.controller';
 import { CertificateBundlesService } from './certificate-bundles.service';
@@ -8,5 +9,5 @@ import { CertificatesService } from './certificates.service';
 import { IssuanceModule } from './issuance.module';
 
 /** Certificates: issue, batch, list, read, download, renew, revoke, stats; bundles from elsewhere validated. */
-@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule], controllers: [CertificateBundlesController, CertificatesController], providers: [CertificatesService, CertificateBundlesService] })
+@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule, DeployTargetsModule], controllers: [CertificateBundlesController, CertificatesController], providers: [CertificatesService, CertificateBundlesService], exports: [CertificateBundlesService] })
 export class CertificatesModule {}

@@ -25,6 +25,7 @@ import { ListCertificatesQueryDto } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
 import { ExternalAcmeService } from '../external-acme/external-acme.service';
+import { DeployTargetsService } from '../agents/deploy-targets.service';
 import { pageOf, skipOf } from '../paging';
 import { zip } from './zip';
 import type { OrgCaller } from '../access/caller';
@@ -65,6 +66,7 @@ export class CertificatesService {
     private readonly issuance: IssuanceService,
     private readonly approvals: ApprovalsService,
     private readonly externalAcme: ExternalAcmeService,
+    private readonly deployTargets: DeployTargetsService,
   ) {}
 
   /**
@@ -270,9 +272,12 @@ export class CertificatesService {
     await this.dataSource.transaction(async (manager) => {
       await updateCertificateSettings(manager, row.id, changes);
       if (renewal) await this.externalAcme.keepRenewalMethod(manager, row.id, renewal);
-      await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details: { ...changes } }, manager);
+      if (dto.deployTargets) await this.deployTargets.replace(principal.orgId, row.id, dto.deployTargets, manager);
+      const details = dto.deployTargets ? { ...changes, deployTargets: dto.deployTargets } : { ...changes };
+      await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details }, manager);
     });
-    return this.get(principal, id);
+    const { certificate } = await this.get(principal, id);
+    return { certificate: { ...certificate, deployTargets: await this.deployTargets.of(id) } };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Controller, Get, Req } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiError } from '@signet/service';
 import { ApiErrors } from '../api-docs.decorator';
 import { Access } from '../access/access.decorator';
 import { apiKeyView } from '../api-keys/api-key.view';
@@ -28,6 +29,8 @@ export class WhoamiController {
         permissions: {},
       };
     }
+    // anyKey admits no agent key (the access guard refused it already).
+    if (principal.type === 'agent') throw ApiError.forbidden("an agent's key opens only the agent routes");
     const org = await this.orgs.get(principal.orgId);
     return {
       org: org ? orgView(org) : null,
