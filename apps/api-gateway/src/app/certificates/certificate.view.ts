@@ -84,6 +84,12 @@ export class RevokedCertificateView {
 
 export class CertificatePageView extends PageView {
   @ApiProperty({ type: () => [CertificateView] }) certificates: CertificateView[];
+  @ApiProperty({ type: String, nullable: true, description: 'pass as `cursor` for the page after this one (same sort and filters); null on the last page' })
+  nextCursor: string | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'items matching the query, on all pages; null on a page asked for by cursor' })
+  declare total: number;
+  @ApiProperty({ type: Number, nullable: true, minimum: 1, description: 'null on a page asked for by cursor' }) declare page: number;
+  @ApiProperty({ type: Number, nullable: true, description: 'null on a page asked for by cursor' }) declare totalPages: number;
 }
 
 const COUNTS = { type: 'object' as const, additionalProperties: { type: 'integer' as const } };
@@ -101,6 +107,11 @@ export class CertificateStatsView {
   @ApiProperty({ ...COUNTS, description: "byCa by the CA's common name (CAs sharing a name add up)", example: { 'Issuing CA': 12 } }) byIssuer: Record<string, number>;
   @ApiProperty({ ...COUNTS, description: 'count per usage label' }) byUsage: Record<string, number>;
   @ApiProperty({ ...COUNTS, description: 'count per key algorithm' }) byKeyAlgorithm: Record<string, number>;
+  @ApiProperty({
+    format: 'date-time',
+    description: 'when these counts were taken: now below 100,000 certificates in scope; above, a count of this gateway process at most 60 s old (30 s, recounted in the background up to 60 s)',
+  })
+  asOf: string;
 }
 
 /** download?format=json. */

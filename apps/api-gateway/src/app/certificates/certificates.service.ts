@@ -5,7 +5,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caInOrg, caNamesOf, importedCountsByIssuer, certificateCountsBy, certificateInOrg, certificateTotals,
+  CertificateCounts, CertificateEntity, CertificateSettings, CertificateScope, ProfileEntity, caInOrg, caNamesOf, certificateCounts, certificateInOrg,
   certificatesPage, findLiveProfile, updateCertificateSettings,
 } from '@signet/persistence';
 import { exportLegacyPkcs12, exportPkcs12, isPkiError, pemBlocks, normalizeSubjectAltNames, parseRevocationReason, toPem } from '@signet/pki';
@@ -21,13 +21,14 @@ import { certificatePem, certificateView } from './certificate.view';
 import { IssuanceService, actorOf } from './issuance.service';
 import { ApprovalsService } from '../approvals/approvals.service';
 import { IssueCertificateDto, leafSubjectOf } from './issue-certificate.dto';
-import { ListCertificatesQueryDto } from './list-certificates.dto';
+import { CURSOR_KEY_IS_VALID, ListCertificatesQueryDto, cursorQueryOf } from './list-certificates.dto';
 import { PatchCertificateDto, RenewCertificateDto, RevokeCertificateDto } from './certificate-actions.dto';
 import { AuditService } from '../audit/audit.service';
 import { ExternalAcmeService } from '../external-acme/external-acme.service';
 import { DeployTargetsService } from '../agents/deploy-targets.service';
-import { pageOf, skipOf } from '../paging';
+import { decodeCursor, encodeCursor, pageOf, skipOf } from '../paging';
 import { zip } from './zip';
+import { StatsCache } from './stats-cache';
 import type { OrgCaller } from '../access/caller';
 
 const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
@@ -68,6 +69,8 @@ export class CertificatesService {
     private readonly externalAcme: ExternalAcmeService,
     private readonly deployTargets: DeployTargetsService,
   ) {}
+
+  private readonly statsCache = new StatsCache<CertificateCounts>();
 
   /**
    * Issue, or with an Idempotency-Key (csr mode only) replay: same key and body within 24 h give the same
@@ -212,7 +215,10 @@ export class CertificatesService {
       throw ApiError.validation([{ field: 'expiringInDays', messages: [`expiringInDays selects active certificates: it does not combine with status=${q.status}`] }]);
     }
     const window = q.status === 'expiring' ? q.expiringInDays ?? DEFAULT_EXPIRING_DAYS : q.expiringInDays;
-    const [rows, total] = await certificatesPage(this.dataSource.manager, {
+    const cursorQuery = cursorQueryOf(q);
+    const after = q.cursor === undefined ? undefined : decodeCursor(cursorQuery, q.cursor, CURSOR_KEY_IS_VALID[q.sortBy]);
+    if (after && q.page !== 1) throw ApiError.validation([{ field: 'page', messages: ['page and cursor do not combine: a cursor says where the page starts'] }]);
+    const found = await certificatesPage(this.dataSource.manager, {
       orgId: principal.orgId,
       caIds: readableCaIds(principal),
       caId: q.caId,
@@ -226,10 +232,14 @@ export class CertificatesService {
       search: q.search,
       sortBy: q.sortBy,
       sortOrder: q.sortOrder,
-      skip: skipOf(q),
+      after,
+      skip: after ? 0 : skipOf(q),
       take: q.pageSize,
     });
-    return pageOf('certificates', rows.map((row) => certificateView(row)), total, q);
+    const certificates = found.rows.map((row) => certificateView(row));
+    const nextCursor = found.next && encodeCursor(cursorQuery, found.next);
+    if (found.total === null) return { certificates, total: null, page: null, pageSize: q.pageSize, totalPages: null, nextCursor };
+    return { ...pageOf('certificates', certificates, found.total, q), nextCursor };
   }
 
   /** The row if this key may read its CA; 404 otherwise (another org's, or a CA the member cannot read). */
@@ -363,12 +373,15 @@ export class CertificatesService {
     }
   }
 
-  /** API.md's stats of the certificates this key may read (of one CA with `caId`): counters, and counts by CA, issuer name, usage and key algorithm. */
+  /**
+   * API.md's stats of the certificates this key may read (of one CA with `caId`): counters, and counts by CA,
+   * issuer name, usage and key algorithm, as of `asOf` (exact below 100,000 certificates; see StatsCache).
+   */
   async stats(principal: OrgPrincipal, caId?: string) {
     const manager = this.dataSource.manager;
     const scope: CertificateScope = { orgId: principal.orgId, caIds: readableCaIds(principal), caId };
-    const totals = await certificateTotals(manager, scope);
-    const byCa = await certificateCountsBy(manager, scope, 'ca_id');
+    const { value: counts, asOf } = await this.statsCache.get(JSON.stringify(scope), () => certificateCounts(manager, scope));
+    const { byCa, byUsage, byKeyAlgorithm, importedByIssuer, ...totals } = counts;
     // The same counts by the CA's common name (CertMate's byIssuer); CAs sharing a name add up.
     const names = await caNamesOf(manager, Object.keys(byCa));
     const byIssuer: Record<string, number> = {};
@@ -377,7 +390,7 @@ export class CertificatesService {
       byIssuer[name] = (byIssuer[name] ?? 0) + n;
     }
     // Certificates from elsewhere by their issuer's distinguished name.
-    if (!caId) for (const [issuer, n] of Object.entries(await importedCountsByIssuer(manager, scope))) byIssuer[issuer] = (byIssuer[issuer] ?? 0) + n;
-    return { ...totals, byCa, byIssuer, byUsage: await certificateCountsBy(manager, scope, 'usage'), byKeyAlgorithm: await certificateCountsBy(manager, scope, 'key_algorithm') };
+    if (!caId) for (const [issuer, n] of Object.entries(importedByIssuer)) byIssuer[issuer] = (byIssuer[issuer] ?? 0) + n;
+    return { ...totals, byCa, byIssuer, byUsage, byKeyAlgorithm, asOf: asOf.toISOString() };
   }
 }

@@ -44,4 +44,26 @@ export class ListCertificatesQueryDto extends PageQueryDto {
   @ApiPropertyOptional({ type: String, enum: ['asc', 'desc'], default: 'desc' })
   @IsOptional() @IsIn(['asc', 'desc'])
   sortOrder: 'asc' | 'desc' = 'desc';
+
+  @ApiPropertyOptional({
+    maxLength: 1024,
+    description: 'keyset paging: the `nextCursor` of the page before, with the same sort and filters (pageSize may change). ' +
+      'The page after that row, as fast deep in the list as at its start; `page` is left out, and `total`, `page` and `totalPages` are null ' +
+      '(counting millions of rows is what a cursor avoids). A cursor from another query, or edited, is 400',
+  })
+  @IsOptional() @IsString() @Length(1, 1024)
+  cursor?: string;
 }
+
+const TIMESTAMP_KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** Which sort keys a cursor of each sort may carry (what certificatesPage writes). */
+export const CURSOR_KEY_IS_VALID: Record<ListCertificatesQueryDto['sortBy'], (key: string) => boolean> = {
+  createdAt: (key) => TIMESTAMP_KEY.test(key) && Number.isFinite(Date.parse(key)),
+  validTo: (key) => TIMESTAMP_KEY.test(key) && Number.isFinite(Date.parse(key)),
+  commonName: (key) => key.length <= 1024,
+};
+
+/** The sort and filters a cursor is bound to (not the page size, which a client may change between pages). */
+export const cursorQueryOf = (q: ListCertificatesQueryDto) =>
+  JSON.stringify([q.sortBy, q.sortOrder, q.caId, q.status, q.search, q.usage, q.expiringInDays, q.profileId ?? q.dtp, q.source, q.createdFrom, q.createdTo]);
