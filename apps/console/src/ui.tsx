@@ -50,7 +50,10 @@ export function useAction() {
 export function ErrorNotice({ error }: { error: unknown }) {
   if (!error) return null;
   if (error instanceof ApiFailure) {
-    const fields = Array.isArray(error.details?.errors) ? (error.details?.errors as { field?: string; message?: string }[]) : [];
+    // validation_failed names each bad field: details.fields [{field, messages}] (libs/service errors.ts).
+    const fields = Array.isArray(error.details?.fields)
+      ? (error.details.fields as { field?: string; messages?: string[] }[]).map((f) => ({ field: f.field, message: (f.messages ?? []).join('; ') }))
+      : [];
     const rule = typeof error.details?.rule === 'string' ? error.details.rule : null;
     return (
       <div className="notice error" role="alert">

@@ -142,6 +142,11 @@ describe('web console in a real browser against the built stack', () => {
     await form.getByLabel('Name', { exact: true }).fill('Console Root');
     await form.getByLabel('Common name').fill('Console Root CA');
     await form.getByLabel('Organization').fill('Acme');
+    // A field the API refuses is named under the message.
+    await form.getByLabel('Country').fill('d1');
+    await form.getByRole('button', { name: 'Create CA' }).click();
+    await form.getByRole('alert').getByText('subject.country: country must be a two-letter ISO 3166 code').waitFor();
+    expect(await form.getByRole('alert').textContent()).toMatch(/request validation failed \(400 validation_failed\)/);
     await form.getByLabel('Country').fill('de');
     await form.getByRole('button', { name: 'Create CA' }).click();
     await page.getByRole('heading', { name: 'Console Root', level: 2 }).waitFor();
@@ -311,6 +316,9 @@ describe('web console in a real browser against the built stack', () => {
     beforeAll(async () => {
       // Something to show: certificates ending across the next 90 days, one renewal that failed.
       if (width === '1280') {
+        const { profiles } = await admin('GET', '/api/v1/profiles');
+        const payments = profiles.find((p: { slug: string }) => p.slug === 'payments');
+        await admin('POST', '/api/v1/certificates', { profileId: payments.id, commonName: 'billing.example.test', storeKey: true });
         for (const [i, days] of [3, 9, 12, 20, 26, 33, 41, 47, 55, 61, 62, 70, 83, 88].entries()) {
           await admin('POST', '/api/v1/certificates', { caId: state.caId, commonName: `svc-${i}.example.test`, validityDays: days });
         }
