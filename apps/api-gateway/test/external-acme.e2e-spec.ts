@@ -287,7 +287,12 @@ const missing = pebbleAvailable() ?? knotAvailable();
       certificatePem, chainPem, privateKeyPem, autoRenew: true, renewWith: { acmeAccountId: accountId, challengeType: 'dns-01', dnsProvider: rfc2136() },
     }).expect(201)).body.certificate;
     expect(imported).toEqual(expect.objectContaining({ source: 'imported', autoRenew: true }));
+    // PATCH changes how it renews: over http-01 from now on.
+    const patched = await api().patch(`/api/v1/certificates/${imported.id}`, { renewWith: { acmeAccountId: accountId, challengeType: 'http-01' } }).expect(200);
+    expect(patched.body.certificate.id).toBe(imported.id);
+    expect(fieldsOf((await api().patch(`/api/v1/certificates/${imported.id}`, { renewWith: { acmeAccountId: accountId, challengeType: 'dns-01' } }).expect(400)).body)).toEqual(['renewWith.dnsProvider']);
     const res = await api().post(`/api/v1/certificates/${imported.id}/renew`, {}).expect(202);
+    expect(res.body.order.challengeType).toBe('http-01');
     expect(await settled(res.body.order.id)).toEqual(expect.objectContaining({ status: 'valid', error: null }));
   });
 
