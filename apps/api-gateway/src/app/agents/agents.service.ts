@@ -11,7 +11,7 @@ import {
   DiscoveredCertificateInput, agentById, agentsPage, deleteAgent, discoveredCertificateById, discoveredCertificatesPage, discoveredLocations, insertAgent,
   recordAgentScan, touchAgent, upsertDiscoveredCertificates,
 } from '@signet/persistence';
-import { BundleInputError, checkBundle, formatName, parseCertificate, readBundle, toPem } from '@signet/pki';
+import { BundleInputError, describeKey, formatName, namesOf, parseCertificate, readBundle, toPem } from '@signet/pki';
 import { ApiError, Clock } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -29,6 +29,36 @@ import { generateAgentKey } from './agent-key';
 const MAX_SCAN_ERRORS = 200;
 
 export type AgentCaller = Caller<AgentPrincipal>;
+
+/** What the gateway reads of a reported certificate (the rest of a finding is where and by whom). */
+type ReadCertificate = Omit<DiscoveredCertificateInput, 'orgId' | 'agentId' | 'source' | 'location' | 'hasPrivateKey'>;
+
+/** A reported certificate and its chain read by the gateway itself, or why it cannot be. */
+function readCertificate(f: FindingDto): ReadCertificate | string {
+  let bundle;
+  try {
+    bundle = readBundle({ certificatePem: f.certificatePem, chainPem: f.chainPem || undefined });
+  } catch (error) {
+    return error instanceof BundleInputError ? error.message : 'not a certificate';
+  }
+  const leaf = bundle.leaf;
+  let parsed;
+  try {
+    parsed = parseCertificate(leaf.raw);
+  } catch {
+    parsed = null;
+  }
+  const names = namesOf(leaf);
+  return {
+    fingerprintSha256: leaf.fingerprint256.replace(/:/g, '').toLowerCase(), serialNumber: leaf.serialNumber.toUpperCase(),
+    commonName: names.commonName ?? names.dns[0] ?? names.ip[0] ?? '',
+    subjectDn: parsed ? formatName(parsed.subjectDer) : leaf.subject.split('\n').reverse().join(', '),
+    issuerDn: parsed ? formatName(parsed.issuerDer) : leaf.issuer.split('\n').reverse().join(', '),
+    sanDns: names.dns, sanIp: names.ip, keyAlgorithm: describeKey(leaf.publicKey),
+    selfSigned: leaf.subject === leaf.issuer && leaf.verify(leaf.publicKey), validFrom: new Date(leaf.validFrom), validTo: new Date(leaf.validTo),
+    certificateDer: leaf.raw, chainPem: bundle.chain.map((c) => toPem('CERTIFICATE', c.raw)).join('') || null,
+  };
+}
 
 @Injectable()
 export class AgentsService {
@@ -94,6 +124,8 @@ export class AgentsService {
     const errors: { location: string; error: string }[] = [];
     const rejected: { location: string; error: string }[] = [];
     const seen = new Set<string>();
+    // The same certificate found in many places (copies, a bundle shared by servers) is read once per batch.
+    const read = new Map<string, ReadCertificate | string>();
     for (const finding of dto.findings) {
       const place = `${finding.source}:${finding.location}`;
       if (seen.has(place)) continue;
@@ -102,12 +134,17 @@ export class AgentsService {
         errors.push({ location: finding.location, error: finding.error ?? 'no certificate given' });
         continue;
       }
-      const read = this.readFinding(principal, finding);
-      if (typeof read === 'string') {
-        rejected.push({ location: finding.location, error: read });
+      const key = `${finding.certificatePem}\n${finding.chainPem ?? ''}`;
+      let certificate = read.get(key);
+      if (certificate === undefined) read.set(key, (certificate = readCertificate(finding)));
+      if (typeof certificate === 'string') {
+        rejected.push({ location: finding.location, error: certificate });
         continue;
       }
-      rows.push(read);
+      rows.push({
+        ...certificate, id: randomUUID(), orgId: principal.orgId, agentId: principal.agentId, source: finding.source, location: finding.location,
+        hasPrivateKey: finding.hasPrivateKey === true,
+      });
     }
     await this.dataSource.transaction(async (manager) => {
       await upsertDiscoveredCertificates(manager, rows, now);
@@ -115,30 +152,6 @@ export class AgentsService {
       await touchAgent(manager, principal.agentId, now);
     });
     return { stored: rows.length, errors: errors.length + rejected.length, rejected };
-  }
-
-  private readFinding(principal: AgentPrincipal, f: FindingDto): (DiscoveredCertificateInput & { id: string }) | string {
-    let bundle;
-    try {
-      bundle = readBundle({ certificatePem: f.certificatePem, chainPem: f.chainPem || undefined });
-    } catch (error) {
-      return error instanceof BundleInputError ? error.message : 'not a certificate';
-    }
-    const report = checkBundle(bundle, { now: this.clock.now() });
-    const leaf = bundle.leaf;
-    let subjectDn: string;
-    try {
-      subjectDn = formatName(parseCertificate(leaf.raw).subjectDer);
-    } catch {
-      subjectDn = leaf.subject.split('\n').reverse().join(', ');
-    }
-    return {
-      id: randomUUID(), orgId: principal.orgId, agentId: principal.agentId, source: f.source, location: f.location, hasPrivateKey: f.hasPrivateKey === true,
-      fingerprintSha256: report.fingerprintSha256, serialNumber: report.serialNumber, commonName: report.commonName ?? report.sanDns[0] ?? report.sanIp[0] ?? '',
-      subjectDn, issuerDn: report.issuer, sanDns: report.sanDns, sanIp: report.sanIp, keyAlgorithm: report.keyAlgorithm,
-      selfSigned: leaf.subject === leaf.issuer && leaf.verify(leaf.publicKey), validFrom: new Date(report.validFrom), validTo: new Date(report.validTo),
-      certificateDer: leaf.raw, chainPem: bundle.chain.map((c) => toPem('CERTIFICATE', c.raw)).join('') || null,
-    };
   }
 
   // ---- discovered certificates ----
