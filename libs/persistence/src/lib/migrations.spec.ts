@@ -84,8 +84,9 @@ describe('migrations on a fresh database', () => {
         'certificates_org_created_idx',
         'certificates_org_valid_to_idx',
         'certificates_org_cn_idx',
-        'certificates_cn_trgm_idx',
-        'certificates_san_dns_idx',
+        'certificates_names_trgm_idx',
+        'certificates_hex_trgm_idx',
+        'certificates_imported_issuer_trgm_idx',
         'certificates_revoked_idx',
         'certificates_renewal_idx',
         'audit_events_org_seq_idx',
@@ -93,6 +94,36 @@ describe('migrations on a fresh database', () => {
         'ocsp_responses_next_update_idx',
       ]),
     );
+  });
+
+  it('serves each arm of the list search from an index (migration 1765900000000), so no search reads the whole table', async () => {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    try {
+      // Without the org's own condition and with plain index scans off, a plan that avoids reading the whole
+      // table must OR one index scan per arm: an arm without an index would leave only the sequential scan.
+      await client.query(`SET enable_seqscan = off; SET enable_indexscan = off`);
+      // The search of certificate-lists.ts certificatesPage, its arms as it writes them.
+      const plan = await client.query(
+        `EXPLAIN SELECT id FROM certificates c WHERE (
+            (certificate_names_text(c.common_name, c.san_dns) LIKE $2
+              AND (lower(c.common_name) LIKE $2 OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE $2)))
+            OR ((lower(c.serial_number) || ' ' || c.fingerprint_sha256) LIKE $3 AND (c.serial_number LIKE upper($3) OR c.fingerprint_sha256 LIKE $3))
+            OR c.ca_id = ANY(ARRAY(SELECT id FROM cas WHERE org_id = $1 AND lower(common_name) LIKE $2))
+            OR (c.ca_id IS NULL AND replace(replace(replace(lower(c.issuer_dn), ', ', ','), ' = ', '='), ' =', '=') LIKE $2))`,
+        ['00000000-0000-4000-8000-000000000000', '%www.example%', '%0a1b2c3d%'],
+      );
+      const text = plan.rows.map((r) => r['QUERY PLAN']).join('\n');
+      // Names, serial and fingerprint by their trigram indexes, the issuing CAs' certificates by ca_id; the
+      // imported ones' issuer by its partial trigram index or by ca_id IS NULL, whichever the planner prices lower.
+      for (const index of ['certificates_names_trgm_idx', 'certificates_hex_trgm_idx', 'certificates_ca_created_idx']) {
+        expect(text).toContain(`Bitmap Index Scan on ${index}`);
+      }
+      expect(text).toContain('BitmapOr');
+      expect(text).not.toMatch(/Seq Scan on certificates/);
+    } finally {
+      await client.end();
+    }
   });
 
   it('serves CRL pages index-only and the sweep from an index, stores CRLs uncompressed; and reverts that', async () => {
