@@ -17,7 +17,7 @@ import {
 import * as acme from 'acme-client';
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,6 +156,7 @@ describe('metrics of API.md section 12 after a realistic run, and the dashboard 
     await dns?.close();
     if (enroll) expect(await stopService(enroll)).toBe(0);
     if (signer) expect(await stopService(signer)).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('exports the bounded label sets at 0 from start-up, so rates and ratios over them are defined from the start', async () => {
