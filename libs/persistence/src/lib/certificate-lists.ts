@@ -101,17 +101,21 @@ export async function certificatesPage(manager: EntityManager, q: CertificateLis
     const dn = q.search.toLowerCase().replace(/\s*([,=+])\s*/g, '$1');
     // Each arm leads with a condition a trigram index serves (migration 1765900000000), so the arms are
     // bitmap index scans OR-ed together; the exact condition after it is checked on the rows found.
-    // The issuing CAs' ids are an array computed once (not a sub-select per row), so certificates_ca_created_idx serves that arm.
+    // The issuing CAs whose name matches are looked up first and given as values: an arm the planner cannot
+    // estimate (a sub-select) made it expect most rows to match and read the whole sort index for a page.
+    const issuingCaIds: string[] = (
+      await manager.query(caIdsWithSubjectLike('$1', '$2', '$3'), [q.orgId, contains(q.search.toLowerCase()), contains(dn)])
+    ).map((row: { id: string }) => row.id);
     query.andWhere(
       `((certificate_names_text(c.common_name, c.san_dns) LIKE :like
             AND (lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)))
           OR (:hex <> '' AND (lower(c.serial_number) || ' ' || c.fingerprint_sha256) LIKE :hexLike
             AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint))
-          OR c.ca_id = ANY(ARRAY(${caIdsWithSubjectLike(':orgId', ':like', ':dnLike')}))
+          ${issuingCaIds.length ? 'OR c.ca_id = ANY(:issuingCaIds)' : ''}
           OR (c.ca_id IS NULL AND ${IMPORTED_ISSUER_SQL.replace('issuer_dn', 'c.issuer_dn')} LIKE :dnLike))`,
       {
         like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, hexLike: contains(hex.toLowerCase()),
-        serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()),
+        serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()), issuingCaIds,
       },
     );
   }

@@ -39,6 +39,9 @@ export class InventorySearchIndexes1765900000000 implements MigrationInterface {
     );
     await q.query(`DROP INDEX CONCURRENTLY IF EXISTS certificates_cn_trgm_idx`);
     await q.query(`DROP INDEX CONCURRENTLY IF EXISTS certificates_san_dns_idx`);
+    // Statistics of the new index expressions now, not at autovacuum's next analyze: without them the
+    // planner guesses how many rows a search matches.
+    await q.query(`ANALYZE certificates`);
   }
 
   async down(q: QueryRunner): Promise<void> {
