@@ -3,7 +3,7 @@
  * Measures the seeded inventory (bench/inventory/seed.js) through the built gateway's HTTP API:
  *
  *   npm run build && node bench/inventory/measure.js [--state /var/tmp/signet-inventory/state.json]
- *       [--samples 20] [--issue-seconds 15] [--connections 16] [--no-issuance] [--only list|search|stats]
+ *       [--samples 20] [--issue-seconds 15] [--connections 16] [--no-issuance] [--only list|search|stats|issuance]
  *
  * - start-up: spawn to /readyz of the gateway and to /healthz of the signer, on the inventory's database.
  * - list: each filter (default sort), each sort and order (no filter), first page and page 1,000 (pageSize
@@ -230,7 +230,7 @@ async function main() {
   if (migrations[0]) log(`latest migration: ${migrations[0].name}`);
 
   let empty = null;
-  if (!flag('no-issuance') && !ONLY) {
+  if (!flag('no-issuance') && (!ONLY || ONLY === 'issuance')) {
     const shared = run.sharedEnv('warn');
     run.createDatabase(shared);
     empty = await startStack('empty', run.dbUrl, null);
