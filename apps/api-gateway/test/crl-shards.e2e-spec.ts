@@ -8,25 +8,13 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { children, content, encoding, readDer, readOid } from '@signet/pki';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
-import { bearer, createOrg, startGateway, until } from './support';
+import { bearer, createOrg, opensslWorkspace, startGateway, until } from './support';
 
-const dir = mkdtempSync(join(tmpdir(), 'signet-crl-shards-'));
-const openssl = (...args: string[]) => {
-  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
-};
-const file = (name: string, data: string | Buffer) => {
-  writeFileSync(join(dir, name), data);
-  return name;
-};
+const { openssl, file } = opensslWorkspace('signet-crl-shards-');
 /** This suite's own queue prefix: its sweeps must not meet another suite's signers. */
 const QUEUE_PREFIX = `${process.env.QUEUE_PREFIX}-crlshards`;
 

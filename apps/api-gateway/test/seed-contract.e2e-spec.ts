@@ -6,23 +6,13 @@
  */
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RunningService, stopService } from '@signet/testing';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
-import { bearer, createOrg, expectErrorShape, sleep, startGateway, startSigner } from './support';
+import { bearer, createOrg, expectErrorShape, opensslWorkspace, sleep, startGateway, startSigner } from './support';
 
-const dir = mkdtempSync(join(tmpdir(), 'signet-seed-'));
-const openssl = (...args: string[]) => {
-  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
-};
-const file = (name: string, data: string | Buffer) => {
-  writeFileSync(join(dir, name), data);
-  return name;
-};
+const { dir, openssl, file } = opensslWorkspace('signet-seed-');
 /** A fresh P-256 CSR made by openssl. */
 const csrFor = (name: string, commonName: string) => {
   expect(openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-subj', `/CN=${commonName}`, '-out', `${name}.csr`).ok).toBe(true);

@@ -1,6 +1,10 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { loadConfig } from '@signet/service';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { createGateway } from '../src/app/gateway';
 import { GatewayConfig } from '../src/app/gateway.config';
@@ -73,4 +77,21 @@ export async function until<T>(what: string, probe: () => Promise<T | null | und
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(100);
   }
+}
+
+/**
+ * A temporary folder for a suite's openssl judgements: `openssl(...args)` runs there (ok, and stdout with
+ * stderr), `file(name, data)` writes a file there and returns its name for openssl's arguments.
+ */
+export function opensslWorkspace(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+  };
+  const file = (name: string, data: string | Buffer) => {
+    writeFileSync(join(dir, name), data);
+    return name;
+  };
+  return { dir, openssl, file };
 }
