@@ -191,6 +191,10 @@ describe('signet-agent discovery', () => {
       mkdirSync(join(big, `d${dir}`), { mode: 0o755 });
       for (let i = 0; i < 100; i++) copyFileSync(join(ca, `${names[(dir + i) % names.length]}.crt`), join(big, `d${dir}`, `c${i}.pem`));
     }
+    // The synchronous preparation above can hold the event loop past the gateway's keep-alive timeout: let the
+    // loop see the gateway close its idle connection before the next request, which would otherwise go out on
+    // that closing socket ("other side closed").
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const other = (await api('POST', '/api/v1/agents', { name: 'bulk-host' }));
     const started = Date.now();
     const run = await agentOnce(scratchDir('cfg'), { gatewayUrl: stack.url, key: other.key, scanPaths: [big], stateDir: stateDir('bulk') });
