@@ -143,13 +143,18 @@ export class RevokeHandlers {
   }
 
   /**
-   * The CRL the revoked certificate's distribution point names (its shard, or the full CRL): a delayed,
-   * de-duplicated rebuild, or right now, with the full CRL too, for a passphrase CA.
+   * The CRL the revoked certificate's distribution point names (its shard, or the full CRL) and, for a shard,
+   * the full CRL too: a delayed, de-duplicated rebuild each, or right now for a passphrase CA. The full CRL is
+   * scheduled here rather than left to the sweep: the sweep finds a missed revocation by comparing revoked_at
+   * with the CRL's thisUpdate, which a revocation committed while a build was reading misses.
    */
   private async afterRevocation(ca: CertificateAuthorityEntity, passphrase?: string, shard: number | null = null): Promise<void> {
     if (ca.hasPassphrase) {
       if (shard !== null) await this.crls.build(ca.id, passphrase, shard);
       await this.crls.build(ca.id, passphrase);
-    } else await this.queue.scheduleCrl(ca.id, shard);
+      return;
+    }
+    if (shard !== null) await this.queue.scheduleCrl(ca.id, shard);
+    await this.queue.scheduleCrl(ca.id);
   }
 }
