@@ -161,6 +161,16 @@ describe('signet-agent discovery', () => {
 
     const bad = await apiCall(stack.url, 'POST', `/api/v1/discovered-certificates/${expired.id}/import`, { key: stack.adminKey, body: { autoRenew: 'yes' } });
     expect([bad.status, bad.body.code]).toEqual([400, 'validation_failed']);
+
+    // profileId: a Signet CA takes the certificate over at its renewal (a new key; the agent sent none).
+    const chained = at(await discovered(), join(tree, 'web/chain/fullchain.pem'));
+    const noWay = await apiCall(stack.url, 'POST', `/api/v1/discovered-certificates/${chained.id}/import`, { key: stack.adminKey, body: { autoRenew: true } });
+    expect([noWay.status, noWay.body.details?.rule]).toEqual([422, 'autoRenew']);
+    const { profile } = await api('POST', '/api/v1/profiles', { caId: stack.caId, name: 'Takeover', slug: 'takeover', allowedDomains: ['example.test'] });
+    const takenOver = await apiOk(stack.url, 'POST', `/api/v1/discovered-certificates/${chained.id}/import`, { key: stack.adminKey, body: { autoRenew: true, profileId: profile.id } });
+    expect(takenOver.certificate).toMatchObject({ source: 'discovered', caId: null, autoRenew: true, renewal: { status: 'scheduled' } });
+    const renewed = await api('POST', `/api/v1/certificates/${takenOver.certificate.id}/renew`, {});
+    expect(renewed.certificate).toMatchObject({ source: 'issued', caId: stack.caId, profileId: profile.id, commonName: 'chained.example.test', renewedFromId: takenOver.certificate.id });
     const unknown = await apiCall(stack.url, 'GET', '/api/v1/discovered-certificates?source=everywhere', { key: stack.adminKey });
     expect([unknown.status, unknown.body.code]).toEqual([400, 'validation_failed']);
   });

@@ -277,12 +277,13 @@ const missing = pebbleAvailable() ?? knotAvailable();
     await request(http).get('/.well-known/acme-challenge/..%2F..%2Fetc').expect(404);
   });
 
-  it('takes renewWith {acmeAccountId} on import; autoRenew without it stays 422', async () => {
+  it('takes renewWith {acmeAccountId} on import; autoRenew without a renewWith stays 422', async () => {
     const obtained = await obtain({ domains: ['imp.example.test'], challengeType: 'http-01', autoRenew: false });
     const { certificatePem, chainPem, privateKeyPem } = (await api().get(`/api/v1/certificates/${obtained.certificateId}/download?format=json`).expect(200)).body;
     await api().delete(`/api/v1/certificates/${obtained.certificateId}`).expect(204);
     expectErrorShape((await api().post('/api/v1/certificates/import', { certificatePem, chainPem, privateKeyPem, autoRenew: true }).expect(422)).body, 'policy_violation', 422);
-    expectErrorShape((await api().post('/api/v1/certificates/import', { certificatePem, chainPem, privateKeyPem, renewWith: { profileId: '00000000-0000-4000-8000-000000000000' } }).expect(422)).body, 'policy_violation', 422);
+    // renewWith is one way: a profile (renew-under-profile.e2e-spec) or an account, not both.
+    expectErrorShape((await api().post('/api/v1/certificates/import', { certificatePem, chainPem, privateKeyPem, renewWith: { acmeAccountId: accountId, profileId: '00000000-0000-4000-8000-000000000000' } }).expect(400)).body, 'validation_failed', 400);
     const imported = (await api().post('/api/v1/certificates/import', {
       certificatePem, chainPem, privateKeyPem, autoRenew: true, renewWith: { acmeAccountId: accountId, challengeType: 'dns-01', dnsProvider: rfc2136() },
     }).expect(201)).body.certificate;

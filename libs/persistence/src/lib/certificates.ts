@@ -5,7 +5,7 @@
  * stored key's hand-out, and the renewal sweep's due list. (Lists and counts: certificate-lists.ts.)
  */
 import { EntityManager, IsNull } from 'typeorm';
-import { CertificateAuthorityEntity, CertificateEntity, RevocationReasonName } from './entities';
+import { CertificateAuthorityEntity, CertificateEntity, ProfileEntity, RevocationReasonName } from './entities';
 
 /** The ids of the certificates already issued under these issuance keys, by key: one query for a whole job. */
 export async function certificateIdsByIssuanceKey(manager: EntityManager, keys: string[]): Promise<Map<string, string>> {
@@ -83,17 +83,32 @@ export const RENEWAL_DUE_SQL = `c.auto_renew AND c.status = 'active' AND c.super
  * Certificates the renewal sweep renews now, soonest expiry first, at most `limit`: autoRenew, active,
  * not yet renewed, inside their renewalThresholdDays, under an active CA the sweep can sign for (no
  * passphrase, not expired), and renewable here (a CSR to re-certify, or a managed key that was kept).
+ * A certificate from elsewhere renewed under a profile (renew_profile_id) is due under the profile's CA;
+ * a deleted profile still makes it due, so that the refusal is recorded on it rather than nothing happening.
  * `tried`: ids this sweep already went through (a failed one is not taken again in the same sweep).
  */
 export function certificatesDueForRenewal(manager: EntityManager, tried: Set<string>, limit: number): Promise<CertificateEntity[]> {
   return manager.getRepository(CertificateEntity).createQueryBuilder('c')
-    .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = c.ca_id AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
+    .leftJoin(ProfileEntity, 'p', 'c.ca_id IS NULL AND p.id = c.renew_profile_id')
+    .innerJoin(CertificateAuthorityEntity, 'ca', 'ca.id = COALESCE(c.ca_id, p.ca_id) AND ca.status = :active AND NOT ca.has_passphrase AND ca.valid_to > now()', { active: 'active' })
     .where(RENEWAL_DUE_SQL)
-    .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL)`)
+    .andWhere(`(c.mode = 'csr' AND c.csr_der IS NOT NULL OR c.mode = 'managed' AND c.encrypted_key IS NOT NULL OR p.id IS NOT NULL)`)
     .andWhere(tried.size ? 'c.id NOT IN (:...tried)' : 'true', { tried: [...tried] })
     .orderBy('c.valid_to', 'ASC')
     .limit(limit)
     .getMany();
+}
+
+/**
+ * A certificate from elsewhere is renewed under this Signet profile from now on (`renewWith: {profileId}`),
+ * and no longer through an outside ACME account: one way to renew (certificates_renew_under_profile).
+ */
+export async function setRenewalProfile(manager: EntityManager, certificateId: string, profileId: string): Promise<void> {
+  await manager.query(
+    `UPDATE certificates SET renew_profile_id = $2, external_acme_account_id = NULL, external_acme_challenge_type = NULL, external_acme_dns_credentials_id = NULL
+      WHERE id = $1 AND ca_id IS NULL`,
+    [certificateId, profileId],
+  );
 }
 
 /** Remove a certificate no Signet CA issued from the org's inventory; false when there is no such one. */

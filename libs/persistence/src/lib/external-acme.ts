@@ -188,7 +188,8 @@ export async function updateExternalAcmeOrder(
 /** The certificate is (also) renewed through this outside account from now on. */
 export async function setExternalAcmeRenewal(manager: EntityManager, certificateId: string, renewal: ExternalAcmeRenewal): Promise<void> {
   await manager.query(
-    `UPDATE certificates SET external_acme_account_id = $2, external_acme_challenge_type = $3, external_acme_dns_credentials_id = $4 WHERE id = $1`,
+    // One way to renew: through the account, no longer under a profile (certificates_renew_under_profile).
+    `UPDATE certificates SET external_acme_account_id = $2, external_acme_challenge_type = $3, external_acme_dns_credentials_id = $4, renew_profile_id = NULL WHERE id = $1`,
     [certificateId, renewal.accountId, renewal.challengeType, renewal.dnsCredentialsId],
   );
 }

@@ -207,9 +207,10 @@ export class ListDiscoveredDto extends PageQueryDto {
 }
 
 export class ImportDiscoveredDto {
-  @ApiPropertyOptional({ type: Boolean, default: false }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'with profileId: renewed by the sweep within renewalThresholdDays; without one 422 (rule autoRenew)' }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @OptionalNotNull() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
-  @ApiPropertyOptional({ format: 'uuid' }) @IsOptional() @IsUUID() profileId?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'renewed from now on by a Signet CA under this profile of the org (as renewWith {profileId} on import: a new key, the same names)' })
+  @OptionalNotNull() @IsUUID() profileId?: string;
   @ApiPropertyOptional({ type: String, maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
 }
 

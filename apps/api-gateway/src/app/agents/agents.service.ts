@@ -178,12 +178,17 @@ export class AgentsService {
     const row = await discoveredCertificateById(this.dataSource.manager, principal.orgId, id);
     if (!row) throw ApiError.notFound('discovered certificate');
     if (row.certificateId) throw new ApiError('conflict', 'this certificate is already in the inventory', { certificateId: row.certificateId });
-    if (dto.profileId !== undefined || dto.autoRenew) {
-      throw new ApiError('policy_violation', 'a discovered certificate is renewed by its own issuer: autoRenew and profileId are not offered for it yet', { rule: 'autoRenew', field: dto.profileId !== undefined ? 'profileId' : 'autoRenew' });
+    // profileId: renewed from now on by a Signet CA under that profile (renewWith {profileId}, with a new
+    // key, since the agent reports no private key); autoRenew without one has nothing to renew it.
+    if (dto.autoRenew && dto.profileId === undefined) {
+      throw new ApiError('policy_violation', 'a discovered certificate renews automatically only under a Signet profile: give profileId', { rule: 'autoRenew', field: 'autoRenew' });
     }
     const imported = await this.bundles.import(
       caller,
-      { certificatePem: toPem('CERTIFICATE', row.certificateDer), chainPem: row.chainPem ?? undefined, notes: dto.notes, renewalThresholdDays: dto.renewalThresholdDays },
+      {
+        certificatePem: toPem('CERTIFICATE', row.certificateDer), chainPem: row.chainPem ?? undefined, notes: dto.notes, renewalThresholdDays: dto.renewalThresholdDays,
+        autoRenew: dto.autoRenew, renewWith: dto.profileId !== undefined ? { profileId: dto.profileId } : undefined,
+      },
       'discovered',
     );
     const locations = await discoveredLocations(this.dataSource.manager, principal.orgId, row.fingerprintSha256);

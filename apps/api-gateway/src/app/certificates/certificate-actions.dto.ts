@@ -9,7 +9,7 @@ export class PatchCertificateDto {
   @ApiPropertyOptional({ type: Boolean }) @OptionalNotNull() @IsBoolean() autoRenew?: boolean;
   @ApiPropertyOptional({ type: Number, minimum: 1, maximum: 397 }) @OptionalNotNull() @IsInt() @Min(1) @Max(397) renewalThresholdDays?: number;
   @ApiPropertyOptional({ type: String, maxLength: 2000, nullable: true }) @IsOptional() @IsString() @MaxLength(2000) notes?: string;
-  @ApiPropertyOptional({ type: RenewWithDto, description: 'a certificate from elsewhere: renewed from now on through an outside ACME account of the org, {acmeAccountId, challengeType?, dnsProvider?}' })
+  @ApiPropertyOptional({ type: RenewWithDto, description: 'a certificate from elsewhere: how it is renewed from now on, {profileId} (a Signet profile of the org issues its renewal) or {acmeAccountId, challengeType?, dnsProvider?} (an outside ACME account of the org); as on import' })
   @OptionalNotNull() @ValidateNested() @Type(() => RenewWithDto) renewWith?: RenewWithDto;
 
   @ApiPropertyOptional({ type: [DeployTargetDto], description: "where every renewal of it (by hand or by the sweep) is deployed: an agent of the org and one of its targets; replaces the certificate's targets ([] removes them)" })

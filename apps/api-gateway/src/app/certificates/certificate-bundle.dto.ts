@@ -63,7 +63,7 @@ export class ImportCertificateDto extends CertificateBundleDto {
   @OptionalNotNull() @IsString() @MaxLength(2000)
   notes?: string;
 
-  @ApiPropertyOptional({ type: Boolean, default: false, description: 'renewed automatically through renewWith\'s outside ACME account; true without renewWith is refused (422, rule autoRenew)' })
+  @ApiPropertyOptional({ type: Boolean, default: false, description: 'renewed automatically (by the sweep, within renewalThresholdDays) the way renewWith says; true without renewWith is refused (422, rule autoRenew)' })
   @OptionalNotNull() @IsBoolean()
   autoRenew?: boolean;
 
@@ -71,7 +71,7 @@ export class ImportCertificateDto extends CertificateBundleDto {
   @OptionalNotNull() @IsInt() @Min(1) @Max(397)
   renewalThresholdDays?: number;
 
-  @ApiPropertyOptional({ type: RenewWithDto, description: 'renewed (by API, and by the sweep with autoRenew) by obtaining anew through an outside ACME account of the org: {acmeAccountId, challengeType? (http-01), dnsProvider?}; {profileId} is refused (422)' })
+  @ApiPropertyOptional({ type: RenewWithDto, description: 'how it is renewed (POST .../renew, and the sweep with autoRenew), one of: {profileId}: issued anew by a Signet CA under that profile of the org (same subject and names, a new key kept encrypted; the profile must accept them, checked now: 422 otherwise; a profile with requireApproval is 422); {acmeAccountId, challengeType? (http-01), dnsProvider?}: obtained anew through that outside ACME account of the org' })
   @OptionalNotNull() @ValidateNested() @Type(() => RenewWithDto)
   renewWith?: RenewWithDto;
 }

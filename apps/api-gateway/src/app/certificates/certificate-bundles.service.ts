@@ -14,10 +14,10 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import type { OrgCaller } from '../access/caller';
 import { AuditService } from '../audit/audit.service';
-import { ExternalAcmeService } from '../external-acme/external-acme.service';
 import type { CertificateBundleDto, ImportCertificateDto, ValidateCertificateDto } from './certificate-bundle.dto';
 import { certificatePem, certificateView } from './certificate.view';
 import { certificateFromElsewhere, wrapPrivateKey } from './from-elsewhere';
+import { RenewalMethods } from './renewal-methods';
 
 const BASE64 = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
 
@@ -33,7 +33,7 @@ export class CertificateBundlesService {
     private readonly clock: Clock,
     private readonly signer: SignerClient,
     private readonly audit: AuditService,
-    private readonly externalAcme: ExternalAcmeService,
+    private readonly renewalMethods: RenewalMethods,
   ) {}
 
   /** The inputs read, or 400 validation_failed naming the field that could not be. */
@@ -66,19 +66,19 @@ export class CertificateBundlesService {
     const report = checkBundle(bundle, { now: this.clock.now() });
     const errors = source === 'discovered' ? report.errors.filter((e) => e.code !== 'expired' && e.code !== 'not_yet_valid') : report.errors;
     if (errors.length) throw ApiError.validation(fieldsOf(errors, dto));
-    const renewal = dto.renewWith ? await this.externalAcme.renewalMethod(caller.principal.orgId, dto.renewWith, report.sanDns) : null;
-    if (dto.autoRenew && !renewal) {
-      throw new ApiError('policy_violation', 'a certificate from elsewhere renews automatically only through an outside ACME account: give renewWith {acmeAccountId}', { rule: 'autoRenew', field: 'autoRenew' });
+    if (dto.autoRenew && !dto.renewWith) {
+      throw new ApiError('policy_violation', 'a certificate from elsewhere renews automatically only with renewWith: {profileId} (a Signet profile issues its renewal) or {acmeAccountId} (its outside ACME CA does)', { rule: 'autoRenew', field: 'autoRenew' });
     }
-    const encryptedKey = bundle.privateKey ? await wrapPrivateKey(this.signer, exportPrivateKeyPem(bundle.privateKey)) : null;
     const id = randomUUID();
-    const row = certificateFromElsewhere(bundle, report, {
-      id, orgId: caller.principal.orgId, source, encryptedKey, notes: dto.notes ?? null, autoRenew: dto.autoRenew ?? false, renewalThresholdDays: dto.renewalThresholdDays ?? 30, renewedFromId: null,
-    });
+    const fields = { id, orgId: caller.principal.orgId, source, notes: dto.notes ?? null, autoRenew: dto.autoRenew ?? false, renewalThresholdDays: dto.renewalThresholdDays ?? 30, renewedFromId: null };
+    // How it renews is settled before its key goes to a signer to be encrypted: a refusal costs nothing.
+    const renewal = dto.renewWith ? await this.renewalMethods.choose(caller, dto.renewWith, certificateFromElsewhere(bundle, report, { ...fields, encryptedKey: null })) : null;
+    const encryptedKey = bundle.privateKey ? await wrapPrivateKey(this.signer, exportPrivateKeyPem(bundle.privateKey)) : null;
+    const row = certificateFromElsewhere(bundle, report, { ...fields, encryptedKey });
     try {
       await this.dataSource.transaction(async (manager) => {
         await insertCertificates(manager, [row]);
-        if (renewal) await this.externalAcme.keepRenewalMethod(manager, id, renewal);
+        if (renewal) await this.renewalMethods.keep(manager, id, renewal);
         await this.audit.record(caller, {
           eventType: 'certificate.import', resourceType: 'certificate', resourceId: id,
           details: { commonName: row.commonName, serialNumber: row.serialNumber, issuer: row.issuerDn, source, withKey: encryptedKey !== null, warnings: report.warnings.map((w) => w.code) },

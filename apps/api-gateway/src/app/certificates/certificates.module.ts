@@ -7,7 +7,8 @@ import { CertificateBundlesService } from './certificate-bundles.service';
 import { CertificatesController } from './certificates.controller';
 import { CertificatesService } from './certificates.service';
 import { IssuanceModule } from './issuance.module';
+import { RenewalMethods } from './renewal-methods';
 
 /** Certificates: issue, batch, list, read, download, renew, revoke, stats; bundles from elsewhere validated. */
-@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule, DeployTargetsModule], controllers: [CertificateBundlesController, CertificatesController], providers: [CertificatesService, CertificateBundlesService], exports: [CertificateBundlesService] })
+@Module({ imports: [CasModule, IssuanceModule, ApprovalsModule, DeployTargetsModule], controllers: [CertificateBundlesController, CertificatesController], providers: [CertificatesService, CertificateBundlesService, RenewalMethods], exports: [CertificateBundlesService] })
 export class CertificatesModule {}

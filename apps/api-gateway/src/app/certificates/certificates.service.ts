@@ -14,7 +14,7 @@ import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@sig
 import { idempotently, requestHash } from './idempotency';
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
+import { OrgPrincipal, mayOnCa, readableCaIds, requireOnCa } from '../access/principal';
 import { validItem } from './batch';
 import { CasService } from '../cas/cas.service';
 import { certificatePem, certificateView } from './certificate.view';
@@ -29,6 +29,7 @@ import { DeployTargetsService } from '../agents/deploy-targets.service';
 import { decodeCursor, encodeCursor, pageOf, skipOf } from '../paging';
 import { zip } from './zip';
 import { StatsCache } from './stats-cache';
+import { RenewalMethods } from './renewal-methods';
 import type { OrgCaller } from '../access/caller';
 
 const SAN_FIELDS = { dns: 'sanDns', ip: 'sanIp', email: 'sanEmail', uri: 'sanUri' } as const;
@@ -68,6 +69,7 @@ export class CertificatesService {
     private readonly approvals: ApprovalsService,
     private readonly externalAcme: ExternalAcmeService,
     private readonly deployTargets: DeployTargetsService,
+    private readonly renewalMethods: RenewalMethods,
   ) {}
 
   private readonly statsCache = new StatsCache<CertificateCounts>();
@@ -136,12 +138,14 @@ export class CertificatesService {
     if (old.supersededById && old.supersededById !== certificateId) {
       throw new ApiError('conflict', 'this certificate was already renewed', { supersededById: old.supersededById });
     }
-    // A certificate from elsewhere is renewed by its own CA through the outside ACME account that renews it: an order (202).
-    if (!old.caId) return this.externalAcme.renew(caller, old);
-    if (old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
-    if (old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
-    const job = renewalJob({ ...old, caId: old.caId }, {
-      certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(caller), csrPem: dto.csrPem, validityDays: dto.validityDays,
+    // A certificate from elsewhere is renewed by its own CA through the outside ACME account that renews it
+    // (an order, 202), or issued anew under the Signet profile that renews it (201: a new key, or a given CSR's).
+    if (!old.caId && !old.renewProfileId) return this.externalAcme.renew(caller, old);
+    const profileCaId = old.caId ? undefined : await this.renewalProfileCaId(principal, old);
+    if (old.caId && old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
+    if (old.caId && old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
+    const job = renewalJob(old, {
+      certificateId, issuanceKey: `issue-${certificateId}`, actor: actorOf(caller), csrPem: dto.csrPem, validityDays: dto.validityDays, profileCaId,
     });
     const renewed = await this.issuance.submit(caller, job, dto.caPassphrase);
     if (dto.revokeOld) {
@@ -150,6 +154,14 @@ export class CertificatesService {
       });
     }
     return renewed;
+  }
+
+  /** The CA of the live profile a certificate from elsewhere is renewed under, if this key may issue on it. */
+  private async renewalProfileCaId(principal: OrgPrincipal, old: CertificateEntity): Promise<string> {
+    const profile = await findLiveProfile(this.dataSource.manager, principal.orgId, old.renewProfileId as string);
+    if (!profile) throw new ApiError('conflict', 'the profile this certificate is renewed under was deleted: give it another with PATCH renewWith {profileId}', { profileId: old.renewProfileId });
+    requireOnCa(principal, profile.caId, 'issue', 'profile');
+    return profile.caId;
   }
 
   private async issueOnce(caller: OrgCaller, dto: IssueCertificateDto, certificateId: string) {
@@ -266,10 +278,12 @@ export class CertificatesService {
     const row = await this.readable(principal, id);
     const changes: CertificateSettings = {};
     if (dto.renewWith && row.caId) throw ApiError.validation([{ field: 'renewWith', messages: ['renewWith is for certificates from elsewhere: a Signet CA renews its own'] }]);
-    const renewal = dto.renewWith ? await this.externalAcme.renewalMethod(principal.orgId, dto.renewWith, row.sanDns) : null;
+    const renewal = dto.renewWith
+      ? await this.renewalMethods.choose(caller, dto.renewWith, { ...row, autoRenew: dto.autoRenew ?? row.autoRenew, renewalThresholdDays: dto.renewalThresholdDays ?? row.renewalThresholdDays })
+      : null;
     if (dto.autoRenew === true && !row.autoRenew && !row.caId) {
-      if (!renewal && !(await this.externalAcme.renewsThroughAccount(row.id))) {
-        throw new ApiError('policy_violation', 'no Signet CA issued this certificate and no outside ACME account renews it: give renewWith {acmeAccountId}', { rule: 'autoRenew', field: 'autoRenew' });
+      if (!renewal && !(await this.renewalMethods.has(row))) {
+        throw new ApiError('policy_violation', 'no Signet CA issued this certificate and nothing renews it: give renewWith {profileId} (a Signet profile) or {acmeAccountId} (an outside ACME account)', { rule: 'autoRenew', field: 'autoRenew' });
       }
     } else if (dto.autoRenew === true && !row.autoRenew && row.caId) {
       const ca = await caInOrg(this.dataSource.manager, row.caId, principal.orgId);
@@ -281,7 +295,7 @@ export class CertificatesService {
     if (dto.notes !== undefined) changes.notes = dto.notes;
     await this.dataSource.transaction(async (manager) => {
       await updateCertificateSettings(manager, row.id, changes);
-      if (renewal) await this.externalAcme.keepRenewalMethod(manager, row.id, renewal);
+      if (renewal) await this.renewalMethods.keep(manager, row.id, renewal);
       if (dto.deployTargets) await this.deployTargets.replace(principal.orgId, row.id, dto.deployTargets, manager);
       const details = dto.deployTargets ? { ...changes, deployTargets: dto.deployTargets } : { ...changes };
       await this.audit.record(caller, { eventType: 'certificate.update', resourceType: 'certificate', resourceId: row.id, details }, manager);

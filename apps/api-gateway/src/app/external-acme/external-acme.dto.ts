@@ -91,13 +91,13 @@ export class ObtainCertificateDto {
   dryRun?: boolean;
 }
 
-/** `renewWith: {acmeAccountId}` on import: the certificate is renewed by obtaining anew through that account. */
+/** `renewWith` (import, PATCH): `{profileId}`, issued anew under a Signet profile, or `{acmeAccountId, ...}`, obtained anew through that account (certificates/renewal-methods.ts). */
 export class RenewWithDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'an outside ACME account of the org' })
   @OptionalNotNull() @IsUUID('all', { message: 'renewWith.acmeAccountId must be a UUID' })
   acmeAccountId?: string;
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'a certificate profile of the org' })
+  @ApiPropertyOptional({ format: 'uuid', description: 'a certificate profile of the org whose CA issues the renewal (not with acmeAccountId)' })
   @OptionalNotNull() @IsUUID('all', { message: 'renewWith.profileId must be a UUID' })
   profileId?: string;
 

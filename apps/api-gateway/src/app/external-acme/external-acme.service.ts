@@ -191,15 +191,10 @@ export class ExternalAcmeService {
   /**
    * `renewWith: {acmeAccountId, challengeType?, dnsProvider?}` checked for an import or a PATCH of a
    * certificate from elsewhere with these DNS names: how to renew it, its DNS credentials stored by
-   * keepRenewalMethod in the caller's transaction. `{profileId}` is refused: renewing a certificate from
-   * elsewhere under a Signet profile is not offered.
+   * keepRenewalMethod in the caller's transaction (certificates/renewal-methods.ts chooses between this
+   * and a Signet profile).
    */
-  async renewalMethod(orgId: string, renewWith: RenewWithDto, sanDns: string[]): Promise<RenewalMethod> {
-    if (renewWith.profileId !== undefined || renewWith.acmeAccountId === undefined) {
-      throw new ApiError('policy_violation', 'renewWith takes {acmeAccountId} (an outside ACME account of the org): renewing under a Signet profile is not offered for certificates from elsewhere', {
-        rule: 'renewWith', field: 'renewWith',
-      });
-    }
+  async renewalMethod(orgId: string, renewWith: RenewWithDto & { acmeAccountId: string }, sanDns: string[]): Promise<RenewalMethod> {
     const challengeType: ExternalAcmeChallengeType = renewWith.challengeType ?? 'http-01';
     if (!sanDns.length) throw ApiError.validation([{ field: 'renewWith', messages: ['renewWith needs a certificate for DNS names: an ACME CA validates and issues those'] }]);
     this.domainsOf(sanDns, challengeType);

@@ -15,7 +15,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, crlShardsDue, insertAuditEvents, markRenewalAttempt, ocspResponsesDueForRefresh, purgeAuditEvents, recordRenewalOutcome,
+  CertificateEntity, OcspResponseDue, casByIds, casDueForCrl, certificatesDueForRenewal, crlShardsDue, insertAuditEvents, liveProfilesById, markRenewalAttempt, ocspResponsesDueForRefresh,
+  purgeAuditEvents, recordRenewalOutcome,
 } from '@signet/persistence';
 import { toPem } from '@signet/pki';
 import { decodeJobFailure, renewalJob } from '@signet/queue';
@@ -89,8 +90,10 @@ export class Sweeps {
    * new certificate, its OCSP response, supersededById and the audit event commit together). Managed
    * certificates get a new key, kept (encrypted) where the original kept one; a managed certificate
    * without a stored key is not renewed here: nobody could ever receive its new key. CSR-mode
-   * certificates are re-certified from their stored CSR (the same key pair). Certificates from outside
-   * ACME CAs are handed to the gateways (outside-acme-renewals.ts): `handedOff` renewal orders.
+   * certificates are re-certified from their stored CSR (the same key pair). A certificate from
+   * elsewhere renewed under a profile (`renewWith: {profileId}`) is issued anew by the profile's CA with a
+   * new kept key. Certificates from outside ACME CAs are handed to the gateways
+   * (outside-acme-renewals.ts): `handedOff` renewal orders.
    */
   async renewal(): Promise<{ renewed: number; failed: number; handedOff: number }> {
     const started = Date.now();
@@ -100,16 +103,19 @@ export class Sweeps {
     while (Date.now() - started < SWEEP_BUDGET_MS) {
       const due = await certificatesDueForRenewal(this.dataSource.manager, tried, RENEWAL_BATCH);
       if (!due.length) break;
+      const profiles = await liveProfilesById(this.dataSource.manager, due.flatMap((c) => (c.caId === null && c.renewProfileId ? [c.renewProfileId] : [])));
       for (const old of due) {
         tried.add(old.id);
-        // Due ones are issued by an active CA of the platform (certificatesDueForRenewal joins it).
-        if (!old.caId) continue;
         // Each attempt is on the certificate (API.md `renewal`): in progress, then renewed or failed with why.
         await markRenewalAttempt(this.dataSource.manager, old.id, new Date());
         try {
-          await this.issuance.handle(renewalJob({ ...old, caId: old.caId }, {
+          const profileCaId = old.caId === null ? profiles.get(old.renewProfileId ?? '')?.caId : undefined;
+          if (old.caId === null && !profileCaId) {
+            throw new Error(`the profile it is renewed under (${old.renewProfileId}) was deleted: give it another with PATCH renewWith {profileId}`);
+          }
+          await this.issuance.handle(renewalJob(old, {
             certificateId: randomUUID(), issuanceKey: `renew-${old.id}`, actor: { type: 'system', id: null, name: 'renewal-sweep', ip: null },
-            csrPem: old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined,
+            csrPem: old.caId !== null && old.csrDer ? toPem('CERTIFICATE REQUEST', old.csrDer) : undefined, profileCaId,
           }));
           await recordRenewalOutcome(this.dataSource.manager, old.id, { renewed: true });
           renewed++;
@@ -117,22 +123,27 @@ export class Sweeps {
         } catch (error) {
           failed++;
           renewals.inc({ outcome: 'failed' });
-          // A refusal's message is the JSON the producer would decode (job-failure.ts): record its words.
-          const failure = decodeJobFailure((error as Error).message);
-          const message = failure?.message ?? (error as Error).message;
-          await this.dataSource.transaction(async (manager) => {
-            await recordRenewalOutcome(manager, old.id, { error: message, nextAttemptAt: new Date(Date.now() + this.config.RENEWAL_SWEEP_INTERVAL_MS) });
-            // In the audit log too (and so to webhooks as certificate.renewal_failed).
-            await insertAuditEvents(manager, [{
-              orgId: old.orgId, eventType: 'certificate.renew', outcome: 'failed', actorType: 'system', actorId: null, actorName: 'renewal-sweep',
-              resourceType: 'certificate', resourceId: old.id, error: { code: failure?.code ?? 'internal', message: message.slice(0, 1000) }, details: { caId: old.caId, profileId: old.profileId },
-            }]);
-          });
-          this.logger.warn({ certificateId: old.id, err: message }, 'automatic renewal failed');
+          await this.recordFailedRenewal(old, error as Error);
         }
       }
     }
     return { renewed, failed, handedOff: await this.outsideAcme.handOff() };
+  }
+
+  /** A failed attempt, on the certificate (its renewal state) and in the audit log (so to webhooks as certificate.renewal_failed). */
+  private async recordFailedRenewal(old: CertificateEntity, error: Error): Promise<void> {
+    // A refusal's message is the JSON the producer would decode (job-failure.ts): record its words.
+    const failure = decodeJobFailure(error.message);
+    const message = failure?.message ?? error.message;
+    await this.dataSource.transaction(async (manager) => {
+      await recordRenewalOutcome(manager, old.id, { error: message, nextAttemptAt: new Date(Date.now() + this.config.RENEWAL_SWEEP_INTERVAL_MS) });
+      await insertAuditEvents(manager, [{
+        orgId: old.orgId, eventType: 'certificate.renew', outcome: 'failed', actorType: 'system', actorId: null, actorName: 'renewal-sweep',
+        resourceType: 'certificate', resourceId: old.id, error: { code: failure?.code ?? 'internal', message: message.slice(0, 1000) },
+        details: { caId: old.caId, profileId: old.caId === null ? old.renewProfileId : old.profileId },
+      }]);
+    });
+    this.logger.warn({ certificateId: old.id, err: message }, 'automatic renewal failed');
   }
 
   /** Delete the audit events past their retention, a batch per transaction, within the sweep's budget. */

@@ -126,6 +126,10 @@ export class CertificateEntity {
   @Column({ name: 'acme_account_id', type: 'uuid', nullable: true })
   acmeAccountId: string | null;
 
+  /** A certificate from elsewhere renewed under this Signet profile (`renewWith: {profileId}`): its CA issues the renewal. */
+  @Column({ name: 'renew_profile_id', type: 'uuid', nullable: true })
+  renewProfileId: string | null;
+
   /** The issuer's DN, for certificates no Signet CA issued (for the others it is their CA's subject). */
   @Column({ name: 'issuer_dn', type: 'text', nullable: true })
   issuerDn: string | null;

@@ -13,6 +13,7 @@ import { InventorySearchIndexes1765900000000 } from './1765900000000-inventory-s
 import { ExternalAcme1765600000000 } from './1765600000000-external-acme';
 import { Agents1765700000000 } from './1765700000000-agents';
 import { CrlShards1765800000000 } from './1765800000000-crl-shards';
+import { RenewUnderProfile1766000000000 } from './1766000000000-renew-under-profile';
 
 /** In order. A new migration is a new file plus one line here. */
-export const MIGRATIONS = [InitialSchema1763800000000, CrlStorageAndRevocationIndexes1764400000000, ProfilesAndApprovals1764500000000, CompromisedKeys1764600000000, AuditRetention1764700000000, EnrolledCertificates1764800000000, RevocationLedger1765100000000, Acme1765200000000, Webhooks1765300000000, RenewalState1765400000000, ImportedCertificates1765500000000, ExternalAcme1765600000000, Agents1765700000000, CrlShards1765800000000, InventorySearchIndexes1765900000000];
+export const MIGRATIONS = [InitialSchema1763800000000, CrlStorageAndRevocationIndexes1764400000000, ProfilesAndApprovals1764500000000, CompromisedKeys1764600000000, AuditRetention1764700000000, EnrolledCertificates1764800000000, RevocationLedger1765100000000, Acme1765200000000, Webhooks1765300000000, RenewalState1765400000000, ImportedCertificates1765500000000, ExternalAcme1765600000000, Agents1765700000000, CrlShards1765800000000, InventorySearchIndexes1765900000000, RenewUnderProfile1766000000000];
