@@ -32,8 +32,9 @@ describe('certbot against the ACME server', () => {
     const dir = stack.dirFor(label);
     const { config } = certbotDirs(dir);
     const { keyId, hmacKey } = await stack.eab();
+    // name=value: a base64url key may begin with '-', which certbot's argparse takes for an option.
     await certbot(dir, [
-      'certonly', '--server', stack.directory, '--agree-tos', '--email', `${label}@acme.test`, '--eab-kid', keyId, '--eab-hmac-key', hmacKey,
+      'certonly', '--server', stack.directory, '--agree-tos', '--email', `${label}@acme.test`, `--eab-kid=${keyId}`, `--eab-hmac-key=${hmacKey}`,
       '--cert-name', label, ...names.flatMap((name) => ['-d', name]), ...challenge,
     ]);
     const live = join(config, 'live', label);

@@ -30,7 +30,7 @@ describe('lego against the ACME server', () => {
       const result = await stack.tools.run(
         'lego',
         [
-          '--server', stack.directory, '--accept-tos', '--email', `${label}@acme.test`, '--eab', '--kid', keyId, '--hmac', hmacKey,
+          '--server', stack.directory, '--accept-tos', '--email', `${label}@acme.test`, '--eab', `--kid=${keyId}`, `--hmac=${hmacKey}`,
           '--path', path, ...names.flatMap((name) => ['--domains', name]), ...challenge, command, ...args,
         ],
         { env: { LEGO_CA_CERTIFICATES: stack.gatewayTrustFile, ...env } },

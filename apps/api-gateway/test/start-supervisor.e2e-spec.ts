@@ -121,7 +121,8 @@ describe('npm start supervises the services (scripts/start.js)', () => {
     polling = false;
     await poll;
     expect(misses).toEqual([]);
-    expect(alive(pids.gateway) && alive(pids.signer)).toBe(true);
+    // Seen false once in CI under load with no missed health check: the supervisor's output says which died and why.
+    if (!(alive(pids.gateway) && alive(pids.signer))) throw new Error(`gateway or signer was replaced during the enroll outage:\n${stack.output().slice(-6000)}`);
 
     stack.child.kill('SIGINT');
     expect(await within(stack.exited, 60_000)).toBe(0);
