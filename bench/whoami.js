@@ -4,6 +4,7 @@
  * (PostgreSQL + Redis), loaded by autocannon from this same machine.
  *
  *   npm run build && node bench/whoami.js [--connections 64] [--seconds 15] [--log-level info] [--workers 1] [--cpu-prof DIR]
+ *       [--main FILE]   # another entry point than dist/apps/api-gateway/src/main.js (bench/proto/fastify-gateway.js)
  *
  * Uses DATABASE_URL's server with its own database `signet_bench` (created and migrated here).
  */
@@ -29,6 +30,7 @@ const env = {
   LOG_LEVEL: arg('log-level', 'info'),
   RATE_LIMIT_GENERAL: '10000000',
   GATEWAY_WORKERS: arg('workers', '1'),
+  ...(process.env.NODE_PATH ? { NODE_PATH: process.env.NODE_PATH } : {}),
 };
 const url = `http://127.0.0.1:${env.PORT}`;
 
@@ -46,7 +48,7 @@ async function main() {
   execFileSync(process.execPath, [cli, 'run'], { env, stdio: 'ignore' });
   // --cpu-prof DIR: write a V8 CPU profile of the gateway there, to see where the time goes.
   const profile = arg('cpu-prof') ? ['--cpu-prof', '--cpu-prof-dir', arg('cpu-prof')] : [];
-  const gateway = spawn(process.execPath, [...profile, path.join(root, 'dist/apps/api-gateway/src/main.js')], {
+  const gateway = spawn(process.execPath, [...profile, path.resolve(arg('main', path.join(root, 'dist/apps/api-gateway/src/main.js')))], {
     env,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

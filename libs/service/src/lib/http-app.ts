@@ -7,10 +7,10 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { json } from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { Logger } from 'nestjs-pino';
+import { Logger, PARAMS_PROVIDER_TOKEN, Params } from 'nestjs-pino';
 import { ApiError } from './errors';
 import { ApiExceptionFilter, BeforeErrorResponse, ErrorRenderer, toApiError } from './exception.filter';
-import { requestIdFor } from './logging';
+import { attachLazyRequestLogger, lazyLoggerRoot, requestIdFor } from './logging';
 import { refuseDeepBodies } from './request-text';
 import { httpRequestDuration, httpRequestsTotal, initMetrics } from './metrics';
 import { createValidationPipe } from './validation';
@@ -45,10 +45,17 @@ function requestMetrics(req: Request, res: Response, next: NextFunction) {
   next();
 }
 
-/** First of all: every response, even a refused body, carries the request id. */
-function assignRequestId(req: Request, res: Response, next: NextFunction) {
-  (req as Request & { id?: string }).id = requestIdFor(req, res);
-  next();
+/**
+ * First of all: every response, even a refused body, carries the request id; below `info` the request
+ * also gets its lazy logger here (loggerModule says why).
+ */
+function assignRequestId(app: INestApplication): RequestHandler {
+  const root = lazyLoggerRoot(app.get<Params>(PARAMS_PROVIDER_TOKEN, { strict: false }));
+  return (req, res, next) => {
+    (req as Request & { id?: string }).id = requestIdFor(req, res);
+    attachLazyRequestLogger(root, req);
+    next();
+  };
 }
 
 /** A JSON media type: application/json or any structured-syntax `+json` type. */
@@ -82,7 +89,7 @@ export async function createHttpApp(module: Type<unknown> | DynamicModule, optio
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.set('trust proxy', options.trustProxy ?? 'loopback');
-  app.use(assignRequestId, requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
+  app.use(assignRequestId(app), requestMetrics, ...(options.earlyMiddleware?.(app) ?? []));
   // The parser reads exactly what jsonBodiesOnly lets through (`+json` types too, which it skips by default).
   app.use(jsonBodiesOnly, json({ limit: options.bodyLimitBytes ?? 1024 * 1024, type: (req) => isJsonType(req.headers['content-type']) }), bodyParserErrors, refuseDeepBodies);
   app.useGlobalFilters(new ApiExceptionFilter(options.beforeErrorResponse?.(app), options.errorRenderer?.(app)));

@@ -6,7 +6,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LoggerModule } from 'nestjs-pino';
+import { hostname } from 'node:os';
+import { LoggerModule, Params } from 'nestjs-pino';
+import pino from 'pino';
+
+/** The root logger when the app's level writes no access line (loggerModule), from nestjs-pino's params. */
+export function lazyLoggerRoot(params: Params | undefined): pino.Logger | undefined {
+  return params?.useExisting && params.pinoHttp && 'logger' in params.pinoHttp ? (params.pinoHttp as { logger: pino.Logger }).logger : undefined;
+}
+
+/** Gives `req` its lazy logger when the app's level writes no access line (createHttpApp calls it first). */
+export function attachLazyRequestLogger(root: pino.Logger | undefined, req: IncomingMessage & { log?: pino.Logger }): void {
+  if (root) req.log = lazyRequestLogger(root, req);
+}
 
 /** Paths pino blanks out wherever they appear in a logged object. */
 export const REDACT_PATHS = [
@@ -47,26 +59,64 @@ export function requestIdFor(req: IncomingMessage, res: ServerResponse): string 
 /** A URL as logged: a `password` query value (a PKCS#12 download's) never reaches a log line. */
 export const withoutSecrets = (url: string): string => (url?.includes('assword=') ? url.replace(/([?&]password=)[^&#]*/gi, '$1[redacted]') : url);
 
+/** What an access line and a request-bound line say about the request (the raw node:http request). */
+function requestSerializer(req: IncomingMessage & { id?: string; originalUrl?: string }) {
+  return {
+    id: req.id,
+    method: req.method,
+    url: withoutSecrets(req.originalUrl ?? req.url ?? ''),
+    remoteAddress: req.socket?.remoteAddress,
+  };
+}
+
+/** Whether `level` writes the access lines (pino-http's, at info). */
+const writesAccessLines = (level: string): boolean => ['trace', 'debug', 'info'].includes(level);
+
+/**
+ * A request's logger for a level that writes no access line: made (a pino child carrying the request)
+ * only when something logs inside the request, so a request that logs nothing costs one small object.
+ */
+function lazyRequestLogger(root: pino.Logger, req: IncomingMessage): pino.Logger {
+  let real: pino.Logger | undefined;
+  const logger = () => (real ??= root.child({ req }));
+  return new Proxy({} as pino.Logger, {
+    get: (_target, property) => {
+      const value = Reflect.get(logger(), property);
+      return typeof value === 'function' ? value.bind(logger()) : value;
+    },
+    set: (_target, property, value) => Reflect.set(logger(), property, value),
+  });
+}
+
 export function loggerModule(app: string, level: string) {
+  const options = {
+    level,
+    name: app,
+    // The app on every line, request-bound or not (pino-http's customProps made a child per request for it).
+    base: { pid: process.pid, hostname: hostname(), app },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: requestSerializer,
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      err: pino.stdSerializers.err,
+    },
+  };
+  if (!writesAccessLines(level)) {
+    // No access line at this level: no pino-http at all (its child logger, request serialization and
+    // listeners cost ~15% of a light request). createHttpApp's first middleware gives each request a
+    // lazy logger (req.log) that nestjs-pino binds, so warnings and errors still carry the request.
+    const root = pino(options);
+    return LoggerModule.forRoot({ pinoHttp: { logger: root }, useExisting: true });
+  }
   return LoggerModule.forRoot({
     pinoHttp: {
-      level,
-      name: app,
+      ...options,
+      // Our serializers read the raw request and response: no std-serializers copy of every header first.
+      wrapSerializers: false,
       // createHttpApp assigns the id before any parser runs; reuse it.
       genReqId: (req, res) => (req as IncomingMessage & { id?: string }).id ?? requestIdFor(req, res),
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       // Health probes and scrapes every few seconds would drown the useful lines.
       autoLogging: { ignore: (req) => /^\/(healthz|readyz|metrics)$/.test(req.url ?? '') },
-      serializers: {
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: withoutSecrets(req.url),
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      customProps: () => ({ app }),
     },
   });
 }

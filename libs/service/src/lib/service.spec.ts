@@ -5,7 +5,9 @@ import { CommonConfig, IsIntBetween } from './config-rules';
 import { ConfigError, loadConfig } from './config';
 import { toApiError } from './exception.filter';
 import { runChecks } from './readiness';
-import { withoutSecrets } from './logging';
+import { attachLazyRequestLogger, withoutSecrets } from './logging';
+import pino from 'pino';
+import type { IncomingMessage } from 'node:http';
 
 class ExampleConfig extends CommonConfig {
   @IsString()
@@ -64,5 +66,24 @@ describe('withoutSecrets', () => {
     expect(withoutSecrets('/api/v1/certificates/1/download?format=p12&password=hunter2&legacy=true')).toBe('/api/v1/certificates/1/download?format=p12&password=[redacted]&legacy=true');
     expect(withoutSecrets('/x?Password=a%20b')).toBe('/x?Password=[redacted]');
     expect(withoutSecrets('/api/v1/certificates?page=2')).toBe('/api/v1/certificates?page=2');
+  });
+});
+
+describe('attachLazyRequestLogger (levels that write no access line)', () => {
+  it("gives a request a logger that writes nothing below the level, and the request's id on what it writes", () => {
+    const lines: string[] = [];
+    const root = pino({ level: 'warn', serializers: { req: (req: { id?: string }) => ({ id: req.id }) } }, { write: (line: string) => lines.push(line) });
+    const req = { id: 'req-7', method: 'GET', url: '/x' } as IncomingMessage & { id: string; log?: pino.Logger };
+    attachLazyRequestLogger(root, req);
+    req.log!.info('not written');
+    req.log!.warn({ detail: 1 }, 'written');
+    req.log!.child({ more: 2 }).error('also written');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ level: 40, req: { id: 'req-7' }, detail: 1, msg: 'written' }),
+      expect.objectContaining({ level: 50, req: { id: 'req-7' }, more: 2, msg: 'also written' }),
+    ]);
+    const quiet = {} as IncomingMessage & { log?: pino.Logger };
+    attachLazyRequestLogger(undefined, quiet);
+    expect(quiet.log).toBeUndefined();
   });
 });

@@ -55,7 +55,11 @@ export function secretMatches(secret: string, storedHash: Buffer): boolean {
   return storedHash.length === candidate.length && timingSafeEqual(candidate, storedHash);
 }
 
+/** The admin key's digest, kept: the key is fixed for the process, and every request compares against it. */
+let adminDigest: { key: string; digest: Buffer } | undefined;
+
 /** Constant-time comparison of the operator's PLATFORM_ADMIN_KEY, via fixed-length digests. */
 export function adminKeyMatches(presented: string, adminKey: string): boolean {
-  return timingSafeEqual(hashSecret(presented), hashSecret(adminKey));
+  if (adminDigest?.key !== adminKey) adminDigest = { key: adminKey, digest: hashSecret(adminKey) };
+  return timingSafeEqual(hashSecret(presented), adminDigest.digest);
 }

@@ -119,9 +119,18 @@ function ocspPost(store: PkiStore, req: IncomingMessage, res: ServerResponse, st
   req.on('error', () => res.destroy());
 }
 
+/** signet_ocsp_requests_total's child per status, kept: inc() with a label object hashes the labels each time. */
+const ocspCounters = new Map<string, { inc: () => void }>();
+
+function countOcsp(status: string): void {
+  let counter = ocspCounters.get(status);
+  if (!counter) ocspCounters.set(status, (counter = ocspRequests.labels({ status })));
+  counter.inc();
+}
+
 function sendOcsp(req: IncomingMessage, res: ServerResponse, answer: OcspAnswer, route: Route, started: number): void {
   const signed = answer.signed;
-  ocspRequests.inc({ status: signed ? 'successful' : ocspStatusOf(answer.body) });
+  countOcsp(signed ? 'successful' : ocspStatusOf(answer.body));
   if (!signed) {
     // Errors and unauthorized are not worth caching: the answer may change once the serial exists.
     return send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], answer.body, route, started);
@@ -141,7 +150,7 @@ function sendOcsp(req: IncomingMessage, res: ServerResponse, answer: OcspAnswer,
 function ocspFailed(req: IncomingMessage, res: ServerResponse, error: unknown, route: Route, started: number): void {
   logger.error({ err: (error as Error)?.message }, 'OCSP lookup failed');
   if (res.headersSent) return void res.destroy();
-  ocspRequests.inc({ status: 'internalError' });
+  countOcsp('internalError');
   send(req, res, 200, ['Content-Type', OCSP_TYPE, 'Cache-Control', 'no-store'], OCSP_INTERNAL_ERROR, route, started);
 }
 

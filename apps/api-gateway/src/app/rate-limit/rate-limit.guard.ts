@@ -2,11 +2,11 @@
  * Second global guard: the rate limit, per API key (per client IP when the request carries no valid
  * key), shared through Redis by every replica.
  *
- * It extends @nestjs/throttler's guard but counts each request in ONE class (the route's), sets the
+ * It extends @nestjs/throttler's guard (its module's throttlers and our Redis storage) but counts each request in ONE class (the route's), sets the
  * headers API.md names (`X-RateLimit-Reset` in unix seconds) and refuses with our error shape.
  */
 import { ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, ThrottlerRequest, ThrottlerStorage } from '@nestjs/throttler';
+import { Resolvable, ThrottlerGuard, ThrottlerStorage } from '@nestjs/throttler';
 import { ApiError, PUBLIC_ROUTE } from '@signet/service';
 import type { Response } from 'express';
 import { GatewayRequest, clientIp } from '../request-context';
@@ -38,34 +38,47 @@ export async function countRequest(
   );
 }
 
+/** A throttler's limit or ttl: a number, or a function of the request (ThrottlerOptions allow both). */
+const resolve = (value: Resolvable<number>, context: ExecutionContext): number | Promise<number> =>
+  typeof value === 'function' ? value(context) : value;
+
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
-  /** Ops endpoints (health probes, scrapes) are never limited. */
-  protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
-    return this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) === true;
-  }
+  /**
+   * Each route's class (null: a public route, never limited), per controller class and handler, read once:
+   * ThrottlerGuard's own canActivate reads six metadata keys for each of the three throttlers and awaits
+   * each value, on every request, to count it in one class.
+   */
+  private readonly routeClasses = new WeakMap<object, Map<object, RateLimitClass | null>>();
 
-  protected override async getTracker(req: GatewayRequest): Promise<string> {
-    return trackerOf(req);
-  }
-
-  protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
-    const { context, limit, ttl, throttler, getTracker, generateKey } = props;
-    const routeClass =
-      this.reflector.getAllAndOverride<RateLimitClass | undefined>(RATE_LIMIT_CLASS, [context.getHandler(), context.getClass()]) ??
-      'general';
-    if (throttler.name !== routeClass) return true;
-
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const routeClass = this.routeClassOf(context);
+    if (routeClass === null) return true;
+    const throttler = this.throttlers.find((candidate) => candidate.name === routeClass);
+    if (!throttler) return true;
     const req = context.switchToHttp().getRequest<GatewayRequest>();
     const res = context.switchToHttp().getResponse<Response>();
+    const [limit, ttl] = await Promise.all([resolve(throttler.limit, context), resolve(throttler.ttl, context)]);
     // Keyed by tracker alone (not by route): the limit is per key and class, as API.md has it.
-    const key = generateKey(context, await getTracker(req, context), throttler.name);
-    const refusal = await countRequest(this.storageService, res, key, throttler.name, limit, ttl);
+    const refusal = await countRequest(this.storageService, res, trackerOf(req), routeClass, limit, ttl);
     if (refusal) throw refusal;
     return true;
   }
 
-  protected override generateKey(_context: ExecutionContext, tracker: string): string {
-    return tracker;
+  private routeClassOf(context: ExecutionContext): RateLimitClass | null {
+    const controller = context.getClass();
+    const handler = context.getHandler();
+    let byHandler = this.routeClasses.get(controller);
+    if (!byHandler) this.routeClasses.set(controller, (byHandler = new Map()));
+    let routeClass = byHandler.get(handler);
+    if (routeClass === undefined) {
+      const targets = [handler, controller];
+      // Ops endpoints (health probes, scrapes) are never limited; undecorated routes are `general`.
+      routeClass = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true
+        ? null
+        : this.reflector.getAllAndOverride<RateLimitClass | undefined>(RATE_LIMIT_CLASS, targets) ?? 'general';
+      byHandler.set(handler, routeClass);
+    }
+    return routeClass;
   }
 }
