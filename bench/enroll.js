@@ -9,6 +9,7 @@
  *
  *   npm run build && node bench/enroll.js [--seconds 10] [--connections 16] [--stime-seconds 10] [--loaders 1]
  *     [--coalesce-ms N]  the enroll server's ISSUE_COALESCE_MS (default: its own)
+ *     [--workers N]     the enroll server's ENROLL_WORKERS (node:cluster; their CPU counts as enroll's)
  *     [--profile DIR]   also write a V8 CPU profile of the enroll process and print its top functions
  *
  * Beside the enrollment rate it prints the CPU each process used during the measured run (from /proc:
@@ -76,6 +77,7 @@ async function main() {
   const enroll = run.startService('enroll', 'dist/apps/enroll/src/main.js', {
     ...shared, ENROLL_PORT: String(enrollPort), ENROLL_HEALTH_PORT: String(enrollHealth), ENROLL_TLS_CA_ID: serverCa.id, ENROLL_RATE_LIMIT: '1000000',
     ...(arg('coalesce-ms', null) ? { ISSUE_COALESCE_MS: arg('coalesce-ms') } : {}),
+    ...(arg('workers', null) ? { ENROLL_WORKERS: arg('workers') } : {}),
   }, PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []);
   enroll.startedAt = performance.now();
   await run.waitForHealth('enroll', enroll, enrollHealth);
@@ -108,7 +110,7 @@ async function main() {
   const before = cpuSnapshot();
   const result = await load(SECONDS);
   const cpu = cpuSince(before);
-  log(`\nenrollments, ${CONNECTIONS} concurrent${LOADERS > 1 ? ` over ${LOADERS} loader threads` : ''}, full TLS 1.3 handshake each (session reuse: ${result.reused}), ${SECONDS} s`);
+  log(`\nenrollments, ${CONNECTIONS} concurrent${LOADERS > 1 ? ` over ${LOADERS} loader threads` : ''}${arg('workers', null) ? `, ENROLL_WORKERS=${arg('workers')}` : ''}, full TLS 1.3 handshake each (session reuse: ${result.reused}), ${SECONDS} s`);
   log(`  ${result.rate.toFixed(0)} /s   p50 ${result.p50.toFixed(1)} ms   p99 ${result.p99.toFixed(1)} ms   (ok ${result.ok}, errors ${result.errors})`);
   log(`  CPU, % of one core (200% = the machine): ${Object.entries(cpu).map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ')}`);
   log(`  CPU per enrollment: ${Object.entries(cpu).filter(([k]) => k !== 'machine busy').map(([k, v]) => `${k} ${(v * 10 / result.rate).toFixed(2)} ms`).join(', ')}`);
@@ -181,8 +183,9 @@ async function loadLoop({ port, cert, key, ca, csrs, connections, seconds, fresh
 function cpuSnapshot() {
   const ticks = {};
   const own = new Map(children.map((c) => [c.pid, c.serviceName]));
-  for (const { pid, comm, ticks: used } of processTable()) {
-    let group = own.get(pid) ?? (pid === process.pid ? 'loader' : { postgres: 'postgres', 'redis-server': 'redis' }[comm]);
+  for (const { pid, ppid, comm, ticks: used } of processTable()) {
+    // A child of ours (enroll's cluster workers; not openssl) counts as its parent.
+    let group = own.get(pid) ?? (comm !== 'openssl' ? own.get(ppid) : undefined) ?? (pid === process.pid ? 'loader' : { postgres: 'postgres', 'redis-server': 'redis' }[comm]);
     // Backends of other databases (other people's work on the machine) count as the rest.
     if (group === 'postgres' && / postgres \S+ \S+\(\d+\)/.test(readTitle(pid)) && !readTitle(pid).includes(dbName)) group = undefined;
     if (group) ticks[group] = (ticks[group] ?? 0) + used;

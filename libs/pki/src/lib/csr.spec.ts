@@ -102,6 +102,12 @@ describe('CSRs made by the openssl CLI', () => {
     // Every flip is refused, except a few in the signature's DER INTEGER padding region that still parse
     // but then fail verification: all must be refused.
     expect(refused).toBe(Math.ceil(der.length / 7));
+    // Without the signature check (a reader that passes the request on to one that checks it) the flip in
+    // the signature itself goes unseen, and nothing else changes.
+    const signatureFlipped = Buffer.from(der);
+    signatureFlipped[der.length - 5] ^= 0x01;
+    await expect(parseCsr(signatureFlipped)).rejects.toMatchObject({ code: 'bad_signature' });
+    await expect(parseCsr(signatureFlipped, { verifySignature: false })).resolves.toMatchObject({ commonName: 'flip.example.test', keyAlgorithm: 'ECDSA-P256' });
     await expect(parseCsr('-----BEGIN CERTIFICATE REQUEST-----\n!!!!\n-----END CERTIFICATE REQUEST-----')).rejects.toMatchObject({ code: 'invalid_encoding' });
     await expect(parseCsr('hello')).rejects.toBeInstanceOf(PkiError);
     await expect(parseCsr('A'.repeat(MAX_CSR_BYTES + 4))).rejects.toMatchObject({ code: 'invalid_encoding', message: expect.stringMatching(/16 KiB/) });
