@@ -207,7 +207,9 @@ async function issuance(base, key, caId, pems, seconds) {
 /** Gateway and signer on `dbUrl`; the time from spawn to each one's readiness. */
 async function startStack(label, dbUrl, masterKey) {
   const [gatewayPort, httpsPort, signerPort] = [await freePort(), await freePort(), await freePort()];
-  const shared = run.sharedEnv('warn', { DATABASE_URL: dbUrl.toString() });
+  // A queue of its own per stack: both stacks run at once, and a signer taking the other database's jobs
+  // answered half the issuance requests 404 (the other database has no such CA) before this.
+  const shared = { ...run.sharedEnv('warn', { DATABASE_URL: dbUrl.toString() }), QUEUE_PREFIX: `${run.queuePrefix}-${label}` };
   const started = performance.now();
   const gateway = run.startService(`gateway-${label}`, GATEWAY_MAIN, run.gatewayEnv(shared, gatewayPort, 1, { HTTPS_PORT: String(httpsPort) }));
   const signer = run.startService(`signer-${label}`, SIGNER_MAIN, run.signerEnv(shared, signerPort, masterKey ? { MASTER_KEY: masterKey } : {}));

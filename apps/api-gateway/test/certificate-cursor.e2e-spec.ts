@@ -117,6 +117,15 @@ describe('certificate list: keyset paging', () => {
     expect(second.certificates.map((c: Listed) => c.id)).toEqual((await list('?pageSize=5&page=2').expect(200)).body.certificates.map((c: Listed) => c.id));
     const last = (await list(`?pageSize=5&page=${first.totalPages}`).expect(200)).body;
     expect(last.nextCursor).toBeNull();
+    // The last page counts its total from its own rows, a page past the end by counting: both exact.
+    expect(last).toMatchObject({ total: first.total, totalPages: first.totalPages });
+    expect(last.certificates.length).toBe(first.total - 5 * (first.totalPages - 1));
+    expect((await list(`?pageSize=5&page=${first.totalPages + 3}`).expect(200)).body).toMatchObject({ certificates: [], total: first.total });
+    const one = first.certificates[0] as Listed & { serialNumber: string; fingerprintSha256: string };
+    for (const search of [one.serialNumber, one.fingerprintSha256, one.fingerprintSha256.toUpperCase().match(/../g)!.join(':')]) {
+      const found = (await list(`?search=${encodeURIComponent(search)}`).expect(200)).body;
+      expect([found.total, found.certificates.map((c: Listed) => c.id)]).toEqual([1, [one.id]]);
+    }
   });
 
   it('refuses garbage, edited and foreign cursors with 400 in the error shape', async () => {
