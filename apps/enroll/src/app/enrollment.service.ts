@@ -10,7 +10,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { CertificateEntity, ClientCertificateState, clientCertificateStates, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
-import { ApiError, IssuanceBatcher, apiErrorOfPki } from '@signet/service';
+import { ApiError, IssuanceBatcher, Issued, apiErrorOfPki } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { IdentityRefusal, enrollmentIdentity } from './enrollment-identity';
@@ -59,6 +59,22 @@ export class EnrollmentService {
     const states = await clientCertificateStates(this.dataSource.manager, fingerprints);
     return fingerprints.map((f) => states.get(f));
   });
+
+  /**
+   * Issuance with one signer job in flight per org: the org's enrollments that arrive while its job is out
+   * go together in the next (RoundTrips), then through the batcher (ISSUE_COALESCE_MS on top, one org per
+   * job as everywhere). Under load the groups grow with the round trip, so each enrollment pays a smaller
+   * share of a job; alone, an enrollment waits for no window.
+   */
+  private readonly issuing = new Map<string, RoundTrips<IssueCertificateJob, PromiseSettledResult<Issued<CertificateEntity>>>>();
+
+  private async issue(job: IssueCertificateJob): Promise<Issued<CertificateEntity>> {
+    let trips = this.issuing.get(job.orgId);
+    if (!trips) this.issuing.set(job.orgId, (trips = new RoundTrips((jobs) => Promise.allSettled(jobs.map((j) => this.batcher.issue(j))))));
+    const settled = await trips.get(job);
+    if (settled.status === 'rejected') throw settled.reason;
+    return settled.value;
+  }
 
   /**
    * The policy-named CA that issued the device's certificate, once the certificate is known good. A CA
@@ -143,7 +159,7 @@ export class EnrollmentService {
     };
     let row: CertificateEntity;
     try {
-      row = (await this.batcher.issue(job)).row;
+      row = (await this.issue(job)).row;
     } catch (error) {
       if (error instanceof ApiError && error.status < 500) throw await refuse(error.code, error.status, error.message, error.details);
       if (error instanceof ApiError) throw new EnrollError(error.status, error.code, error.message, error.headers ?? {}, error.details ?? {});
