@@ -93,6 +93,7 @@ export async function certificatesPage(manager: EntityManager, q: CertificateLis
       query.andWhere(`c.status = 'revoked'`);
       break;
   }
+  let searchCount: (() => Promise<number>) | null = null;
   if (q.search) {
     // Substrings of all four, case-insensitive; in serials and fingerprints colons are ignored too.
     const contains = (text: string) => `%${text.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
@@ -106,18 +107,29 @@ export async function certificatesPage(manager: EntityManager, q: CertificateLis
     const issuingCaIds: string[] = (
       await manager.query(caIdsWithSubjectLike('$1', '$2', '$3'), [q.orgId, contains(q.search.toLowerCase()), contains(dn)])
     ).map((row: { id: string }) => row.id);
-    query.andWhere(
-      `((certificate_names_text(c.common_name, c.san_dns) LIKE :like
+    const rowArms = `((certificate_names_text(c.common_name, c.san_dns) LIKE :like
             AND (lower(c.common_name) LIKE :like OR EXISTS (SELECT 1 FROM unnest(c.san_dns) AS d WHERE d LIKE :like)))
           OR (:hex <> '' AND (lower(c.serial_number) || ' ' || c.fingerprint_sha256) LIKE :hexLike
             AND (c.serial_number LIKE :serial OR c.fingerprint_sha256 LIKE :fingerprint))
-          ${issuingCaIds.length ? 'OR c.ca_id = ANY(:issuingCaIds)' : ''}
-          OR (c.ca_id IS NULL AND ${IMPORTED_ISSUER_SQL.replace('issuer_dn', 'c.issuer_dn')} LIKE :dnLike))`,
-      {
-        like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, hexLike: contains(hexIndexWindow(hex.toLowerCase())),
-        serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()), issuingCaIds,
-      },
-    );
+          OR (c.ca_id IS NULL AND ${IMPORTED_ISSUER_SQL.replace('issuer_dn', 'c.issuer_dn')} LIKE :dnLike))`;
+    query.setParameters({
+      like: contains(q.search.toLowerCase()), dnLike: contains(dn), hex, hexLike: contains(hexIndexWindow(hex.toLowerCase())),
+      serial: contains(hex.toUpperCase()), fingerprint: contains(hex.toLowerCase()), issuingCaIds,
+    });
+    if (issuingCaIds.length) {
+      const base = query.clone();
+      // A name that matches whole CAs: counted as two disjoint parts, that CAs' certificates (from the
+      // (ca_id, ...) indexes, without reading each row) and the other matches, instead of checking every
+      // row of those CAs against the row arms too (11.4 s against about 1 s for 700,000 rows).
+      searchCount = async () => {
+        const [ofCas, others] = await Promise.all([
+          base.clone().andWhere('c.ca_id = ANY(:issuingCaIds)').getCount(),
+          base.clone().andWhere('(c.ca_id IS NULL OR NOT (c.ca_id = ANY(:issuingCaIds)))').andWhere(rowArms).getCount(),
+        ]);
+        return ofCas + others;
+      };
+      query.andWhere(`(${rowArms} OR c.ca_id = ANY(:issuingCaIds))`);
+    } else query.andWhere(rowArms);
   }
   const sort = SORTS[q.sortBy];
   const order = q.sortOrder === 'asc' ? 'ASC' : 'DESC';
@@ -136,7 +148,7 @@ export async function certificatesPage(manager: EntityManager, q: CertificateLis
   // The last page says the total itself (a search for one serial, a short list): no second pass to count.
   // A page past the end (no rows after a skip) does not: then count.
   const lastPageTotal = !more && (rows.length > 0 || q.skip === 0) ? q.skip + rows.length : null;
-  const total = counting ? lastPageTotal ?? (await counting.getCount()) : null;
+  const total = counting ? lastPageTotal ?? (await (searchCount ? searchCount() : counting.getCount())) : null;
   return { rows, total, next: more ? last : null };
 }
 
