@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Client } from 'pg';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
@@ -23,8 +23,8 @@ async function insertCa(orgId: string, name: string): Promise<string> {
 }
 
 describe('access layer (real PostgreSQL and Redis)', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let orgA: { org: { id: string }; adminKey: string };
   let orgB: { org: { id: string }; adminKey: string };
 

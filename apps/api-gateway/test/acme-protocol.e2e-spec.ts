@@ -5,7 +5,7 @@
  * library `acme-client`; the refusals by hand-made JWS (jose), since they are what clients must not send.
  * Real clients (certbot, lego, caddy, dehydrated) are judged in acme-clients*.e2e-spec.ts.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, TestDnsServer, freePort, startDnsServer, stopService } from '@signet/testing';
 import * as acme from 'acme-client';
 import { FlattenedSign, GenerateKeyPairResult, KeyLike, exportJWK, generateKeyPair } from 'jose';
@@ -27,7 +27,7 @@ interface Answer {
 
 describe('ACME server: RFC 8555 resources, refusals and two replicas', () => {
   let signer: RunningService;
-  let replicas: NestExpressApplication[] = [];
+  let replicas: NestFastifyApplication[] = [];
   let bases: string[] = [];
   let dns: TestDnsServer;
   let http01: Server;

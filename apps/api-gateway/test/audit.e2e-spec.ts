@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import request from 'supertest';
@@ -20,8 +20,8 @@ interface AuditEvent {
 }
 
 describe('audit log', () => {
-  let app: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let app: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let org: { org: { id: string }; adminKey: string };
   let member: { apiKey: { id: string }; key: string };
 
@@ -124,7 +124,7 @@ describe('audit log', () => {
  * a trusted proxy says otherwise (issue 18, finding 6).
  */
 describe('audit of unauthenticated and rate-limited noise', () => {
-  const gateways: NestExpressApplication[] = [];
+  const gateways: NestFastifyApplication[] = [];
   let db: Client;
   const LIMIT = 5;
 

@@ -4,7 +4,7 @@
  * keytool (PKCS#12). Each finding, unreadable input named by field, never a 500, nothing stored. And the
  * other way: stored keys downloaded as PKCS#12 (modern and legacy) that openssl, GnuTLS's certtool and keytool open.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { Client } from 'pg';
@@ -15,7 +15,7 @@ import { RunningService, stopService } from '@signet/testing';
 import { createKey, createOrg, expectErrorShape, startGateway, startSigner, withKey } from './support';
 
 describe('certificates from elsewhere: validate', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let adminKey: string;
   const dir = mkdtempSync(join(tmpdir(), 'signet-bundles-'));
   const run = (tool: string, ...args: string[]) => {
@@ -93,7 +93,7 @@ describe('certificates from elsewhere: validate', () => {
 
 describe('certificates as PKCS#12 downloads, read by openssl, GnuTLS and keytool', () => {
   let signer: RunningService;
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let adminKey: string;
   let memberKey: string;
   let certificate: { id: string; serialNumber: string };
@@ -161,7 +161,7 @@ describe('certificates as PKCS#12 downloads, read by openssl, GnuTLS and keytool
 
 describe('certificates from elsewhere: import into the inventory', () => {
   let signer: RunningService;
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let adminKey: string;
   let memberKey: string;
   let signetId: string;

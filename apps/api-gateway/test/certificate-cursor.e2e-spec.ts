@@ -1,13 +1,13 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, stopService } from '@signet/testing';
 import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
 /** Keyset paging of GET /api/v1/certificates: `cursor` / `nextCursor` beside `page` (docs/BENCHMARKS.md, inventory). */
 describe('certificate list: keyset paging', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let adminKey: string;
   let caId: string;
   let otherCaId: string;

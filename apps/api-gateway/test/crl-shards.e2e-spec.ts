@@ -5,7 +5,7 @@
  * CRL of its own with a critical IDP and its own number, a revocation re-signs only its shard, the full
  * CRL still lists everything, and changing crlShards keeps every shard a certificate names published.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { children, content, encoding, readDer, readOid } from '@signet/pki';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { randomBytes } from 'node:crypto';
@@ -47,9 +47,9 @@ function idpOf(crlDer: Buffer): { critical: boolean; name: Buffer; onlyUser: boo
 const pemToDer = (pem: string) => Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
 
 describe('sharded CRLs', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let base: string;
   let adminKey: string;
   let rootId: string;

@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { enrollmentPoliciesChannel } from '@signet/queue';
 import { RunningService, stopService } from '@signet/testing';
 import Redis from 'ioredis';
@@ -6,9 +6,9 @@ import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway, startSigner } from './support';
 
 describe('enrollment policies', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let adminKey: string;
   let rootId: string;
   let issuingId: string;

@@ -12,7 +12,7 @@
  * - dry run stores nothing; bad input 400/404 in API.md's shape; pebble's refusal ends the order invalid
  *   with its problem; DNS credentials never come back and never reach the audit log.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import {
   PebbleServer, RunningService, clearRedisPrefix, createTestDatabase, dropTestDatabase, freePort, pebbleAvailable, runId, startPebble, stopService,
 } from '@signet/testing';
@@ -34,8 +34,8 @@ const missing = pebbleAvailable() ?? knotAvailable();
   let databaseUrl: string;
   const prefix = `signet-test-external-acme-${runId()}`;
   let signer: RunningService;
-  let gateway: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let gateway: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let knot: KnotServer;
   let pebble: PebbleServer;

@@ -6,7 +6,7 @@
  * by counts of A's certificates in the database when B is answered, never by timings. Against the real
  * stack: the gateway, a built signer with two worker slots and a share of one, PostgreSQL and Redis.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SIGNER_QUEUE } from '@signet/queue';
 import { RunningService, stopService } from '@signet/testing';
 import { closeRedis, createRedis } from '@signet/service';
@@ -24,9 +24,9 @@ const CSR_P256 = readFileSync(join(__dirname, '../../../libs/pki/testdata/csr/ok
 describe('fair issuance between orgs', () => {
   // A queue of this file's own: the job counts below are this file's jobs only.
   const prefix = `${process.env.QUEUE_PREFIX}-fair`;
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let queue: Queue;
   let redis: Redis;

@@ -1,9 +1,9 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { TEST_ADMIN_KEY, bearer, expectErrorShape, startGateway, uniqueSlug } from './support';
 
 describe('gateway foundation (real PostgreSQL and Redis)', () => {
-  let app: NestExpressApplication;
+  let app: NestFastifyApplication;
 
   beforeAll(async () => {
     app = await startGateway();
@@ -98,7 +98,7 @@ describe('gateway foundation (real PostgreSQL and Redis)', () => {
 });
 
 describe('gateway readiness with Redis unreachable', () => {
-  let app: NestExpressApplication;
+  let app: NestFastifyApplication;
 
   beforeAll(async () => {
     // Nothing listens on port 1: every Redis command fails, the app itself still starts.

@@ -15,7 +15,7 @@
  * of the main tables (audit events of refusals are expected and not counted). Seeded: FUZZ_SEED replays a
  * run, FUZZ_RUNS_SCALE scales it; the counts are printed after the run.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { buildCertificateSync, exportPrivateKeyPem, generateKeyPair, ocspResponseStatus, toPem } from '@signet/pki';
 import { DerMutation, FuzzTally, applyDerMutations, derMutations, fuzzRuns, fuzzSeed, fuzzSeedRequests, resignedCsrMutant, sanBytesCsr } from '@signet/pki/testing';
 import { RunningService, stopService } from '@signet/testing';
@@ -130,8 +130,8 @@ const KNOWN_FINDINGS: { name: string; matches: (route: string, status: number, b
 
 describe('fuzz: gateway JSON bodies, CSRs, OCSP', () => {
   let signer: RunningService;
-  let gateway: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let gateway: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let doc: Document;
   const dir = mkdtempSync(join(tmpdir(), 'signet-fuzz-'));

@@ -6,7 +6,7 @@
  * org; a revoked platform key takes the platform keys it minted with it; CA ids in /pki URLs are one
  * cache entry whatever their case. Certificates are judged with the openssl CLI.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Tag } from '@signet/pki';
 import { RunningService, craftedCsr, stopService } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
@@ -45,9 +45,9 @@ function notAfterOf(pem: string): string {
 }
 
 describe('hardening (issue 18)', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let adminKey: string;
 

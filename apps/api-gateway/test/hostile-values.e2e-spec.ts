@@ -4,7 +4,7 @@
  * in validation before the queue, and never sinks the requests travelling with it (issue 18, findings
  * 2 and 5). Against the real stack: the gateway, a built signer, PostgreSQL and Redis.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Tag } from '@signet/pki';
 import { RunningService, bmpBytes, craftedCsr, stopService } from '@signet/testing';
 import { Client } from 'pg';
@@ -17,9 +17,9 @@ const HIGH = 'a\ud800b';
 const LOW = 'a\udc00';
 
 describe('hostile values', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let adminKey: string;
   let caId: string;

@@ -8,7 +8,7 @@
  * what it stored, the signer job panels group by the signer's job (exported_job), and every alert rule
  * evaluates. The built signer and enroll run as processes; the gateway runs in this process.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SIGNER_JOBS } from '@signet/queue';
 import {
   Http01Responder, RunningPrometheus, RunningService, TestDnsServer, freePort, spawnService, startDnsServer, startHttp01Responder, startPrometheus, stopService,
@@ -62,14 +62,14 @@ const find = (scrape: Scrape, name: string, labels: Record<string, string> = {})
 const total = (scrape: Scrape, name: string, labels: Record<string, string> = {}) => find(scrape, name, labels).reduce((sum, s) => sum + s.value, 0);
 
 describe('metrics of API.md section 12 after a realistic run, and the dashboard and alerts that use them', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
   let enroll: RunningService;
   let prometheus: RunningPrometheus;
   let dns: TestDnsServer;
   let http01: Http01Responder;
   let receiver: WebhookReceiver;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let base: string;
   let signerMetrics: string;
   let enrollMetrics: string;

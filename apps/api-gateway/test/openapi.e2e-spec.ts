@@ -4,7 +4,7 @@
  * API.md's fields; and what the gateway (with a real signer) actually answers validates against the
  * documented schema (a small hand-written checker: property names, required fields, types, enums).
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, stopService } from '@signet/testing';
 import request from 'supertest';
 import { TEST_ADMIN_KEY, bearer, createOrg, sleep, startGateway, uniqueSlug, startSigner } from './support';
@@ -44,8 +44,8 @@ const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
 describe('OpenAPI document', () => {
   let signer: RunningService;
-  let gateway: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let gateway: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let doc: Document;
 
   const resolve = (schema: Schema): Schema => {

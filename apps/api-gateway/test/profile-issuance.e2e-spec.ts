@@ -2,7 +2,7 @@
  * Issuance under profiles and four-eyes approvals (API.md sections 5 and 6), through the real gateway,
  * queue and signer; the signed certificates are judged by openssl.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Clock } from '@signet/service';
 import { RunningService, stopService } from '@signet/testing';
 import { spawnSync } from 'node:child_process';
@@ -32,9 +32,9 @@ const text = (name: string, pem: string) => {
 const days = (certificate: { validFrom: string; validTo: string }) => Math.round((Date.parse(certificate.validTo) - Date.parse(certificate.validFrom)) / 86_400_000);
 
 describe('issuance under profiles, and approvals', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let adminKey: string;
   let caId: string;
   let otherCaId: string;

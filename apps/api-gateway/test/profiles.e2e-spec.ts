@@ -3,7 +3,7 @@
  * CAs, PostgreSQL, Redis): CRUD, each input rule at its edge, slugs unique among live profiles, who may
  * read and write, nothing written on a refusal, and enrollment policies naming a profile.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, stopService } from '@signet/testing';
 import { Client } from 'pg';
 import request from 'supertest';
@@ -12,9 +12,9 @@ import { TEST_ADMIN_KEY, withKey, createKey, createOrg, expectErrorShape, startG
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
 
 describe('certificate profiles', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let orgId: string;
   let adminKey: string;

@@ -1,10 +1,10 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import request from 'supertest';
 import { bearer, createKey, createOrg, expectErrorShape, startGateway } from './support';
 
 describe('rate limits shared through Redis', () => {
-  let a: NestExpressApplication;
-  let b: NestExpressApplication;
+  let a: NestFastifyApplication;
+  let b: NestFastifyApplication;
   const LIMIT = 6;
 
   beforeAll(async () => {

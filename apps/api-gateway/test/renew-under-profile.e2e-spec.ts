@@ -7,7 +7,7 @@
  * later is a recorded failed renewal, not silence. Built signer (renewal sweep every second), gateway in
  * process, a database and queue prefix of its own.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, clearRedisPrefix, createTestDatabase, dropTestDatabase, runId, stopService } from '@signet/testing';
 import { rmSync } from 'node:fs';
 import { Client } from 'pg';
@@ -18,7 +18,7 @@ describe('certificates from elsewhere renewed under a Signet profile', () => {
   const { dir, openssl, file } = opensslWorkspace('signet-renew-profile-');
   let databaseUrl: string;
   let signer: RunningService;
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let db: Client;
   let adminKey: string;
   let otherOrgKey: string;

@@ -3,7 +3,7 @@
  * /pki endpoints with responses pre-signed by a real signer process, CRLs rebuilt after revocations,
  * and the sweeps (OCSP refresh, automatic renewal).
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { Queue } from 'bullmq';
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,9 +40,9 @@ const CRL_REBUILD_DELAY_MS = 1000;
 const QUEUE_PREFIX = `${process.env.QUEUE_PREFIX}-rev`;
 
 describe('revocation: OCSP and CRLs served by the gateway, signed by the signer', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signers: RunningService[] = [];
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let base: string;
   let adminKey: string;
   let rootId: string;

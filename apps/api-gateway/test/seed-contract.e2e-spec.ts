@@ -4,7 +4,7 @@
  * batch columns and subject fields, a subject email, custom usage labels, revocation comments, CRL info's
  * issuer and revoked serials, decimal serials for the OCSP status, search by issuer and stats by issuer.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, stopService } from '@signet/testing';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,9 +38,9 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
 }
 
 describe('seed contract gaps (issue 18)', () => {
-  let gateway: NestExpressApplication;
+  let gateway: NestFastifyApplication;
   let signer: RunningService;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let adminKey: string;
   let rootId: string;
   let caId: string;

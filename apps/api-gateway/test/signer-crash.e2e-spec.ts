@@ -7,7 +7,7 @@
  * managed RSA-3072 items (key generation ~1 s each on the thread pool), so that when enough rows exist
  * the signer still holds active jobs: those are the ones a crash could lose or issue twice.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SIGNER_JOBS, SIGNER_QUEUE, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
@@ -45,8 +45,8 @@ interface BatchBody {
 }
 
 describe('a signer killed during a batch', () => {
-  let gateway: NestExpressApplication | undefined;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let gateway: NestFastifyApplication | undefined;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client | undefined;
   let queue: Queue | undefined;
   let redis: ReturnType<typeof createRedis> | undefined;

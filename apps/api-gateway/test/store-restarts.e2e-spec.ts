@@ -20,7 +20,7 @@
  * A job lost with Redis was never acknowledged: its producer answered 503 by its deadline. Keyed CSR
  * issuances answered 503 are retried with the same key once the stores are back, as a client would.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import {
   PrivatePostgres, PrivateRedis, RunningService, freePort, spawnService, startPrivatePostgres, startPrivateRedis, stopService, waitForHttp,
 } from '@signet/testing';
@@ -76,7 +76,7 @@ interface Outcome {
 describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and enrollments', () => {
   let pg: PrivatePostgres | undefined;
   let redis: PrivateRedis | undefined;
-  let gateway: NestExpressApplication | undefined;
+  let gateway: NestFastifyApplication | undefined;
   let signer: RunningService | undefined;
   let enroll: RunningService | undefined;
   let db: Client | undefined;

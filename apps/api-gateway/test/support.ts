@@ -1,4 +1,4 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { loadConfig } from '@signet/service';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,9 +23,11 @@ export function testGatewayConfig(overrides: Record<string, string> = {}): Gatew
   });
 }
 
-export async function startGateway(overrides: Record<string, string> = {}): Promise<NestExpressApplication> {
+export async function startGateway(overrides: Record<string, string> = {}): Promise<NestFastifyApplication> {
   const app = await createGateway(testGatewayConfig(overrides));
   await app.init();
+  // supertest drives app.getHttpServer() without listen: Fastify must have loaded its routes first.
+  await app.getHttpAdapter().getInstance().ready();
   return app;
 }
 
@@ -44,7 +46,7 @@ export const withKey = (http: Parameters<typeof request>[0], key: string) => ({
 export const uniqueSlug = (base = 'org') => `${base}-${randomBytes(4).toString('hex')}`;
 
 /** A new org through the platform API; returns it and its first admin key. */
-export async function createOrg(app: NestExpressApplication, name = 'Test Org'): Promise<{ org: { id: string; slug: string }; adminKey: string }> {
+export async function createOrg(app: NestFastifyApplication, name = 'Test Org'): Promise<{ org: { id: string; slug: string }; adminKey: string }> {
   const res = await request(app.getHttpServer())
     .post('/api/v1/platform/orgs')
     .set(bearer(TEST_ADMIN_KEY))
@@ -54,7 +56,7 @@ export async function createOrg(app: NestExpressApplication, name = 'Test Org'):
 }
 
 export async function createKey(
-  app: NestExpressApplication,
+  app: NestFastifyApplication,
   adminKey: string,
   body: Record<string, unknown>,
 ): Promise<{ apiKey: { id: string; prefix: string }; key: string }> {

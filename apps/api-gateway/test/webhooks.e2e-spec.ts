@@ -8,7 +8,7 @@
  * - a receiver answering 500 then 200 gets the same id again; a ping;
  * - a receiver that hangs holds its deliveries while issuance goes on.
  */
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { RunningService, clearRedisPrefix, createTestDatabase, dropTestDatabase, runId, stopService } from '@signet/testing';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
@@ -19,8 +19,8 @@ describe('webhooks', () => {
   let databaseUrl: string;
   const prefix = `signet-test-webhooks-${runId()}`;
   let signer: RunningService;
-  let gateway: NestExpressApplication;
-  let http: ReturnType<NestExpressApplication['getHttpServer']>;
+  let gateway: NestFastifyApplication;
+  let http: ReturnType<NestFastifyApplication['getHttpServer']>;
   let db: Client;
   let receiver: WebhookReceiver;
   let orgId: string;

@@ -12,6 +12,7 @@ export * from './lib/health.module';
 export * from './lib/public.decorator';
 export * from './lib/logging';
 export * from './lib/http-app';
+export * from './lib/fastify-app';
 export * from './lib/database.module';
 export * from './lib/cluster';
 export * from './lib/signer-client';

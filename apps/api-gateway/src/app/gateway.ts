@@ -1,8 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { caById, certificatesById } from '@signet/persistence';
-import { SignerClient, createHttpApp, serverIdentity } from '@signet/service';
-import type { RequestHandler } from 'express';
+import { SignerClient, createFastifyApp, serverIdentity } from '@signet/service';
 import type { Server as HttpServer } from 'node:http';
 import { Server as HttpsServer, createServer } from 'node:https';
 import { DataSource } from 'typeorm';
@@ -11,7 +10,7 @@ import { acmeErrorRenderer } from './acme/acme-exception.filter';
 import { NonceStore } from './acme/nonces';
 import { auditFailures } from './audit/audit-failures.middleware';
 import { AuditService } from './audit/audit.service';
-import { CONSOLE_PATH, consoleFiles } from './console/console-files';
+import { consoleHook } from './console/console-files';
 import { GatewayConfig } from './gateway.config';
 import { setupOpenApi } from './openapi';
 import { installPkiEndpoints } from './pki/pki.middleware';
@@ -20,19 +19,19 @@ import { limitUnguardedRequests } from './rate-limit/unguarded-requests';
 import { trustedProxies } from './trusted-proxies';
 
 /** The gateway as an app object: main.ts listens on it, tests drive it with supertest. */
-export function createGateway(config: GatewayConfig): Promise<NestExpressApplication> {
-  return createHttpApp(AppModule.forRoot(config), {
+export function createGateway(config: GatewayConfig): Promise<NestFastifyApplication> {
+  return createFastifyApp(AppModule.forRoot(config), {
     app: 'api-gateway',
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
     trustProxy: trustedProxies(config.TRUST_PROXY),
-    earlyMiddleware: (app) => [auditFailures(app.get(AuditService)) as RequestHandler],
+    // Audit first (it sees refused bodies too); then the console's static files, ahead of the API's
+    // router and guards (console-files.ts says why).
+    earlyHooks: (app) => [auditFailures(app.get(AuditService)), consoleHook()],
     beforeErrorResponse: (app) => limitUnguardedRequests(app, config),
     errorRenderer: (app) => acmeErrorRenderer(app.get(NonceStore)),
     configure: (app) => {
-      // /pki is answered by node:http ahead of Express (pki.middleware.ts); Express gets the rest.
+      // /pki is answered by node:http ahead of Fastify (pki.middleware.ts); Fastify gets the rest.
       installPkiEndpoints(app.getHttpServer(), app.get(PkiStore));
-      // The console's static files, ahead of the API's router and guards (console-files.ts says why).
-      app.use(CONSOLE_PATH, consoleFiles());
       return setupOpenApi(app);
     },
   });
@@ -40,12 +39,12 @@ export function createGateway(config: GatewayConfig): Promise<NestExpressApplica
 
 /**
  * The HTTPS listener (API.md section 7) on HTTPS_PORT, beside the HTTP port: the HTTP server's own
- * request and clientError listeners (Express, the /pki fast path, parser refusals in the API's error
+ * request and clientError listeners (Fastify, the /pki fast path, parser refusals in the API's error
  * shape), so it serves exactly what the HTTP port serves. Its certificate comes from GATEWAY_TLS_CERT/
  * GATEWAY_TLS_KEY, or is issued at start by GATEWAY_TLS_CA_ID, or is self-signed for a trial
  * (serverIdentity). Call after createGateway; app.close() closes it with the HTTP server.
  */
-export async function listenHttps(app: NestExpressApplication, config: GatewayConfig): Promise<HttpsServer> {
+export async function listenHttps(app: NestFastifyApplication, config: GatewayConfig): Promise<HttpsServer> {
   const logger = new Logger('HttpsListener');
   const dataSource = app.get(DataSource);
   const identity = await serverIdentity({

@@ -1,8 +1,8 @@
 /**
- * What the gateway's pipeline learns about a request, carried on the express request object:
+ * What the gateway's pipeline learns about a request, carried on Fastify's request object:
  * the verified principal (or why there is none) and the audit name of the route.
  */
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import type { ApiKeyEntity } from '@signet/persistence';
 import type { ApiError } from '@signet/service';
@@ -11,6 +11,11 @@ import type { Principal } from './access/principal';
 export interface AuditRoute {
   eventType: string;
   resourceType?: string;
+}
+
+/** Fastify's request, with the path (URL without its query) that fastify-app.ts adds for shared code. */
+export interface Request extends FastifyRequest {
+  readonly path: string;
 }
 
 export interface GatewayRequest extends Request {

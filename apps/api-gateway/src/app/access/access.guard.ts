@@ -25,7 +25,7 @@ export class AccessGuard implements CanActivate {
 
     const need = this.reflector.getAllAndOverride<AccessNeed | undefined>(ACCESS_NEED, targets);
     if (!need) {
-      this.logger.error(`route ${req.method} ${req.route?.path ?? req.path} declares no access need; refusing`);
+      this.logger.error(`route ${req.method} ${req.routeOptions?.url ?? req.path} declares no access need; refusing`);
       throw ApiError.forbidden('this route is not open to any key');
     }
     checkNeed(need, principal, req);

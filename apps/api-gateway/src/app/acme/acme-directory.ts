@@ -7,7 +7,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { OrgEntity, ProfileEntity, findLiveProfile, orgBySlug } from '@signet/persistence';
-import type { Request } from 'express';
+import type { FastifyRequest as Request } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { DataSource } from 'typeorm';
 import { GATEWAY_CONFIG } from '../gateway-config.token';
@@ -73,8 +73,8 @@ export class AcmeDirectories {
   }
 
   private origin(req: Request): string {
-    // Express fills req.ips only from X-Forwarded-For sent by a proxy in TRUST_PROXY.
-    if (req.ips.length) return this.proxiedBase;
+    // Fastify's req.ips is the peer and then each X-Forwarded-For hop a proxy in TRUST_PROXY vouches for.
+    if ((req.ips?.length ?? 0) > 1) return this.proxiedBase;
     const host = req.headers.host ?? '';
     if (!HOST_HEADER.test(host)) throw new AcmeProblem('malformed', 'the request needs a valid Host header');
     return `${(req.socket as TLSSocket).encrypted ? 'https' : 'http'}://${host.toLowerCase()}`;

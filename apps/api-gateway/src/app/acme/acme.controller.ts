@@ -7,8 +7,8 @@
 import { Controller, Get, Head, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { Clock, Public } from '@signet/service';
-import type { Request, Response } from 'express';
-import { clientIp } from '../request-context';
+import type { Response } from 'express';
+import { Request, clientIp } from '../request-context';
 import { AcmeAccountsService, accountView } from './acme-accounts.service';
 import { AcmeDirectories, AcmeDirectory } from './acme-directory';
 import { AcmeExceptionFilter } from './acme-exception.filter';
@@ -86,7 +86,7 @@ export class AcmeController {
   async accountOrders(@Req() req: Request, @Res() res: Response, @Param('org') org: string, @Param('profile') profile: string, @Param('id') id: string) {
     const { dir, request } = await this.verified(req, org, profile, 'kid');
     if (request.account!.id !== id) throw new AcmeProblem('unauthorized', 'an account may only list its own orders');
-    const page = Math.max(1, Math.min(10_000, Number(req.query.page) || 1));
+    const page = Math.max(1, Math.min(10_000, Number((req.query as { page?: string }).page) || 1));
     const { ids, more } = await this.orders.orders(request.account!, page);
     const headers: Record<string, string> = more ? { Link: `<${dir.ordersUrl(id)}?page=${page + 1}>;rel="next"` } : {};
     await this.answer(res, dir, 200, { orders: ids.map(dir.orderUrl) }, headers);

@@ -52,6 +52,12 @@ interface NoiseCounter {
   paths: Set<string>;
 }
 
+/** The route's `:id` parameter, when it is text a store can carry. */
+const idParamOf = (req: GatewayRequest): string | null => {
+  const id = (req.params as { id?: unknown } | undefined)?.id;
+  return typeof id === 'string' && !textFault(id) ? id : null;
+};
+
 @Injectable()
 export class AuditService implements OnApplicationShutdown {
   private readonly logger = new Logger(AuditService.name);
@@ -87,7 +93,7 @@ export class AuditService implements OnApplicationShutdown {
         eventType: route?.eventType ?? 'http.request',
         outcome: 'failed',
         resourceType: route?.resourceType,
-        resourceId: typeof req.params?.id === 'string' && !textFault(req.params.id) ? req.params.id : null,
+        resourceId: idParamOf(req),
         details: { method: req.method, path, status, requestId: req.id },
       }, failure),
     );

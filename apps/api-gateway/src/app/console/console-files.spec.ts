@@ -3,23 +3,30 @@
  * where the build is found, hashed assets against index.html, deep links, compression and revalidation,
  * and a gateway without a build saying so.
  */
-import express from 'express';
+import { decorateExpressCompatible } from '@signet/service';
+import Fastify from 'fastify';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { CONSOLE_PATH, CONSOLE_SECURITY_HEADERS, builtConsoleDir, consoleFiles } from './console-files';
+import { CONSOLE_SECURITY_HEADERS, builtConsoleDir, consoleHook } from './console-files';
 
 describe('console files', () => {
   let dir: string;
   const INDEX = '<!doctype html><script type="module" src="/console/assets/index-abc123.js"></script>';
   const SCRIPT = `console.log(${JSON.stringify('x'.repeat(2000))});`;
-  const appOn = (root: string) => {
-    const app = express();
-    app.use(CONSOLE_PATH, consoleFiles(root));
-    app.use((_req, res) => res.status(404).json({ code: 'not_found' }));
-    return app;
+  // The gateway's set-up of it (fastify-app.ts): an onRequest hook ahead of the router, whose 404 follows.
+  const apps: ReturnType<typeof Fastify>[] = [];
+  const appOn = async (root: string) => {
+    const app = Fastify();
+    decorateExpressCompatible(app);
+    app.addHook('onRequest', consoleHook(root));
+    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ code: 'not_found' }));
+    await app.ready();
+    apps.push(app);
+    return app.server;
   };
+  afterAll(() => Promise.all(apps.map((app) => app.close())));
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'signet-console-files-'));
@@ -36,7 +43,7 @@ describe('console files', () => {
 
   it('answers index.html for /console and every deep link, not cached, with the security headers', async () => {
     for (const path of ['/console', '/console/', '/console/certificates/1234', '/console/cas']) {
-      const res = await request(appOn(dir)).get(path).expect(200);
+      const res = await request(await appOn(dir)).get(path).expect(200);
       expect(res.text).toBe(INDEX);
       expect(res.headers['cache-control']).toBe('no-cache');
       expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
@@ -45,7 +52,7 @@ describe('console files', () => {
   });
 
   it('serves hashed assets for a year, gzipped when asked, 304 on a matching ETag; HEAD has no body', async () => {
-    const app = appOn(dir);
+    const app = await appOn(dir);
     const plain = await request(app).get('/console/assets/index-abc123.js').set('Accept-Encoding', 'identity').expect(200);
     expect(plain.text).toBe(SCRIPT);
     expect(plain.headers['cache-control']).toBe('public, max-age=31536000, immutable');
@@ -58,14 +65,14 @@ describe('console files', () => {
   });
 
   it('leaves missing assets, other methods and other paths to the API (its 404)', async () => {
-    const app = appOn(dir);
+    const app = await appOn(dir);
     expect((await request(app).get('/console/assets/missing.js').expect(404)).body).toEqual({ code: 'not_found' });
     await request(app).post('/console').send({}).expect(404);
     await request(app).get('/consoles').expect(404);
   });
 
   it('without a build, /console says how to build it (503), still under the security headers', async () => {
-    const res = await request(appOn(join(dir, 'nothing-here'))).get('/console/').expect(503);
+    const res = await request(await appOn(join(dir, 'nothing-here'))).get('/console/').expect(503);
     expect(res.text).toContain('npm run build');
     expect(res.headers['content-security-policy']).toBe(CONSOLE_SECURITY_HEADERS['Content-Security-Policy']);
   });

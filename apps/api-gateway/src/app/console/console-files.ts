@@ -14,6 +14,7 @@
  */
 import { Logger } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
@@ -139,5 +140,28 @@ export function consoleFiles(dir = builtConsoleDir()): RequestHandler {
       return;
     }
     send(req, res, index);
+  };
+}
+
+/**
+ * The gateway's onRequest hook for /console (Fastify): consoleFiles' answers, given the path below
+ * /console and the reply (which speaks the part of Express's response API they use: fastify-app.ts).
+ * Paths it leaves (a missing hashed asset, other methods) go on to the router and its 404.
+ */
+export function consoleHook(dir = builtConsoleDir()): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  const serve = consoleFiles(dir);
+  return async (req, reply) => {
+    const url = req.url;
+    if (!url.startsWith(CONSOLE_PATH)) return;
+    const q = url.indexOf('?');
+    const full = q === -1 ? url : url.slice(0, q);
+    const rest = full.slice(CONSOLE_PATH.length);
+    if (rest !== '' && !rest.startsWith('/')) return;
+    (req as { metricsRoute?: string }).metricsRoute = CONSOLE_PATH;
+    let passed = false;
+    const view = { method: req.method, headers: req.headers, path: rest || '/' } as unknown as Request;
+    serve(view, reply as unknown as Response, () => { passed = true; });
+    if (passed) delete (req as { metricsRoute?: string }).metricsRoute;
+    else return reply;
   };
 }
