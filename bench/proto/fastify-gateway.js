@@ -2,11 +2,11 @@
  * Measurement prototype (issue 17, docs/BENCHMARKS.md "issue 17, 2026-11-29"): the built gateway's
  * AppModule on NestJS's Fastify adapter, enough for `GET /api/v1/whoami` (request id, request metrics,
  * the three guards with the Redis rate limit and its headers, the access log, the JSON answer). Not the
- * gateway: no /pki fast path, body rules, audit of failures, console, OpenAPI or HTTPS. The Fastify
- * adapter is not a dependency of the project; install it outside the tree and point NODE_PATH at it:
+ * gateway: no /pki fast path, body rules, audit of failures, console, OpenAPI or HTTPS. Kept as the record
+ * of the measurement that decided the migration: since 1265c38 the gateway itself runs on the Fastify
+ * adapter (a dependency now), so `node bench/whoami.js` measures the real thing; this still runs with
  *
- *   mkdir -p /tmp/fproto && cd /tmp/fproto && npm init -y && npm i --legacy-peer-deps @nestjs/platform-fastify@11.2.8
- *   NODE_PATH=/tmp/fproto/node_modules:$PWD/node_modules node bench/whoami.js --main bench/proto/fastify-gateway.js
+ *   node bench/whoami.js --main bench/proto/fastify-gateway.js
  */
 'use strict';
 require('reflect-metadata');

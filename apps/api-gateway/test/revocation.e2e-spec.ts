@@ -165,7 +165,7 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     expect(await ocspCheck('issuing.pem', 'stranger.pem')).toMatch(/unauthorized/i);
   });
 
-  it('answers /pki ahead of Express: garbage never a 500, HEAD, 304, X-Request-Id, metrics, internalError when the lookup fails', async () => {
+  it('answers /pki ahead of the framework: garbage never a 500, HEAD, 304, X-Request-Id, metrics, internalError when the lookup fails', async () => {
     const leaf = (await issue({ commonName: 'fast.example.test' })).certificate;
     file('fast.pem', leaf.certificatePem);
     expect(openssl('ocsp', '-issuer', 'issuing.pem', '-cert', 'fast.pem', '-no_nonce', '-reqout', 'fast.req').ok).toBe(true);
