@@ -14,7 +14,7 @@ import { ApiError, SignerClient, apiErrorOfPki, extendedKeyUsageFor } from '@sig
 import { idempotently, requestHash } from './idempotency';
 import { createPrivateKey, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OrgPrincipal, mayOnCa, readableCaIds, requireOnCa } from '../access/principal';
+import { OrgPrincipal, mayOnCa, readableCaIds } from '../access/principal';
 import { validItem } from './batch';
 import { CasService } from '../cas/cas.service';
 import { certificatePem, certificateView } from './certificate.view';
@@ -141,7 +141,7 @@ export class CertificatesService {
     // A certificate from elsewhere is renewed by its own CA through the outside ACME account that renews it
     // (an order, 202), or issued anew under the Signet profile that renews it (201: a new key, or a given CSR's).
     if (!old.caId && !old.renewProfileId) return this.externalAcme.renew(caller, old);
-    const profileCaId = old.caId ? undefined : await this.renewalProfileCaId(principal, old);
+    const profileCaId = old.caId ? undefined : await this.renewalMethods.renewalCaId(principal, old);
     if (old.caId && old.mode === 'csr' && !dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a csr-mode certificate is renewed with a new csrPem'] }]);
     if (old.caId && old.mode === 'managed' && dto.csrPem) throw ApiError.validation([{ field: 'csrPem', messages: ['a managed certificate is renewed with a new managed key'] }]);
     const job = renewalJob(old, {
@@ -154,14 +154,6 @@ export class CertificatesService {
       });
     }
     return renewed;
-  }
-
-  /** The CA of the live profile a certificate from elsewhere is renewed under, if this key may issue on it. */
-  private async renewalProfileCaId(principal: OrgPrincipal, old: CertificateEntity): Promise<string> {
-    const profile = await findLiveProfile(this.dataSource.manager, principal.orgId, old.renewProfileId as string);
-    if (!profile) throw new ApiError('conflict', 'the profile this certificate is renewed under was deleted: give it another with PATCH renewWith {profileId}', { profileId: old.renewProfileId });
-    requireOnCa(principal, profile.caId, 'issue', 'profile');
-    return profile.caId;
   }
 
   private async issueOnce(caller: OrgCaller, dto: IssueCertificateDto, certificateId: string) {

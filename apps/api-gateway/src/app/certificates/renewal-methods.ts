@@ -17,7 +17,7 @@ import { RenewableCertificate, renewalJob } from '@signet/queue';
 import { ApiError } from '@signet/service';
 import { randomUUID } from 'node:crypto';
 import { DataSource, EntityManager } from 'typeorm';
-import { requireOnCa } from '../access/principal';
+import { OrgPrincipal, requireOnCa } from '../access/principal';
 import type { OrgCaller } from '../access/caller';
 import type { RenewWithDto } from '../external-acme/external-acme.dto';
 import { ExternalAcmeService, RenewalMethod } from '../external-acme/external-acme.service';
@@ -60,16 +60,28 @@ export class RenewalMethods {
     return certificate.renewProfileId !== null || (await this.externalAcme.renewsThroughAccount(certificate.id));
   }
 
+  /** The CA of the live profile a certificate from elsewhere is renewed under, if this key may issue on it; 409 once that profile is deleted. */
+  async renewalCaId(principal: OrgPrincipal, certificate: { renewProfileId: string | null }): Promise<string> {
+    const profile = await this.issuableProfile(principal, certificate.renewProfileId as string);
+    if (!profile) throw new ApiError('conflict', 'the profile this certificate is renewed under was deleted: give it another with PATCH renewWith {profileId}', { profileId: certificate.renewProfileId });
+    return profile.caId;
+  }
+
+  /** The org's live profile (null when there is none), if this key may issue on its CA (403/404 otherwise). */
+  private async issuableProfile(principal: OrgPrincipal, profileId: string): Promise<ProfileEntity | null> {
+    const profile = await findLiveProfile(this.dataSource.manager, principal.orgId, profileId);
+    if (profile) requireOnCa(principal, profile.caId, 'issue', 'profile');
+    return profile;
+  }
+
   /**
    * The org's live profile, if the caller may issue under it and the signer would sign this certificate's
    * renewal under it. A profile that asks for approval is refused: its first certificate for these names
    * would be signed by the sweep without anyone approving it.
    */
   private async profileFor(caller: OrgCaller, profileId: string, certificate: CertificateFromElsewhere): Promise<ProfileEntity> {
-    const principal = caller.principal;
-    const profile = await findLiveProfile(this.dataSource.manager, principal.orgId, profileId);
+    const profile = await this.issuableProfile(caller.principal, profileId);
     if (!profile) throw ApiError.notFound('profile');
-    requireOnCa(principal, profile.caId, 'issue', 'profile');
     if (profile.requireApproval) {
       throw new ApiError('policy_violation', `profile ${profile.slug} requires approval: a certificate from elsewhere renewed under it would be signed without one; choose a profile without requireApproval`, {
         rule: 'requireApproval', field: 'renewWith.profileId',
