@@ -28,7 +28,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
+import { Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -113,9 +113,17 @@ describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and 
     return res.body;
   };
 
-  /** POST /v1/enroll on 8443 with the device's client certificate (keep-alive, one agent per device). */
+  /** When each keep-alive connection last finished an answer: how long a reused one had been idle. */
+  const idleSince = new WeakMap<Socket, number>();
+  /**
+   * POST /v1/enroll on 8443 with the device's client certificate (keep-alive, one agent per device). A
+   * network error says whether it came on a new connection or on a reused one, and how long that one had
+   * been idle: a server dropping a request it read is a failure here, whichever it came on.
+   */
   const enrollOnce = (device: (typeof devices)[number]) =>
     new Promise<{ status: number; body: Record<string, any> | null }>((resolve, reject) => {
+      let idleMs: number | null = null;
+      let socket: Socket | null = null;
       const req = httpsRequest({
         host: '127.0.0.1', port: enrollPort, method: 'POST', path: '/v1/enroll', agent: device.agent,
         headers: { 'Content-Type': 'application/pkcs10', Accept: 'application/json' }, timeout: CLIENT_TIMEOUT_MS,
@@ -124,6 +132,7 @@ describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and 
         res.setEncoding('utf8');
         res.on('data', (chunk) => (text += chunk));
         res.on('end', () => {
+          if (socket) idleSince.set(socket, Date.now());
           let body: Record<string, unknown> | null = null;
           try {
             body = text ? JSON.parse(text) : null;
@@ -134,8 +143,13 @@ describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and 
         });
         res.on('error', reject);
       });
+      req.on('socket', (s) => {
+        socket = s;
+        const since = idleSince.get(s);
+        idleMs = since === undefined ? null : Date.now() - since;
+      });
       req.on('timeout', () => req.destroy(new Error('client timeout')));
-      req.on('error', reject);
+      req.on('error', (error) => reject(new Error(`${error.message} (${req.reusedSocket ? `on a keep-alive connection idle ${idleMs} ms` : 'on a new connection'})`)));
       req.end(device.csr);
     });
 
@@ -180,7 +194,12 @@ describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and 
       const issued = await ok(api('POST', '/api/v1/certificates', { caId: bootstrap.id, commonName: cn, usage: 'client' }), 201);
       const cert = issued.certificate.certificatePem as string;
       const key = issued.privateKey as string;
-      devices.push({ cn, cert, key, csr: newCsr(`device-${i}-op`, cn), agent: new Agent({ keepAlive: true, maxSockets: 4, cert, key, ca: serverCaPem }) });
+      // Keep-alive as a device would do it: the server may close a connection idle past the Keep-Alive:
+      // timeout it announces (RFC 9112 9.3.1), and a request sent as it does is lost (`socket hang up`).
+      // Node's agent stops reusing one a second before that timeout only if it has a timeout of its
+      // own; without one it reused connections idle ~6 s, as enroll closed them.
+      const agent = new Agent({ keepAlive: true, maxSockets: 4, timeout: CLIENT_TIMEOUT_MS, cert, key, ca: serverCaPem });
+      devices.push({ cn, cert, key, csr: newCsr(`device-${i}-op`, cn), agent });
     }
 
     const healthPort = await freePort();

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -174,6 +175,29 @@ describe('enroll on 8443: deadlines, error shapes and TLS alerts', () => {
     const garbage = await stall(['THIS IS NOT HTTP\r\n\r\n']);
     expect(garbage.text).toMatch(/^HTTP\/1\.1 400 /);
     expectApiError(httpBody(garbage.text), 400, 'bad_request');
+  });
+
+  it('announces how long it keeps an idle connection and keeps it that long: a client honouring Keep-Alive: timeout is always answered', async () => {
+    // HTTP lets a server close an idle connection (RFC 9112 9.3.1); a request a client sends on it as it
+    // closes is lost (seen as `socket hang up`). Node's agent, given a timeout, drops an idle connection a
+    // second before the announced timeout; this one reuses it just before that.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, timeout: 20_000, ca: readFileSync(join(dir, 'server-ca.pem')), cert: readFileSync(join(dir, 'device.pem')), key: readFileSync(join(dir, 'device.key')) });
+    const get = () => new Promise<{ status: number; keepAlive: string | undefined; reused: boolean }>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/nowhere', agent, timeout: 20_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, keepAlive: res.headers['keep-alive'] as string | undefined, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    try {
+      const first = await get();
+      expect(first).toEqual({ status: 404, keepAlive: expect.stringMatching(/^timeout=\d+$/), reused: false });
+      await sleep(Number(first.keepAlive!.slice('timeout='.length)) * 1000 - 1000 - 300);
+      expect(await get()).toEqual({ ...first, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers a body over ENROLL_BODY_LIMIT_BYTES 413 in the JSON error shape, chunked or not, and stays up', () => {
