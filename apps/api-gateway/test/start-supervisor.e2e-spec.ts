@@ -28,13 +28,14 @@ interface Stack {
   child: ChildProcess;
   output: () => string;
   exited: Promise<number | null>;
-  ports: { gateway: number; signer: number; enroll: number; enrollHealth: number };
+  ports: { gateway: number; gatewayHttps: number; signer: number; enroll: number; enrollHealth: number };
 }
 
 const running: Stack[] = [];
 
 async function startStack(name: string, env: Record<string, string> = {}): Promise<Stack> {
-  const ports = { gateway: await freePort(), signer: await freePort(), enroll: await freePort(), enrollHealth: await freePort() };
+  // Every listener on a port of its own: the gateway's HTTPS default (3443) may be held by another Signet on this machine.
+  const ports = { gateway: await freePort(), gatewayHttps: await freePort(), signer: await freePort(), enroll: await freePort(), enrollHealth: await freePort() };
   const child = spawn(process.execPath, ['scripts/start.js', '--no-build'], {
     cwd: ROOT,
     env: {
@@ -44,6 +45,7 @@ async function startStack(name: string, env: Record<string, string> = {}): Promi
       LOG_LEVEL: 'warn',
       HOST: '127.0.0.1',
       PORT: String(ports.gateway),
+      HTTPS_PORT: String(ports.gatewayHttps),
       PUBLIC_BASE_URL: `http://127.0.0.1:${ports.gateway}`,
       SIGNER_HEALTH_PORT: String(ports.signer),
       ENROLL_PORT: String(ports.enroll),
