@@ -145,6 +145,9 @@ describe('Redis and PostgreSQL restarted under 2,000 issuances, revocations and 
       });
       req.on('socket', (s) => {
         socket = s;
+        // The agent leaves an idle connection's timeout (4 s, from the Keep-Alive hint) on it when it is
+        // reused: the request's own deadline is set here, or answers slower than 4 s time out.
+        s.setTimeout(CLIENT_TIMEOUT_MS);
         const since = idleSince.get(s);
         idleMs = since === undefined ? null : Date.now() - since;
       });
