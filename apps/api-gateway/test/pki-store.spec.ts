@@ -1,17 +1,18 @@
 /**
  * PkiStore's in-process caches against this run's PostgreSQL and Redis: CRL reads are single-flight and
- * bounded by bytes (CRL_CACHE_MAX_BYTES), `crlInfo` (format=info) never reads the DER, prepared OCSP answers
- * are reused only while Redis returns equal bytes. The rows PkiStore reads are written here with SQL; its
+ * bounded by bytes (CRL_CACHE_MAX_BYTES), `crlInfo` (format=info) never reads the DER, OCSP answers are
+ * kept in process only while the store hears the signers' change announcements, dropped and acknowledged
+ * when one names them, and prepared again only when Redis returns other bytes. The rows PkiStore reads are written here with SQL; its
  * queries are watched with a spy that calls through to the real DataSource.
  * (The real bytes, judged by openssl through the HTTP endpoints, are in revocation.e2e-spec.ts.)
  */
 import { createDataSourceOptions } from '@signet/persistence';
-import { encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
+import { encodeOcspCacheEntry, encodeOcspChange, ocspAcksChannel, ocspCacheKey, ocspChangesChannel } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import type Redis from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { PkiStore, PreparedOcsp } from '../src/app/pki/pki-store';
+import { OCSP_KEEP_MS, PkiStore, PreparedOcsp } from '../src/app/pki/pki-store';
 import { testGatewayConfig } from './support';
 
 const THIS_UPDATE = new Date('2025-01-01T00:00:00.000Z');
@@ -183,14 +184,114 @@ describe('PkiStore on PostgreSQL and Redis', () => {
     expect(store.crlCacheUsage()).toEqual({ maxBytes: 1024, bytes: 0, entries: 0 });
   });
 
-  it('reuses what it prepared from an OCSP cache value only while Redis returns the same bytes', async () => {
+  /** Until the store has subscribed to the change announcements (or has lost its subscription). */
+  async function untilListening(store: PkiStore, listening = true): Promise<void> {
+    const deadline = Date.now() + 5000;
+    while (store.ocspCacheUsage().listening !== listening) {
+      if (Date.now() > deadline) throw new Error(`the store never became ${listening ? '' : 'not '}listening`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** As a signer announces a revocation: publish the serials, wait for every receiver's acknowledgement. */
+  async function announce(serialNumbers: string[]): Promise<number> {
+    const acks = redis.duplicate();
+    await acks.subscribe(ocspAcksChannel(QUEUE_PREFIX));
+    const token = randomUUID();
+    let acknowledged = 0;
+    let receivers = Infinity;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    acks.on('message', (_channel: string, message: string) => {
+      if (message === token && ++acknowledged >= receivers) done();
+    });
+    receivers = await redis.publish(ocspChangesChannel(QUEUE_PREFIX), encodeOcspChange({ token, serialNumbers }));
+    if (acknowledged >= receivers) done();
+    await all;
+    await closeRedis(acks);
+    return receivers;
+  }
+
+  /** A listening store, a CA, a serial with its cache key, a cache value maker and the store's lookup. */
+  async function ocspFixture() {
     const ca = await newCa();
     const store = await newStore(1024);
+    await untilListening(store);
     const serial = randomBytes(8).toString('hex').toUpperCase();
     const key = ocspCacheKey(QUEUE_PREFIX, serial);
     redisKeys.push(key);
-    const entry = (der: Buffer) => encodeOcspCacheEntry({ caId: ca, thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE, der });
+    const entry = (der: string | Buffer) => encodeOcspCacheEntry({ caId: ca, thisUpdate: THIS_UPDATE, nextUpdate: NEXT_UPDATE, der: Buffer.from(der) });
     const lookup = (s: string) => (store as unknown as { ocspEntry(s: string): Promise<PreparedOcsp | null> }).ocspEntry(s);
+    return { ca, store, serial, key, entry, lookup };
+  }
+
+  it('keeps an OCSP answer while it hears the announcements: a change is seen once announced and acknowledged, and from Redis while not listening', async () => {
+    const { ca, store, serial, key, entry, lookup } = await ocspFixture();
+    const redisReads = jest.spyOn((store as unknown as { ocspRedis: Redis }).ocspRedis, 'getBuffer');
+
+    await redis.set(key, entry('good'));
+    const good = await lookup(serial);
+    expect(good).toMatchObject({ der: Buffer.from('good') });
+    expect(redisReads).toHaveBeenCalledTimes(1);
+    // Kept: served without Redis, even when Redis says otherwise behind its back (nobody announced it).
+    await redis.set(key, entry('unannounced'));
+    for (let i = 0; i < 5; i++) expect(await lookup(serial)).toBe(good);
+    expect(redisReads).toHaveBeenCalledTimes(1);
+    expect(store.ocspCacheUsage()).toEqual({ entries: 1, listening: true });
+
+    // A signer's revocation: once every receiver (this store among them) acknowledged, the new answer is served.
+    await redis.set(key, entry('revoked'));
+    expect(await announce([serial])).toBeGreaterThanOrEqual(1);
+    const revoked = await lookup(serial);
+    expect(revoked).toMatchObject({ der: Buffer.from('revoked') });
+    expect(await lookup(serial)).toBe(revoked);
+    expect(redisReads).toHaveBeenCalledTimes(2);
+
+    // Trusted for OCSP_KEEP_MS at most (a lost refresh announcement costs no more): then Redis is asked again.
+    const now = Date.now();
+    jest.spyOn(Date, 'now').mockReturnValue(now + OCSP_KEEP_MS + 1);
+    expect(await lookup(serial)).toBe(revoked);
+    expect(redisReads).toHaveBeenCalledTimes(3);
+    jest.spyOn(Date, 'now').mockRestore();
+
+    // The subscription lost: everything kept is forgotten and every lookup asks Redis until it is back.
+    const changes = (store as unknown as { ocspChanges: Redis }).ocspChanges;
+    changes.disconnect();
+    await untilListening(store, false);
+    expect(store.ocspCacheUsage()).toEqual({ entries: 0, listening: false });
+    await redis.set(key, entry('while deaf'));
+    expect(await lookup(serial)).toMatchObject({ der: Buffer.from('while deaf') });
+    await redis.set(key, entry('still deaf'));
+    expect(await lookup(serial)).toMatchObject({ der: Buffer.from('still deaf') });
+    const readsWhileDeaf = redisReads.mock.calls.length;
+    expect(readsWhileDeaf).toBe(5);
+    await changes.connect();
+    await untilListening(store);
+    const heard = await lookup(serial);
+    expect(await lookup(serial)).toBe(heard);
+    expect(redisReads).toHaveBeenCalledTimes(readsWhileDeaf + 1);
+  });
+
+  it('does not trust what it read while a change was announced: the read may predate the change', async () => {
+    const { ca, store, serial, key, entry, lookup } = await ocspFixture();
+    await redis.set(key, entry('good'));
+
+    // The GET answers `good`, but only after a revocation was written and announced (and acknowledged):
+    // the answer in flight is served (it was asked before the revocation) but not kept.
+    const ocspRedis = (store as unknown as { ocspRedis: Redis }).ocspRedis;
+    const getBuffer = ocspRedis.getBuffer.bind(ocspRedis);
+    jest.spyOn(ocspRedis, 'getBuffer').mockImplementationOnce(async (k: Parameters<Redis['getBuffer']>[0]) => {
+      const stale = await getBuffer(k);
+      await redis.set(key, entry('revoked'));
+      await announce([serial]);
+      return stale as Buffer;
+    });
+    expect(await lookup(serial)).toMatchObject({ der: Buffer.from('good') });
+    expect(await lookup(serial)).toMatchObject({ der: Buffer.from('revoked') });
+  });
+
+  it('reuses what it prepared from an OCSP cache value only while Redis returns the same bytes', async () => {
+    const { ca, store, serial, key, entry, lookup } = await ocspFixture();
 
     await redis.set(key, entry(Buffer.from('first')));
     const first = await lookup(serial);
@@ -198,11 +299,13 @@ describe('PkiStore on PostgreSQL and Redis', () => {
       caId: ca, der: Buffer.from('first'), nextUpdateMs: NEXT_UPDATE.getTime(), lastModified: THIS_UPDATE.toUTCString(),
       expires: NEXT_UPDATE.toUTCString(), etag: expect.stringMatching(/^".+"$/),
     });
-    // The same bytes written again (a signer re-publishing them): the prepared answer is reused.
+    // The same bytes written again and announced (a signer re-publishing them): the prepared answer is reused.
     await redis.set(key, entry(Buffer.from('first')));
+    await announce([serial]);
     expect(await lookup(serial)).toBe(first);
-    // Other bytes under the key: prepared afresh.
+    // Other bytes under the key, announced: prepared afresh.
     await redis.set(key, entry(Buffer.from('second')));
+    await announce([serial]);
     const second = await lookup(serial);
     expect(second).toMatchObject({ der: Buffer.from('second') });
     expect(second?.etag).not.toBe(first?.etag);
@@ -210,6 +313,7 @@ describe('PkiStore on PostgreSQL and Redis', () => {
 
     // A miss with no row in PostgreSQL: not ours. With a row: served from it, and Redis filled with it.
     await redis.del(key);
+    await announce([serial]);
     expect(await lookup(serial)).toBeNull();
     expect(await redis.exists(key)).toBe(0);
     await dataSource.query(

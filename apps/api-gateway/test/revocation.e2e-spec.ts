@@ -4,6 +4,7 @@
  * and the sweeps (OCSP refresh, automatic renewal).
  */
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { REDIS } from '@signet/service';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { Queue } from 'bullmq';
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,6 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { GATEWAY_CONFIG } from '../src/app/gateway-config.token';
 import { PkiStore } from '../src/app/pki/pki-store';
 import { bearer, createKey, createOrg, sleep, startGateway, until } from './support';
 
@@ -105,17 +108,38 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
     for (const signer of signers) expect(await stopService(signer)).toBe(0);
   });
 
-  it('answers good, then revoked with its reason right after the revoke call (openssl ocsp over POST)', async () => {
+  it('answers good, then revoked with its reason right after the revoke call, in every gateway process that kept the good answer (openssl ocsp over POST)', async () => {
     const leaf = (await issue({ commonName: 'ocsp.example.test' })).certificate;
     file('leaf.pem', leaf.certificatePem);
-    const before = await ocspCheck('issuing.pem', 'leaf.pem');
-    expect(before).toContain('Response verify OK');
-    expect(before).toContain('leaf.pem: good');
+    // A second gateway process's store (its own subscription and kept answers), on this gateway's connections.
+    const other = new PkiStore(gateway.get(DataSource), gateway.get(REDIS), gateway.get(GATEWAY_CONFIG));
+    try {
+      await other.onModuleInit();
+      await until('both stores listening', async () => other.ocspCacheUsage().listening && gateway.get(PkiStore).ocspCacheUsage().listening);
+      // Asked until each process keeps the good answer (the first ask fills Redis from PostgreSQL, the next keeps it).
+      for (let i = 0; i < 3; i++) {
+        const before = await ocspCheck('issuing.pem', 'leaf.pem', ['-reqout', 'leaf.req', '-respout', 'good.resp']);
+        expect(before).toContain('Response verify OK');
+        expect(before).toContain('leaf.pem: good');
+        expect((await other.ocsp(readFileSync(join(dir, 'leaf.req')))).body.equals(readFileSync(join(dir, 'good.resp')))).toBe(true);
+      }
+      const goodDer = readFileSync(join(dir, 'good.resp'));
+      const otherKept = (other as unknown as { ocspMemo: Map<string, { trustedUntil: number }> }).ocspMemo.get(leaf.serialNumber);
+      expect(otherKept?.trustedUntil).toBeGreaterThan(Date.now());
 
-    await api().post(`/api/v1/certificates/${leaf.id}/revoke`, { reason: 'keyCompromise' }).expect(200);
-    const after = await ocspCheck('issuing.pem', 'leaf.pem');
-    expect(after).toContain('Response verify OK');
-    expect(after).toMatch(/leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
+      await api().post(`/api/v1/certificates/${leaf.id}/revoke`, { reason: 'keyCompromise' }).expect(200);
+      const after = await ocspCheck('issuing.pem', 'leaf.pem');
+      expect(after).toContain('Response verify OK');
+      expect(after).toMatch(/leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
+      // The other process too, at once: the revocation waited for its acknowledgement.
+      const fromOther = (await other.ocsp(readFileSync(join(dir, 'leaf.req')))).body;
+      expect(fromOther.equals(goodDer)).toBe(false);
+      file('other.resp', fromOther);
+      const read = await opensslAsync('ocsp', '-respin', 'other.resp', '-issuer', 'issuing.pem', '-cert', 'leaf.pem', '-CAfile', 'root.pem', '-no_nonce');
+      expect(read).toMatch(/leaf\.pem: revoked[\s\S]*Reason: keyCompromise/);
+    } finally {
+      await other.onApplicationShutdown();
+    }
 
     const status = (await api().get(`/api/v1/ocsp/status/${leaf.serialNumber}`).expect(200)).body;
     expect(status).toMatchObject({ serialNumber: leaf.serialNumber, caId: issuingId, status: 'revoked', revocationReason: 'keyCompromise', revokedAt: expect.any(String) });

@@ -40,6 +40,13 @@ export class SignerConfig extends CommonConfig {
   @IsIntBetween('OCSP_REFRESH_MARGIN_SECONDS', 60, 29 * 86400)
   OCSP_REFRESH_MARGIN_SECONDS = 2 * 86400;
 
+  /**
+   * How long a revocation waits for every gateway process to acknowledge that it dropped its kept OCSP
+   * answers for the serial; past it the try fails and is repeated (the revoke job fails after three).
+   */
+  @IsIntBetween('OCSP_CHANGE_ACK_TIMEOUT_MS', 100, 60_000)
+  OCSP_CHANGE_ACK_TIMEOUT_MS = 5000;
+
   /** How long a CRL is valid (nextUpdate - thisUpdate). */
   @IsIntBetween('CRL_VALIDITY_SECONDS', 600, 30 * 86400)
   CRL_VALIDITY_SECONDS = 86400;

@@ -412,5 +412,31 @@ export function decodeOcspCacheEntry(value: Buffer): OcspCacheEntry | null {
   };
 }
 
+/**
+ * OCSP answers kept in each gateway process (issue 17): a signer that changes a cached response announces
+ * the serials on `ocspChangesChannel`; every gateway process drops its copies and, for a revocation,
+ * acknowledges on `ocspAcksChannel`. A revocation's job completes only once every process that heard it
+ * has acknowledged, so its 200 still means every gateway answers revoked. A gateway keeps copies only
+ * while it is subscribed; when its subscription drops it forgets them all and asks Redis per request.
+ * Message: `<token> <serial>,<serial>,...`; the token is empty for a change nobody waits on (a refresh).
+ */
+export const ocspChangesChannel = (queuePrefix: string): string => `${queuePrefix}:ocsp:changes`;
+export const ocspAcksChannel = (queuePrefix: string): string => `${queuePrefix}:ocsp:acks`;
+
+export interface OcspChange {
+  /** Acknowledge with this on ocspAcksChannel once the serials are dropped; '' for no acknowledgement. */
+  token: string;
+  serialNumbers: string[];
+}
+
+export const encodeOcspChange = (change: OcspChange): string => `${change.token} ${change.serialNumbers.join(',')}`;
+
+export function decodeOcspChange(message: string): OcspChange | null {
+  const space = message.indexOf(' ');
+  if (space < 0) return null;
+  const list = message.slice(space + 1);
+  return { token: message.slice(0, space), serialNumbers: list ? list.split(',') : [] };
+}
+
 /** Redis pub/sub channel on which the gateway announces enrollment-policy changes to the enroll servers. */
 export const enrollmentPoliciesChannel = (queuePrefix: string): string => `${queuePrefix}:enroll:policies-changed`;

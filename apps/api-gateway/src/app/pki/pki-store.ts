@@ -3,9 +3,13 @@
  * (filled from PostgreSQL on a miss), CRLs and CA certificates from PostgreSQL with an in-process copy
  * that is checked against the CRL number on every request. Nothing here signs: the gateway holds no key.
  *
- * OCSP asks Redis on every request (one GET, autopipelined), so a revocation published by any signer
- * shows on every gateway process at once; what is kept in process is only what can be derived from the
- * bytes Redis returned (the decoded entry, its ETag and header strings), reused while the bytes are equal.
+ * OCSP answers are kept in process (issue 17: asking Redis per request cost a quarter of the CPU per answer)
+ * only while this process hears every change: it subscribes to the signers' announcements
+ * (ocspChangesChannel), drops what they name and acknowledges, and a revocation's job waits for every
+ * process's acknowledgement, so a revoke call's 200 still means every gateway process answers revoked.
+ * While the subscription is down, nothing is kept and every request asks Redis (one GET, autopipelined),
+ * as it did before. A kept answer is trusted for OCSP_KEEP_MS at most, so a refresh announcement that was
+ * lost (those are not acknowledged) costs at most that long an older, still valid, response.
  */
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -13,7 +17,9 @@ import { caCertificateDer, currentCrl, currentCrlHead, currentCrlNumber, ocspRes
 import {
   CertId, OCSP_MALFORMED_REQUEST, OCSP_TRY_LATER, OCSP_UNAUTHORIZED, OcspHash, allIssuerHashes, isPkiError, parseOcspGetPath, parseOcspRequest,
 } from '@signet/pki';
-import { OCSP_CACHE_TTL_MS, OcspCacheEntry, decodeOcspCacheEntry, encodeOcspCacheEntry, ocspCacheKey } from '@signet/queue';
+import {
+  OCSP_CACHE_TTL_MS, OcspCacheEntry, decodeOcspCacheEntry, decodeOcspChange, encodeOcspCacheEntry, ocspAcksChannel, ocspCacheKey, ocspChangesChannel,
+} from '@signet/queue';
 import { REDIS, closeRedis, metricsRegistry } from '@signet/service';
 import type Redis from 'ioredis';
 import { createHash } from 'node:crypto';
@@ -70,6 +76,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const caIdOf = (id: string): string | null => (UUID.test(id) ? id.toLowerCase() : null);
 /** Prepared OCSP answers kept per process (about 1 KB each); the oldest goes first. */
 const OCSP_MEMO_ENTRIES = 10_000;
+/** The longest a kept OCSP answer is served without asking Redis (bounds a lost refresh announcement). */
+export const OCSP_KEEP_MS = 60_000;
+
+interface KeptOcsp {
+  /** The Redis value it was prepared from (a private copy): equal bytes later reuse `entry`. */
+  raw: Buffer;
+  entry: PreparedOcsp;
+  /** Served without asking Redis until then (0: ask Redis, it was read while a change may have been missed). */
+  trustedUntil: number;
+}
 
 const crlReads = new Counter({
   name: 'signet_pki_crl_reads_total',
@@ -87,10 +103,18 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   private readonly crlCacheMaxBytes: number;
   /** Reads in flight, by `crlKey:crlNumber`: requests for the same new CRL wait for one read. */
   private readonly crlLoads = new Map<string, Promise<StoredCrl | null>>();
-  /** By serial: the Redis value last seen (a private copy) and what was prepared from it. */
-  private readonly ocspMemo = new Map<string, { raw: Buffer; entry: PreparedOcsp }>();
+  /** By serial: the Redis value last seen and what was prepared from it. */
+  private readonly ocspMemo = new Map<string, KeptOcsp>();
   /** OCSP lookups get their own connection with auto-pipelining: the GETs of one event-loop turn go in one write. */
   private readonly ocspRedis: Redis;
+  /** Subscribed to ocspChangesChannel: kept answers are trusted only while `listening`. */
+  private readonly ocspChanges: Redis;
+  private listening = false;
+  /**
+   * Moves on every change heard and every gain or loss of the subscription. A lookup trusts what it read
+   * only if this did not move while it read: a change announced meanwhile may concern what it read.
+   */
+  private ocspEpoch = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -102,6 +126,44 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     // waiting for a reconnect.
     this.ocspRedis = redis.duplicate({ enableAutoPipelining: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectionName: 'api-gateway-ocsp' });
     this.ocspRedis.on('error', () => undefined);
+    // Subscribed again by hand on every (re)connection, so `listening` starts when the subscription does.
+    this.ocspChanges = redis.duplicate({ autoResubscribe: false, connectionName: 'api-gateway-ocsp-changes' });
+    this.ocspChanges.on('error', () => undefined);
+    this.ocspChanges.on('ready', () => void this.listen());
+    this.ocspChanges.on('close', () => this.forgetOcsp());
+    this.ocspChanges.on('message', (_channel: string, message: string) => this.ocspChanged(message));
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      await this.ocspChanges.subscribe(ocspChangesChannel(this.config.QUEUE_PREFIX));
+    } catch {
+      return; // the connection dropped again: 'close' has forgotten, the next 'ready' tries again
+    }
+    this.ocspEpoch++;
+    this.listening = true;
+  }
+
+  /** The subscription is gone: changes may go unheard from now on, so nothing kept is trusted. */
+  private forgetOcsp(): void {
+    this.listening = false;
+    this.ocspEpoch++;
+    this.ocspMemo.clear();
+  }
+
+  /**
+   * A signer changed these serials' responses: trust none of them any more (their prepared form stays, for
+   * when Redis returns the same bytes), then acknowledge if the signer waits.
+   */
+  private ocspChanged(message: string): void {
+    const change = decodeOcspChange(message);
+    if (!change) return;
+    this.ocspEpoch++;
+    for (const serialNumber of change.serialNumbers) {
+      const kept = this.ocspMemo.get(serialNumber);
+      if (kept) kept.trustedUntil = 0;
+    }
+    if (change.token) this.ocspRedis.publish(ocspAcksChannel(this.config.QUEUE_PREFIX), change.token).catch(() => undefined);
   }
 
   /**
@@ -122,7 +184,12 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await closeRedis(this.ocspRedis);
+    await Promise.all([closeRedis(this.ocspRedis), closeRedis(this.ocspChanges)]);
+  }
+
+  /** OCSP answers held in this process, and whether they are served without asking Redis now. */
+  ocspCacheUsage(): { entries: number; listening: boolean } {
+    return { entries: this.ocspMemo.size, listening: this.listening };
   }
 
   /** The OCSP answer for a DER request (POST) or the GET path's last part. Never throws for bad input. */
@@ -147,31 +214,47 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     return { body: entry.der, signed: entry };
   }
 
-  /** Redis first; on a miss PostgreSQL, then SET NX so a fill never replaces what a signer wrote since. */
+  /**
+   * A kept answer while it is trusted; else Redis, and on a miss PostgreSQL, then SET NX so a fill never
+   * replaces what a signer wrote since.
+   */
   private async ocspEntry(serialNumber: string): Promise<PreparedOcsp | null> {
+    const kept = this.ocspMemo.get(serialNumber);
+    if (kept && kept.trustedUntil > Date.now()) return kept.entry;
+    const epoch = this.ocspEpoch;
     const key = ocspCacheKey(this.config.QUEUE_PREFIX, serialNumber);
     const cached = await this.ocspRedis.getBuffer(key).catch(() => null);
-    if (cached) return this.prepared(serialNumber, cached);
+    if (cached) return this.prepared(serialNumber, cached, epoch);
     const entry: OcspCacheEntry | null = await ocspResponseToServe(this.dataSource.manager, serialNumber);
     if (!entry) return null;
     const ttl = Math.min(OCSP_CACHE_TTL_MS, entry.nextUpdate.getTime() - Date.now());
-    if (ttl > 0) await this.ocspRedis.set(key, encodeOcspCacheEntry(entry), 'PX', ttl, 'NX').catch(() => undefined);
+    const raw = encodeOcspCacheEntry(entry);
+    if (ttl > 0) await this.ocspRedis.set(key, raw, 'PX', ttl, 'NX').catch(() => undefined);
+    // Not kept: the SET NX may have lost to a signer's newer value, which the next request reads.
     return prepareOcsp(entry);
   }
 
-  /** What was prepared from these very bytes before, else prepared now and remembered. */
-  private prepared(serialNumber: string, cached: Buffer): PreparedOcsp | null {
+  /**
+   * What was prepared from these very bytes before, else prepared now; kept, and trusted if no change
+   * was heard (and the subscription held) since `epoch`, when the read began.
+   */
+  private prepared(serialNumber: string, cached: Buffer, epoch: number): PreparedOcsp | null {
     const known = this.ocspMemo.get(serialNumber);
-    if (known && known.raw.equals(cached)) return known.entry;
-    // A copy: ioredis hands out slices of its socket buffer, which a kept slice would pin.
-    const raw = Buffer.from(cached);
-    const decoded = decodeOcspCacheEntry(raw);
-    if (!decoded) return null;
-    const entry = prepareOcsp(decoded);
-    this.ocspMemo.delete(serialNumber);
-    if (this.ocspMemo.size >= OCSP_MEMO_ENTRIES) this.ocspMemo.delete(this.ocspMemo.keys().next().value as string);
-    this.ocspMemo.set(serialNumber, { raw, entry });
-    return entry;
+    let kept: KeptOcsp;
+    if (known && known.raw.equals(cached)) {
+      kept = known;
+    } else {
+      // A copy: ioredis hands out slices of its socket buffer, which a kept slice would pin.
+      const raw = Buffer.from(cached);
+      const decoded = decodeOcspCacheEntry(raw);
+      if (!decoded) return null;
+      kept = { raw, entry: prepareOcsp(decoded), trustedUntil: 0 };
+      this.ocspMemo.delete(serialNumber);
+      if (this.ocspMemo.size >= OCSP_MEMO_ENTRIES) this.ocspMemo.delete(this.ocspMemo.keys().next().value as string);
+      this.ocspMemo.set(serialNumber, kept);
+    }
+    kept.trustedUntil = this.listening && epoch === this.ocspEpoch ? Date.now() + OCSP_KEEP_MS : 0;
+    return kept.entry;
   }
 
   /** A CA's certificate (DER), issuer hashes and ETag; null for an unknown id. Kept only for CAs that exist: as many entries as CAs. */
