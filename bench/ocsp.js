@@ -268,7 +268,9 @@ async function main() {
   const shared = run.sharedEnv(arg('log-level', 'warn'));
   const signerPort = await freePort();
   const signerEnv = run.signerEnv(shared, signerPort);
-  const gatewayEnv = (port, workers) => run.gatewayEnv(shared, port, workers);
+  // Its HTTPS listener on a port of its own: another stack on this machine may hold the default 3443.
+  const httpsPort = await freePort();
+  const gatewayEnv = (port, workers) => run.gatewayEnv(shared, port, workers, { HTTPS_PORT: String(httpsPort) });
 
   log(`OCSP bench, ${machineLine()}`);
   log(`  database ${dbName}, QUEUE_PREFIX ${QUEUE_PREFIX}, LOG_LEVEL=${shared.LOG_LEVEL}; wrk -t${THREADS} -c${CONNECTIONS} -d${SECONDS}s --latency`);
