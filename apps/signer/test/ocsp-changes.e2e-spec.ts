@@ -6,7 +6,7 @@
  */
 import { CreateCaJob, SIGNER_JOBS, SIGNER_QUEUE, decodeOcspChange, ocspAcksChannel, ocspChangesChannel } from '@signet/queue';
 import { SignerClient, closeRedis, createRedis } from '@signet/service';
-import { RunningService, startSigner, stopService } from '@signet/testing';
+import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
 import { Queue } from 'bullmq';
 import type Redis from 'ioredis';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -48,6 +48,7 @@ async function gatewayProcess(): Promise<{ heard: string[][]; tokens: string[]; 
 
 describe('a revocation waits for every gateway process to drop its kept OCSP answer', () => {
   let signer: RunningService;
+  let signerHealth: string;
   let client: SignerClient;
   let queue: Queue;
   let queueConnection: Redis;
@@ -56,7 +57,12 @@ describe('a revocation waits for every gateway process to drop its kept OCSP ans
   let caId: string;
 
   beforeAll(async () => {
-    signer = await startSigner({ QUEUE_PREFIX, OCSP_CHANGE_ACK_TIMEOUT_MS: '500' });
+    const healthPort = await freePort();
+    signerHealth = `http://127.0.0.1:${healthPort}`;
+    signer = spawnService('signer', {
+      ...testServiceEnv(), QUEUE_PREFIX, MASTER_KEY: randomBytes(32).toString('base64'), SIGNER_HEALTH_PORT: String(healthPort), OCSP_CHANGE_ACK_TIMEOUT_MS: '500',
+    });
+    await waitForHttp(`${signerHealth}/healthz`, signer);
     client = new SignerClient({ REDIS_URL: process.env.REDIS_URL as string, QUEUE_PREFIX });
     queueConnection = createRedis(process.env.REDIS_URL as string, 'signet-test-ocsp-queue');
     queue = new Queue(SIGNER_QUEUE, { connection: queueConnection, prefix: QUEUE_PREFIX });
@@ -110,7 +116,9 @@ describe('a revocation waits for every gateway process to drop its kept OCSP ans
     }
   });
 
-  it('tries again while a process that heard the change stays silent, and completes once it is gone', async () => {
+  it('tries again while a process that heard the change stays silent (counted in the metrics), and completes once it is gone', async () => {
+    const timeouts = async () => Number(/^signet_ocsp_change_ack_timeouts_total(?:{[^}]*})? (\d+)$/m.exec(await (await fetch(`${signerHealth}/metrics`)).text())?.[1]);
+    expect(await timeouts()).toBe(0);
     const subject = await leaf('silent.example.test');
     const silent = await gatewayProcess();
     let closed = false;
@@ -120,6 +128,7 @@ describe('a revocation waits for every gateway process to drop its kept OCSP ans
       while (silent.heard.length < 2) await silent.next();
       expect(silent.heard.slice(0, 2)).toEqual([[subject.serialNumber], [subject.serialNumber]]);
       expect(new Set(silent.tokens).size).toBe(silent.tokens.length);
+      expect(await timeouts()).toBeGreaterThanOrEqual(1);
       await silent.close();
       closed = true;
       expect(await revoked).toEqual({ revokedAt: expect.any(String) });

@@ -26,6 +26,12 @@ export const certificatesRevoked = new Counter({
   name: 'signet_certificates_revoked_total', help: 'Revocations committed (leaves and intermediates), by issuing CA and reason',
   labelNames: ['ca_id', 'reason'] as const, registers,
 });
+/** Started at zero (no labels): a revocation that waited in vain for a gateway process shows from the first one. */
+export const ocspChangeAckTimeouts = new Counter({
+  name: 'signet_ocsp_change_ack_timeouts_total',
+  help: 'Revocation change announcements that not every gateway process acknowledged within OCSP_CHANGE_ACK_TIMEOUT_MS (each is announced again; the revoke job fails after three)',
+  registers,
+});
 export const signerJobs = new Counter({
   name: 'signet_signer_jobs_total', help: 'Signer jobs run, by job name and outcome (completed; refused: not retried; failed: retried by BullMQ while attempts last)',
   labelNames: ['job', 'outcome'] as const, registers,

@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { SIGNER_CONFIG } from '../signer-config.token';
+import { ocspChangeAckTimeouts } from '../signer-metrics';
 import type { SignerConfig } from '../signer.config';
 
 /** What a response answers for: a leaf (certificateId) or an intermediate CA (subjectCaId). */
@@ -160,10 +161,10 @@ export class OcspSigner implements OnApplicationShutdown {
       awaited.receivers = await this.redis.publish(ocspChangesChannel(this.config.QUEUE_PREFIX), encodeOcspChange({ token, serialNumbers }));
       if (awaited.acknowledged >= awaited.receivers) return;
       const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`${awaited.acknowledged} of ${awaited.receivers} gateway processes acknowledged the OCSP change within ${this.config.OCSP_CHANGE_ACK_TIMEOUT_MS} ms`)),
-          this.config.OCSP_CHANGE_ACK_TIMEOUT_MS,
-        );
+        timer = setTimeout(() => {
+          ocspChangeAckTimeouts.inc();
+          reject(new Error(`${awaited.acknowledged} of ${awaited.receivers} gateway processes acknowledged the OCSP change within ${this.config.OCSP_CHANGE_ACK_TIMEOUT_MS} ms`));
+        }, this.config.OCSP_CHANGE_ACK_TIMEOUT_MS);
       });
       await Promise.race([settled, timedOut]);
     } finally {
