@@ -32,6 +32,12 @@ const SEED = fuzzSeed();
 const JSON_RUNS = fuzzRuns(1300);
 const CSR_RUNS = fuzzRuns(300);
 const OCSP_RUNS = fuzzRuns(1200);
+/**
+ * Each case is a real round trip (and some reach the signer): 30-35 s for the JSON cases on a quiet
+ * 2-core machine, twice that under load. A timeout would leave its loop running into the next test,
+ * whose row counts it would then disturb, so each test gets room.
+ */
+const FUZZ_TEST_TIMEOUT_MS = 300_000;
 const tally = new FuzzTally();
 
 type Schema = { $ref?: string; type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; enum?: unknown[]; oneOf?: Schema[]; format?: string; example?: unknown; minimum?: number };
@@ -418,7 +424,7 @@ describe('fuzz: gateway JSON bodies, CSRs, OCSP', () => {
     }
     timings['JSON bodies'] = Date.now() - t0;
     expect(problems).toEqual([]);
-  });
+  }, FUZZ_TEST_TIMEOUT_MS);
 
   it(`issues or refuses (4xx, no row) every mutated CSR in csr mode (${CSR_RUNS} cases)`, async () => {
     const t0 = Date.now();
@@ -449,7 +455,7 @@ describe('fuzz: gateway JSON bodies, CSRs, OCSP', () => {
     );
     timings.CSRs = Date.now() - t0;
     expect(problems).toEqual([]);
-  });
+  }, FUZZ_TEST_TIMEOUT_MS);
 
   it(`answers every mutated OCSP request, POST and GET, with an OCSP answer or a 4xx, never internalError (${OCSP_RUNS} cases)`, async () => {
     const t0 = Date.now();
@@ -525,7 +531,7 @@ describe('fuzz: gateway JSON bodies, CSRs, OCSP', () => {
     );
     timings.OCSP = Date.now() - t0;
     expect(problems).toEqual([]);
-  });
+  }, FUZZ_TEST_TIMEOUT_MS);
 
   describe('findings of the fuzzer, as plain cases', () => {
     it('refuses null for an enrollment policy field that has a default (validityDays, usage, allowedKeyAlgorithms): 400 naming it, no row (was a 500)', async () => {
