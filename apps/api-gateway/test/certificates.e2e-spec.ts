@@ -70,6 +70,8 @@ describe('certificate issuance through the signer', () => {
     const again = await request(http).get(`/api/v1/certificates/${res.body.certificate.id}`).set(bearer(adminKey)).expect(200);
     expect(again.body.certificate.serialNumber).toBe(res.body.certificate.serialNumber);
     expect(again.body.privateKey).toBeUndefined();
+    // The answer is made from the signer's outcome, not read back: it must be the stored row's, key for key, in the same order.
+    expect(JSON.stringify(res.body.certificate)).toBe(JSON.stringify(again.body.certificate));
   });
 
   const vectors: Record<string, { expect: string; commonName?: string; sanDns?: string[] }> = JSON.parse(readFileSync(join(VECTORS, 'index.json'), 'utf8'));
@@ -81,6 +83,9 @@ describe('certificate issuance through the signer', () => {
     expect(res.body.certificate.commonName).toBe(expected.commonName);
     expect(res.body.certificate.sanDns).toEqual(expect.arrayContaining(expected.sanDns ?? []));
     verifies(res.body.certificate, `csr-${file.replace(/\W/g, '')}`);
+    // The subject as the CSR had it, in the order the stored row (jsonb) answers with afterwards.
+    const again = await request(http).get(`/api/v1/certificates/${res.body.certificate.id}`).set(bearer(adminKey)).expect(200);
+    expect(JSON.stringify(res.body.certificate)).toBe(JSON.stringify(again.body.certificate));
   });
 
   it.each(Object.entries(vectors).filter(([, v]) => v.expect === 'reject'))('refuses the CSR %s with a clear error', async (file) => {

@@ -8,6 +8,7 @@
  * the signer still holds active jobs: those are the ones a crash could lose or issue twice.
  */
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { toPem } from '@signet/pki';
 import { SIGNER_JOBS, SIGNER_QUEUE, encodeOcspCacheEntry, encodeOcspChange, ocspCacheKey, ocspChangesChannel } from '@signet/queue';
 import { closeRedis, createRedis } from '@signet/service';
 import { RunningService, freePort, spawnService, stopService, testServiceEnv, waitForHttp } from '@signet/testing';
@@ -259,6 +260,10 @@ describe('a signer killed during a batch', () => {
     expect(state).toBe('completed');
     const result = (await queue!.getJob(replay.id!))!.returnvalue;
     expect(result.certificateId).toBe(managedId);
+    // With the row that was committed, as the API answers with it (what the gateway builds its answer from).
+    const stored = (await request(http).get(`/api/v1/certificates/${managedId}`).set(bearer(adminKey)).expect(200)).body.certificate;
+    expect(result.certificate).toMatchObject({ id: managedId, serialNumber: stored.serialNumber, createdAt: stored.createdAt, hasStoredKey: stored.hasStoredKey });
+    expect(toPem('CERTIFICATE', Buffer.from(result.certificate.certificateDer, 'base64'))).toBe(stored.certificatePem);
     expect(await rowsForCa()).toBe(rowsBefore);
     expect((await db!.query('SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1', [orgId])).rows[0].n).toBe(before);
     // The gap: no key comes back for a managed item whose first run committed.

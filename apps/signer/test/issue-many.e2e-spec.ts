@@ -1,15 +1,18 @@
 /**
  * A coalesced issuance job (certificate.issueMany) whose multi-row INSERT fails because of one item:
  * the others are stored and answered, the failing items fail alone with an answer that is not retried,
- * and nothing of theirs is half-written (issue 18, finding 2). Jobs go straight onto the queue, past the
- * gateway's validation, to the built signer with the run's PostgreSQL and Redis.
+ * and nothing of theirs is half-written (issue 18, finding 2). Every outcome carries its row as stored, a
+ * retried item's included: the producers answer with it and read nothing back. Jobs go straight onto the
+ * queue, past the gateway's validation, to the built signer with the run's PostgreSQL and Redis.
  */
+import { certificatesById, createDataSourceOptions, issuedCertificateOf } from '@signet/persistence';
 import { CreateCaJob, IssueCertificateJob, SIGNER_JOBS, SIGNER_QUEUE } from '@signet/queue';
 import { SignerClient } from '@signet/service';
 import { RunningService, startSigner, stopService } from '@signet/testing';
 import { Queue } from 'bullmq';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { DataSource, EntityManager } from 'typeorm';
 
 const actor = { type: 'system' as const, id: null, name: null, ip: null };
 
@@ -17,6 +20,8 @@ describe('certificate.issueMany with items the database refuses', () => {
   let signer: RunningService;
   let client: SignerClient;
   let db: Client;
+  let dataSource: DataSource;
+  let manager: EntityManager;
   let orgId: string;
   let caId: string;
 
@@ -25,6 +30,8 @@ describe('certificate.issueMany with items the database refuses', () => {
     client = new SignerClient({ REDIS_URL: process.env.REDIS_URL as string, QUEUE_PREFIX: process.env.QUEUE_PREFIX as string });
     db = new Client({ connectionString: process.env.DATABASE_URL });
     await db.connect();
+    dataSource = await new DataSource(createDataSourceOptions(process.env.DATABASE_URL as string, { poolSize: 1 })).initialize();
+    manager = dataSource.manager;
     orgId = (await db.query(`INSERT INTO orgs (name, slug) VALUES ('Isolation', $1) RETURNING id`, [`iso-${randomBytes(4).toString('hex')}`])).rows[0].id;
     const ca: CreateCaJob = {
       caId: randomUUID(), orgId, name: 'Isolation root', subject: { commonName: 'Isolation Root' }, keyAlgorithm: 'ECDSA-P256', validityDays: 365, actor,
@@ -34,6 +41,7 @@ describe('certificate.issueMany with items the database refuses', () => {
   afterAll(async () => {
     await client?.onApplicationShutdown();
     await db?.end();
+    await dataSource?.destroy();
     if (signer) expect(await stopService(signer)).toBe(0);
   });
 
@@ -62,9 +70,7 @@ describe('certificate.issueMany with items the database refuses', () => {
     const jobId = `test-many-${randomUUID()}`;
     const { outcomes } = await client.run(SIGNER_JOBS.issueMany, { items }, jobId);
 
-    expect(outcomes[0]).toEqual({ certificateId: items[0].certificateId });
-    expect(outcomes[2]).toEqual({ certificateId: items[2].certificateId });
-    expect(outcomes[5]).toEqual({ certificateId: items[5].certificateId });
+    for (const i of [0, 2, 5]) expect(outcomes[i]).toEqual({ certificateId: items[i].certificateId, certificate: expect.objectContaining({ id: items[i].certificateId }) });
     expect(outcomes[1]).toEqual({ error: expect.objectContaining({ code: 'validation_failed', details: { fields: [expect.objectContaining({ field: 'notes' })] } }) });
     expect(outcomes[3]).toEqual({ error: expect.objectContaining({ code: 'validation_failed', details: { fields: [expect.objectContaining({ field: 'commonName' })] } }) });
     expect(outcomes[4]).toEqual({ error: expect.objectContaining({ code: 'internal' }) });
@@ -89,5 +95,30 @@ describe('certificate.issueMany with items the database refuses', () => {
     } finally {
       await queue.close();
     }
+  });
+
+  /** The row as a producer read it back before outcomes carried it (libs/persistence certificatesById). */
+  const storedRow = async (id: string) => issuedCertificateOf((await certificatesById(manager, [id])).get(id)!);
+
+  it('answers each item with its row as stored, and a retried item with the row it already has', async () => {
+    const subject = { organization: 'Outcome Org', country: 'DE', locality: 'Berlin' };
+    const items = [item('outcome-0.example.test', { subject, notes: 'first', storeKey: true }), item('outcome-1.example.test', { autoRenew: true, storeKey: true, validityDays: 10 })];
+    const { outcomes } = await client.run(SIGNER_JOBS.issueMany, { items }, `test-many-${randomUUID()}`);
+    for (const [i, outcome] of outcomes.entries()) {
+      if ('error' in outcome) throw new Error(outcome.error.message);
+      // Every field, in the stored row's key order (the subject as jsonb orders it), DER included.
+      expect(JSON.stringify(outcome.certificate)).toBe(JSON.stringify(await storedRow(items[i].certificateId)));
+    }
+    expect(outcomes[0]).toMatchObject({ certificate: { hasStoredKey: true, notes: 'first', subject: { commonName: 'outcome-0.example.test', ...subject } } });
+
+    // The same items again (a job retried after its commit): nothing new, the same rows answered, now as they are stored.
+    await db.query(`UPDATE certificates SET notes = 'changed since' WHERE id = $1`, [items[1].certificateId]);
+    const again = await client.run(SIGNER_JOBS.issueMany, { items: [...items].reverse() }, `test-many-${randomUUID()}`);
+    expect(again.outcomes).toEqual([
+      { certificateId: items[1].certificateId, certificate: await storedRow(items[1].certificateId) },
+      { certificateId: items[0].certificateId, certificate: (outcomes[0] as { certificate: unknown }).certificate },
+    ]);
+    expect(again.outcomes[0]).toMatchObject({ certificate: { notes: 'changed since' } });
+    expect((await db.query(`SELECT count(*)::int AS n FROM certificates WHERE issuance_key = ANY($1)`, [items.map((i) => i.issuanceKey)])).rows[0].n).toBe(2);
   });
 });

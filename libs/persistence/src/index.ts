@@ -28,3 +28,4 @@ export * from './lib/webhooks';
 export * from './lib/renewal-state';
 export * from './lib/agents';
 export * from './lib/external-acme';
+export * from './lib/issued-certificate';

@@ -3,10 +3,8 @@
  * global; each feature in a module of its own beside its controller and services.
  */
 import { DynamicModule, Logger, Module } from '@nestjs/common';
-import { certificatesById, createDataSourceOptions } from '@signet/persistence';
+import { createDataSourceOptions, issuedRowOf } from '@signet/persistence';
 import { Clock, HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
-import { DataSource } from 'typeorm';
-import { getDataSourceToken } from '@nestjs/typeorm';
 import { AccessModule } from './access/access.module';
 import { AcmeModule } from './acme/acme.module';
 import { AgentsModule } from './agents/agents.module';
@@ -62,9 +60,8 @@ export class AppModule {
         { provide: SignerClient, useFactory: (c: GatewayConfig) => new SignerClient(c), inject: [GATEWAY_CONFIG] },
         {
           provide: IssuanceBatcher,
-          useFactory: (signer: SignerClient, c: GatewayConfig, dataSource: DataSource) =>
-            new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
-          inject: [SignerClient, GATEWAY_CONFIG, getDataSourceToken()],
+          useFactory: (signer: SignerClient, c: GatewayConfig) => new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, issuedRowOf),
+          inject: [SignerClient, GATEWAY_CONFIG],
         },
         Clock,
         {

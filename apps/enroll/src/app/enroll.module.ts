@@ -1,8 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { certificatesById, createDataSourceOptions } from '@signet/persistence';
+import { createDataSourceOptions, issuedRowOf } from '@signet/persistence';
 import { HealthModule, IssuanceBatcher, RedisModule, SignerClient, databaseModule, loggerModule } from '@signet/service';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
 import { ENROLL_CONFIG } from './enroll-config.token';
 import { EnrollServer } from './enroll-server';
 import { EnrollConfig } from './enroll.config';
@@ -28,9 +26,8 @@ export class EnrollModule {
         { provide: SignerClient, useFactory: (c: EnrollConfig) => new SignerClient(c), inject: [ENROLL_CONFIG] },
         {
           provide: IssuanceBatcher,
-          useFactory: (signer: SignerClient, c: EnrollConfig, dataSource: DataSource) =>
-            new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, (ids) => certificatesById(dataSource.manager, ids)),
-          inject: [SignerClient, ENROLL_CONFIG, getDataSourceToken()],
+          useFactory: (signer: SignerClient, c: EnrollConfig) => new IssuanceBatcher(signer, { ms: c.ISSUE_COALESCE_MS, max: c.ISSUE_COALESCE_MAX }, issuedRowOf),
+          inject: [SignerClient, ENROLL_CONFIG],
         },
         TrustStore,
         EnrollmentService,

@@ -7,7 +7,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { CertificateEntity, ClientCertificateState, clientCertificateStates, insertAuditEvents } from '@signet/persistence';
+import { ClientCertificateState, IssuedRow, clientCertificateStates, insertAuditEvents } from '@signet/persistence';
 import { ParsedCertificate, isPkiError, parseCsr } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
 import { ApiError, IssuanceBatcher, Issued, apiErrorOfPki } from '@signet/service';
@@ -24,7 +24,7 @@ export interface Device {
 
 
 export interface Enrolled {
-  row: CertificateEntity;
+  row: IssuedRow;
   chainPems: string[];
 }
 
@@ -47,7 +47,7 @@ export class EnrollmentService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly trust: TrustStore,
-    private readonly batcher: IssuanceBatcher<CertificateEntity>,
+    private readonly batcher: IssuanceBatcher<IssuedRow>,
   ) {}
 
   /**
@@ -66,9 +66,9 @@ export class EnrollmentService {
    * job as everywhere). Under load the groups grow with the round trip, so each enrollment pays a smaller
    * share of a job; alone, an enrollment waits for no window.
    */
-  private readonly issuing = new Map<string, RoundTrips<IssueCertificateJob, PromiseSettledResult<Issued<CertificateEntity>>>>();
+  private readonly issuing = new Map<string, RoundTrips<IssueCertificateJob, PromiseSettledResult<Issued<IssuedRow>>>>();
 
-  private async issue(job: IssueCertificateJob): Promise<Issued<CertificateEntity>> {
+  private async issue(job: IssueCertificateJob): Promise<Issued<IssuedRow>> {
     let trips = this.issuing.get(job.orgId);
     if (!trips) this.issuing.set(job.orgId, (trips = new RoundTrips((jobs) => Promise.allSettled(jobs.map((j) => this.batcher.issue(j))))));
     const settled = await trips.get(job);
@@ -157,7 +157,7 @@ export class EnrollmentService {
       storeKey: false,
       actor: { type: 'device', id: device.certificate.serialNumber, name: clientCn ?? null, ip: device.ip },
     };
-    let row: CertificateEntity;
+    let row: IssuedRow;
     try {
       row = (await this.issue(job)).row;
     } catch (error) {

@@ -46,7 +46,21 @@ export interface CertificateJson {
   createdAt: string;
 }
 
-export function certificateJson(row: CertificateEntity, now = Date.now()): CertificateJson {
+/** The columns API.md's `certificate` object is made of: what certificateJson reads, and what an issuance's answer carries (issued-certificate.ts). */
+export const CERTIFICATE_JSON_COLUMNS = [
+  'id', 'caId', 'commonName', 'subject', 'sanDns', 'sanIp', 'sanEmail', 'sanUri', 'keyAlgorithm', 'serialNumber', 'fingerprintSha256',
+  'usage', 'extendedKeyUsage', 'mode', 'validFrom', 'validTo', 'status', 'revokedAt', 'revocationReason', 'revocationComments',
+  'autoRenew', 'renewalThresholdDays', 'renewedFromId', 'supersededById', 'profileId', 'environment', 'source', 'issuerDn',
+  'acmeAccountId', 'renewalStatus', 'renewalLastAttemptAt', 'renewalLastError', 'renewalNextAttemptAt', 'notes', 'createdAt',
+] as const satisfies readonly (keyof CertificateEntity)[];
+
+export type CertificateJsonSource = Pick<CertificateEntity, (typeof CERTIFICATE_JSON_COLUMNS)[number]>;
+
+/**
+ * A stored row (whose encryptedKey says whether a key is kept), or what an issuance answered with
+ * (issued-certificate.ts: it carries only hasStoredKey, never the key).
+ */
+export function certificateJson(row: CertificateJsonSource & ({ encryptedKey: Buffer | null } | { hasStoredKey: boolean }), now = Date.now()): CertificateJson {
   return {
     id: row.id,
     caId: row.caId,
@@ -80,7 +94,7 @@ export function certificateJson(row: CertificateEntity, now = Date.now()): Certi
     acmeAccountId: row.acmeAccountId ?? null,
     renewal: renewalStateOf(row, now),
     expiringSoon: expiringSoon(row, now),
-    hasStoredKey: row.encryptedKey !== null,
+    hasStoredKey: 'hasStoredKey' in row ? row.hasStoredKey : row.encryptedKey !== null,
     notes: row.notes,
     createdAt: row.createdAt.toISOString(),
   };

@@ -4,16 +4,21 @@
  * replaces, a look-up in an org, a revocation's locked read and update, the settings a PATCH changes, a
  * stored key's hand-out, and the renewal sweep's due list. (Lists and counts: certificate-lists.ts.)
  */
-import { EntityManager, IsNull } from 'typeorm';
+import { EntityManager, In, IsNull } from 'typeorm';
 import { CertificateAuthorityEntity, CertificateEntity, ProfileEntity, RevocationReasonName } from './entities';
 
-/** The ids of the certificates already issued under these issuance keys, by key: one query for a whole job. */
-export async function certificateIdsByIssuanceKey(manager: EntityManager, keys: string[]): Promise<Map<string, string>> {
-  const rows: { id: string; issuance_key: string }[] = await manager.query(
+/**
+ * The certificates already issued under these issuance keys (a retried job's), by key: one query for a
+ * whole job, which finds nothing nearly always; only what it finds is read whole.
+ */
+export async function certificatesByIssuanceKey(manager: EntityManager, keys: string[]): Promise<Map<string, CertificateEntity>> {
+  const found: { id: string; issuance_key: string }[] = await manager.query(
     `SELECT id, issuance_key FROM certificates WHERE issuance_key = ANY($1)`,
     [keys],
   );
-  return new Map(rows.map((r) => [r.issuance_key, r.id]));
+  if (!found.length) return new Map();
+  const rows = await manager.getRepository(CertificateEntity).findBy({ id: In(found.map((r) => r.id)) });
+  return new Map(rows.map((row) => [row.issuanceKey as string, row]));
 }
 
 /**

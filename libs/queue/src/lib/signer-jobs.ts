@@ -292,8 +292,59 @@ export interface IssueCheckResult {
   ok: true;
 }
 
+/**
+ * The certificate row an issuance stored (or, for a retried job, found stored), as JSON: what the
+ * producers answer with (API.md's `certificate` object, derived from it with the clock, and the PEM),
+ * so they need no read-back query. Dates are ISO 8601, the DER is base64; of the managed key only
+ * whether one is kept (`hasStoredKey`), never the key. libs/persistence `issuedCertificateOf` makes it,
+ * `issuedRowOf` reads it.
+ */
+export interface IssuedCertificate {
+  id: string;
+  orgId: string;
+  caId: string | null;
+  commonName: string;
+  subject: Record<string, string>;
+  sanDns: string[];
+  sanIp: string[];
+  sanEmail: string[];
+  sanUri: string[];
+  keyAlgorithm: string;
+  serialNumber: string;
+  fingerprintSha256: string;
+  usage: string;
+  extendedKeyUsage: string[];
+  mode: string;
+  validFrom: string;
+  validTo: string;
+  status: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  revocationComments: string | null;
+  autoRenew: boolean;
+  renewalThresholdDays: number;
+  renewedFromId: string | null;
+  supersededById: string | null;
+  profileId: string | null;
+  environment: string | null;
+  source: string;
+  issuerDn: string | null;
+  acmeAccountId: string | null;
+  renewalStatus: string;
+  renewalLastAttemptAt: string | null;
+  renewalLastError: string | null;
+  renewalNextAttemptAt: string | null;
+  notes: string | null;
+  createdAt: string;
+  hasStoredKey: boolean;
+  /** base64 */
+  certificateDer: string;
+}
+
 export interface IssueCertificateResult {
   certificateId: string;
+  /** The stored row, as the producer answers with it. */
+  certificate: IssuedCertificate;
   /** Managed mode: the private key sealed to the job's recipientKey (see sealed-box.ts). */
   sealedPrivateKey?: string;
 }

@@ -1,8 +1,8 @@
 /**
  * Coalesces issuance requests into `certificate.issueMany` jobs. Requests arriving within
  * ISSUE_COALESCE_MS of the first one (or until ISSUE_COALESCE_MAX are waiting) travel as one job: one
- * queue round trip, one signer transaction and one read of the new rows for the whole group, instead of
- * one each per certificate. Each request still gets its own answer or its own refusal; crash safety and
+ * queue round trip and one signer transaction for the whole group, instead of one each per certificate;
+ * each outcome carries the row the signer stored, so nothing is read back. Each request still gets its own answer or its own refusal; crash safety and
  * idempotency stay per item (every item carries its issuanceKey, unique in the database).
  *
  * A job is answered when its last item is done, so what travels together must cost alike and belong to
@@ -10,7 +10,7 @@
  * (managed RSA-3072/4096, seconds each) is never coalesced at all: it travels alone, so it holds no
  * cheap item hostage, and the signer's per-org share (ORG_ISSUE_CONCURRENCY) counts it as one job.
  */
-import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, SIGNER_JOBS } from '@signet/queue';
+import { IssueCertificateJob, IssueCertificateResult, IssueManyJob, IssuedCertificate, SIGNER_JOBS } from '@signet/queue';
 import { randomUUID } from 'node:crypto';
 import { SignerClient, apiErrorOf } from './signer-client';
 import { activeTraceContext, inBatchSpan } from './tracing';
@@ -47,7 +47,7 @@ interface Lane<Row> {
   timer: NodeJS.Timeout | null;
 }
 
-/** Provided by each producer app with its loader of the new rows (one query per group). */
+/** Provided by each producer app with how it reads a signer's IssuedCertificate (libs/persistence issuedRowOf). */
 export class IssuanceBatcher<Row> {
   /** The org's requests waiting for company, by org id. */
   private readonly lanes = new Map<string, Lane<Row>>();
@@ -55,7 +55,7 @@ export class IssuanceBatcher<Row> {
   constructor(
     private readonly signer: SignerClient,
     private readonly options: CoalesceOptions,
-    private readonly load: (ids: string[]) => Promise<Map<string, Row>>,
+    private readonly rowOf: (certificate: IssuedCertificate) => Row,
   ) {}
 
   issue(job: IssueCertificateJob): Promise<Issued<Row>> {
@@ -83,15 +83,11 @@ export class IssuanceBatcher<Row> {
     try {
       const data: IssueManyJob = { items: group.map((w) => w.job) };
       const { outcomes } = await inBatchSpan('issuance.batch', group.map((w) => w.trace), () => this.signer.run(SIGNER_JOBS.issueMany, data, `issue-many-${randomUUID()}`), { 'signet.batch.items': group.length });
-      const ids = outcomes.flatMap((o) => ('certificateId' in o ? [o.certificateId] : []));
-      const byId = ids.length ? await this.load(ids) : new Map<string, Row>();
       group.forEach((w, i) => {
         const outcome = outcomes[i];
         if (!outcome) return w.reject(apiErrorOf({ code: 'internal', message: 'the signer returned no outcome for this request' }));
         if ('error' in outcome) return w.reject(apiErrorOf(outcome.error));
-        const row = byId.get(outcome.certificateId);
-        if (!row) return w.reject(apiErrorOf({ code: 'internal', message: 'the issued certificate could not be read back' }));
-        w.resolve({ ...outcome, row });
+        w.resolve({ ...outcome, row: this.rowOf(outcome.certificate) });
       });
     } catch (error) {
       for (const w of group) w.reject(error);

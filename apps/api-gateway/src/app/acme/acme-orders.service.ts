@@ -9,7 +9,7 @@ import {
   AcmeAccountRow, AcmeAuthorizationRow, AcmeChallengeRow, AcmeChallengeType, AcmeIdentifier, AcmeOrderRow, NewAcmeAuthorization,
   acmeAuthorizationById, acmeAuthorizationsByIds, acmeChallengeById, acmeOrderById, acmeOrderIdsOfAccount, certificatesById,
   claimAcmeOrderForFinalize, deactivateAcmeAuthorization, effectiveAuthorizationStatus, effectiveOrderStatus, insertAcmeOrder,
-  isUniqueViolation, reopenStaleAcmeOrder, reusableAcmeAuthorizations, settleAcmeOrder, startAcmeChallenge, CertificateEntity,
+  isUniqueViolation, reopenStaleAcmeOrder, reusableAcmeAuthorizations, settleAcmeOrder, startAcmeChallenge, IssuedRow,
 } from '@signet/persistence';
 import { normalizeDnsName, normalizeIp, parseCsr, toPem } from '@signet/pki';
 import { IssueCertificateJob } from '@signet/queue';
@@ -124,7 +124,7 @@ export class AcmeOrdersService {
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     private readonly clock: Clock,
     private readonly issuance: IssuanceService,
-    private readonly batcher: IssuanceBatcher<CertificateEntity>,
+    private readonly batcher: IssuanceBatcher<IssuedRow>,
     private readonly cas: CasService,
     private readonly validations: AcmeValidationQueue,
     private readonly limits: AcmeRateLimits,

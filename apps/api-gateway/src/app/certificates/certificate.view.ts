@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { CertificateEntity, SubjectRecord, certificateJson } from '@signet/persistence';
+import { CertificateEntity, IssuedRow, SubjectRecord, certificateJson } from '@signet/persistence';
 import { KEY_ALGORITHM_NAMES } from '@signet/queue';
 import { REVOCATION_REASONS, toPem } from '@signet/pki';
 import { PageView } from '../api-docs.decorator';
@@ -134,6 +134,6 @@ export class OcspStatusView {
 }
 
 /** API.md's `certificate` object (libs/persistence's certificateJson, typed as the documented view). */
-export const certificateView = (row: CertificateEntity, now = Date.now()): CertificateView => certificateJson(row, now);
+export const certificateView = (row: CertificateEntity | IssuedRow, now = Date.now()): CertificateView => certificateJson(row, now);
 
-export const certificatePem = (row: CertificateEntity) => toPem('CERTIFICATE', row.certificateDer);
+export const certificatePem = (row: Pick<CertificateEntity, 'certificateDer'>) => toPem('CERTIFICATE', row.certificateDer);

@@ -4,7 +4,7 @@
  * one-time key of this request (libs/queue sealed-box).
  */
 import { Injectable } from '@nestjs/common';
-import { CertificateEntity } from '@signet/persistence';
+import { IssuedRow } from '@signet/persistence';
 import { ExportKeyJob, IssueCertificateJob, SIGNER_JOBS, newRecipient, open } from '@signet/queue';
 import { ApiError, IssuanceBatcher, SignerClient } from '@signet/service';
 import { randomUUID } from 'node:crypto';
@@ -24,7 +24,7 @@ export class IssuanceService {
   constructor(
     private readonly signer: SignerClient,
     private readonly cas: CasService,
-    private readonly batcher: IssuanceBatcher<CertificateEntity>,
+    private readonly batcher: IssuanceBatcher<IssuedRow>,
   ) {}
 
   /** Send an issuance to the signer and answer with the certificate, its chain and (managed) its key. */
@@ -42,7 +42,7 @@ export class IssuanceService {
     // A retried job found this certificate committed by a signer that died before answering: the key it
     // made left with it. A stored key can still be handed out; otherwise say so rather than answer
     // 201 without a key.
-    if (issued.row.encryptedKey) return { ...response, privateKey: await this.storedKey(caller, issued.row) };
+    if (issued.row.hasStoredKey) return { ...response, privateKey: await this.storedKey(caller, issued.row) };
     throw new ApiError('conflict', 'the certificate was issued but its private key was lost when a signer stopped mid-request: revoke it and issue again', {
       certificateId: issued.row.id,
     });
@@ -54,7 +54,7 @@ export class IssuanceService {
   }
 
   /** A stored managed key, to keys that may issue on its CA; every hand-out is audited by the signer. */
-  async storedKey(caller: OrgCaller, row: CertificateEntity): Promise<string> {
+  async storedKey(caller: OrgCaller, row: Pick<IssuedRow, 'id' | 'orgId' | 'caId'>): Promise<string> {
     const principal = caller.principal;
     if (!mayOnCa(principal, row.caId, 'issue')) throw ApiError.forbidden(`a private key is handed out only to keys that may issue on certificate authority ${row.caId}`);
     const recipient = newRecipient();

@@ -6,8 +6,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import {
-  AuditEventInput, CaWithChain, CertificateAuthorityEntity, CertificateInsert, CompromisedKey, ProfileEntity, casWithChain, certificateIdsByIssuanceKey,
-  claimForRenewal, compromisedAmong, compromisedKeyId, insertAuditEvents, insertCertificates, liveProfilesById,
+  AuditEventInput, CaWithChain, CertificateAuthorityEntity, CertificateEntity, CertificateInsert, CompromisedKey, ProfileEntity, casWithChain, certificatesByIssuanceKey,
+  claimForRenewal, compromisedAmong, compromisedKeyId, InsertedCertificate, insertAuditEvents, insertCertificates, issuedCertificateOf, liveProfilesById,
 } from '@signet/persistence';
 import {
   DistinguishedName, ParsedCsr, SubjectAltNames, buildCertificate, encodeName, encryptPrivateKey, formatName, exportPrivateKeyPem, generateKeyPair,
@@ -74,7 +74,7 @@ export class IssueCertificateHandler {
     await inSpan('certificate.sign', () => Promise.all(jobs.map(async (job, index) => {
       const existing = done.get(job.issuanceKey);
       if (existing) {
-        outcomes[index] = { certificateId: existing };
+        outcomes[index] = { certificateId: existing.id, certificate: issuedCertificateOf(existing) };
         return;
       }
       try {
@@ -94,8 +94,8 @@ export class IssueCertificateHandler {
     const single = prepared.filter((p) => p.item.job.renewedFromId);
     if (bulk.length) {
       try {
-        await this.dataSource.transaction((manager) => this.commit(manager, bulk.map((p) => p.item)));
-        for (const { index, item } of bulk) outcomes[index] = this.resultOf(item);
+        const stored = await this.dataSource.transaction((manager) => this.commit(manager, bulk.map((p) => p.item)));
+        bulk.forEach(({ index, item }, i) => (outcomes[index] = this.resultOf(item, stored[i])));
         countIssued(bulk.map((p) => p.item));
       } catch (error) {
         // The database refused a statement because of what one item holds (a twin that got there
@@ -115,8 +115,8 @@ export class IssueCertificateHandler {
     return outcomes;
   }
 
-  private issuedFor(keys: string[]): Promise<Map<string, string>> {
-    return certificateIdsByIssuanceKey(this.dataSource.manager, keys);
+  private issuedFor(keys: string[]): Promise<Map<string, CertificateEntity>> {
+    return certificatesByIssuanceKey(this.dataSource.manager, keys);
   }
 
   /** The jobs' CAs, each with the nearest revoked or expired CA above it: one query for the whole job. */
@@ -266,38 +266,41 @@ export class IssueCertificateHandler {
     return { job, row, ocsp: ocspGood, audit, privateKey: keys?.privateKey ?? null, csrKey };
   }
 
-  /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. */
-  private commit(manager: EntityManager, items: PreparedIssuance[]): Promise<void> {
+  /** Rows, OCSP answers and audit events of several issuances: three statements, whatever their number. The rows as stored, in order. */
+  private commit(manager: EntityManager, items: PreparedIssuance[]): Promise<InsertedCertificate[]> {
     return inSpan('certificate.store', async () => {
-      await insertCertificates(manager, items.map((i) => i.row));
+      const stored = await insertCertificates(manager, items.map((i) => i.row));
       await this.ocsp.store(manager, items.map((i) => i.ocsp));
       await insertAuditEvents(manager, items.map((i) => i.audit));
+      return stored;
     }, { attributes: { 'signet.items': items.length } });
   }
 
   /** One issuance on its own: a renewal's claim on the old certificate, or a retry racing its twin. */
   private async commitOne(item: PreparedIssuance): Promise<IssueCertificateResult> {
     const { job } = item;
+    let stored: InsertedCertificate;
     try {
-      await this.dataSource.transaction(async (manager) => {
-        await this.commit(manager, [item]);
+      [stored] = await this.dataSource.transaction(async (manager) => {
+        const rows = await this.commit(manager, [item]);
         if (job.renewedFromId && !(await claimForRenewal(manager, { renewedFromId: job.renewedFromId, orgId: job.orgId, renewalId: job.certificateId }))) {
           throw refuse('conflict', 'the certificate was already renewed');
         }
+        return rows;
       });
     } catch (error) {
       const again = (error as { code?: string }).code === '23505' ? (await this.issuedFor([job.issuanceKey])).get(job.issuanceKey) : undefined;
-      if (again) return { certificateId: again };
+      if (again) return { certificateId: again.id, certificate: issuedCertificateOf(again) };
       throw error;
     }
     countIssued([item]);
-    return this.resultOf(item);
+    return this.resultOf(item, stored);
   }
 
-  private resultOf(item: PreparedIssuance): IssueCertificateResult {
+  private resultOf(item: PreparedIssuance, stored: InsertedCertificate): IssueCertificateResult {
     const { job, privateKey } = item;
     const sealedPrivateKey = privateKey && job.recipientKey ? seal(exportPrivateKeyPem(privateKey), job.recipientKey) : undefined;
-    return { certificateId: job.certificateId, sealedPrivateKey };
+    return { certificateId: job.certificateId, certificate: issuedCertificateOf(stored), sealedPrivateKey };
   }
 }
 
