@@ -406,6 +406,24 @@ export type SignerJobResult<N extends SignerJobName> = SignerJobRegistry[N]['res
 export type EveryJobRegistered = { [N in SignerJobName]: SignerJobRegistry[N] };
 
 /**
+ * How a producer hears that one of its jobs ended: the job's data names the producer's own Redis pub/sub
+ * channel in `replyTo` (beside the payload, which the signer validates without it), and the signer
+ * publishes a SignerReply there once BullMQ has recorded the end. Each producer process reads only its
+ * own jobs' ends, instead of every event of the queue (BullMQ QueueEvents). A message can be missed (no
+ * subscriber at that moment): the job's state in BullMQ stays the truth, and the producer polls it.
+ */
+export const REPLY_TO_FIELD = 'replyTo';
+
+export const signerRepliesChannel = (queuePrefix: string, producerId: string): string => `${queuePrefix}:signer:replies:${producerId}`;
+
+/** Whether `channel` is a replies channel of this queue prefix (the signer publishes to nothing else a job names). */
+export const isSignerRepliesChannel = (queuePrefix: string, channel: unknown): channel is string =>
+  typeof channel === 'string' && channel.length <= queuePrefix.length + 64 && channel.startsWith(signerRepliesChannel(queuePrefix, ''));
+
+/** The end of a job: its result, or (its retries spent, or refused) BullMQ's failedReason. */
+export type SignerReply = { jobId: string; returnvalue: unknown } | { jobId: string; failedReason: string };
+
+/**
  * A job's refusal, carried in BullMQ's failedReason as JSON so the producer can answer with the same
  * API error code the signer chose (policy_violation, ca_unavailable, ...).
  */

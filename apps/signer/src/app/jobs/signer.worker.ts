@@ -10,8 +10,8 @@
  */
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
-  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE, SetCrlShardsJob, VerifyEabJob, WrapKeyJob,
-  SignerJobName, SignerJobResult, transportKeyRedisKey, validateJob,
+  BuildCrlJob, CreateCaJob, ExportKeyJob, ImportCaJob, IssueCertificateJob, IssueManyResult, MAX_ISSUE_MANY, REPLY_TO_FIELD, RevokeCaJob, RevokeCertificateJob, SIGNER_JOBS, SIGNER_QUEUE,
+  SetCrlShardsJob, SignerJobName, SignerJobResult, SignerReply, VerifyEabJob, WrapKeyJob, isSignerRepliesChannel, transportKeyRedisKey, validateJob,
 } from '@signet/queue';
 import { REDIS, closeRedis, createRedis, inJobSpan } from '@signet/service';
 import { DelayedError, Job, Worker } from 'bullmq';
@@ -92,6 +92,11 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
       autorun: true,
     });
     this.worker.on('error', (err) => this.logger.warn({ err: err.message }, 'worker connection error'));
+    // Emitted once BullMQ has recorded the end (a failure only when no retry follows): the producer's poll would find the same.
+    this.worker.on('completed', (job, returnvalue) => this.reply(job, { jobId: String(job.id), returnvalue }));
+    this.worker.on('failed', (job, error) => {
+      if (job?.finishedOn) this.reply(job, { jobId: String(job.id), failedReason: error.message });
+    });
     this.publishTransportKey();
     this.queue.declareSweeps().catch((err: Error) => this.logger.warn({ err: err.message }, 'could not declare the sweeps'));
     this.publisher = setInterval(() => this.publishTransportKey(), PUBLISH_EVERY_MS).unref();
@@ -106,6 +111,13 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
     if (this.publisher) clearInterval(this.publisher);
     await this.worker?.close();
     if (this.connection) await closeRedis(this.connection);
+  }
+
+  /** Tell the producer that named its replies channel in the job (SignerReply); a lost message costs it a poll, nothing else. */
+  private reply(job: Job, reply: SignerReply): void {
+    const channel: unknown = job.data?.[REPLY_TO_FIELD];
+    if (!isSignerRepliesChannel(this.config.QUEUE_PREFIX, channel)) return;
+    this.redis.publish(channel, JSON.stringify(reply)).catch((err: Error) => this.logger.warn({ err: err.message }, 'could not publish a job reply'));
   }
 
   private async withinOrgShare(job: Job, token: string | undefined): Promise<unknown> {
@@ -201,7 +213,9 @@ export class SignerWorker implements OnModuleInit, OnApplicationShutdown {
   }
 
   private payload<T extends object>(cls: new () => T, job: Job): T {
-    const result = validateJob(cls, job.data);
+    // The producer's replies channel travels beside the payload, not in it.
+    const { [REPLY_TO_FIELD]: _replyTo, ...data } = job.data ?? {};
+    const result = validateJob(cls, data);
     if ('errors' in result) throw refuse('validation_failed', `malformed ${job.name} job: ${result.errors.join(', ')}`);
     return result.job;
   }
