@@ -123,6 +123,8 @@ describe('revocation: OCSP and CRLs served by the gateway, signed by the signer'
         expect(before).toContain('leaf.pem: good');
         expect((await other.ocsp(readFileSync(join(dir, 'leaf.req')))).body.equals(readFileSync(join(dir, 'good.resp')))).toBe(true);
       }
+      // The same request three times: parsed once, remembered by its bytes.
+      expect((other as unknown as { postRequests: Map<string, unknown> }).postRequests.size).toBe(1);
       const goodDer = readFileSync(join(dir, 'good.resp'));
       const otherKept = (other as unknown as { ocspMemo: Map<string, { trustedUntil: number }> }).ocspMemo.get(leaf.serialNumber);
       expect(otherKept?.trustedUntil).toBeGreaterThan(Date.now());

@@ -76,6 +76,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const caIdOf = (id: string): string | null => (UUID.test(id) ? id.toLowerCase() : null);
 /** Prepared OCSP answers kept per process (about 1 KB each); the oldest goes first. */
 const OCSP_MEMO_ENTRIES = 10_000;
+/** Longer requests (POST bytes, GET path characters) are parsed each time rather than remembered. */
+const MEMO_REQUEST_MAX_LENGTH = 512;
 /** The longest a kept OCSP answer is served without asking Redis (bounds a lost refresh announcement). */
 export const OCSP_KEEP_MS = 60_000;
 
@@ -103,6 +105,9 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   private readonly crlCacheMaxBytes: number;
   /** Reads in flight, by `crlKey:crlNumber`: requests for the same new CRL wait for one read. */
   private readonly crlLoads = new Map<string, Promise<StoredCrl | null>>();
+  /** Well-formed requests already parsed: POST bodies (as latin1 text) and GET paths, each with its CertId. */
+  private readonly postRequests = new Map<string, CertId>();
+  private readonly getRequests = new Map<string, CertId>();
   /** By serial: the Redis value last seen and what was prepared from it. */
   private readonly ocspMemo = new Map<string, KeptOcsp>();
   /** OCSP lookups get their own connection with auto-pipelining: the GETs of one event-loop turn go in one write. */
@@ -196,7 +201,7 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
   async ocsp(request: Buffer | string): Promise<OcspAnswer> {
     let certId: CertId;
     try {
-      certId = (typeof request === 'string' ? parseOcspGetPath(request) : parseOcspRequest(request)).certIds[0];
+      certId = this.certIdOf(request);
     } catch (error) {
       if (isPkiError(error)) return { body: OCSP_MALFORMED_REQUEST };
       throw error;
@@ -212,6 +217,24 @@ export class PkiStore implements OnModuleInit, OnApplicationShutdown {
     }
     if (entry.nextUpdateMs <= Date.now()) return { body: OCSP_TRY_LATER };
     return { body: entry.der, signed: entry };
+  }
+
+  /**
+   * The CertId a request asks about. Parsed requests are remembered by their bytes (a POST body) or their
+   * GET path: relying parties ask the same question again and again (RFC 5019 requests carry no nonce), and
+   * parsing was a tenth of an answer's CPU once the answers themselves were kept. Only well-formed requests
+   * of an ordinary size are remembered (a request for one certificate is about 80-130 bytes), at most
+   * OCSP_MEMO_ENTRIES of each form, the oldest going first: a few MB at most, whatever is sent.
+   */
+  private certIdOf(request: Buffer | string): CertId {
+    const [memo, key] = typeof request === 'string' ? [this.getRequests, request] : [this.postRequests, request.toString('latin1')];
+    const known = memo.get(key);
+    if (known) return known;
+    const certId = (typeof request === 'string' ? parseOcspGetPath(request) : parseOcspRequest(request)).certIds[0];
+    if (key.length > MEMO_REQUEST_MAX_LENGTH) return certId;
+    if (memo.size >= OCSP_MEMO_ENTRIES) memo.delete(memo.keys().next().value as string);
+    memo.set(key, certId);
+    return certId;
   }
 
   /**
