@@ -52,9 +52,9 @@ async function main() {
   run.requireBuild();
   const shared = run.sharedEnv('warn');
   run.createDatabase(shared);
-  const [gatewayPort, signerPort, enrollPort, enrollHealth] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [gatewayPort, httpsPort, signerPort, enrollPort, enrollHealth] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const signer = run.startService('signer', SIGNER_MAIN, run.signerEnv(shared, signerPort));
-  const gateway = run.startService('gateway', GATEWAY_MAIN, { ...shared, PORT: String(gatewayPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY: run.platformAdminKey, RATE_LIMIT_GENERAL: '10000000', RATE_LIMIT_ISSUE: '10000000' });
+  const gateway = run.startService('gateway', GATEWAY_MAIN, { ...shared, PORT: String(gatewayPort), HTTPS_PORT: String(httpsPort), HOST: '127.0.0.1', PLATFORM_ADMIN_KEY: run.platformAdminKey, RATE_LIMIT_GENERAL: '10000000', RATE_LIMIT_ISSUE: '10000000' });
   await run.waitForHealth('signer', signer, signerPort);
   await run.waitForHealth('gateway', gateway, gatewayPort);
   const base = `http://127.0.0.1:${gatewayPort}`;

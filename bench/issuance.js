@@ -366,6 +366,8 @@ async function main() {
     ...(otlp ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url } : {}),
   });
   const gatewayEnv = run.gatewayEnv(shared, gatewayPort, arg('gateway-workers', '1'), {
+    // Not the default 3443: another stack on the machine may hold it.
+    HTTPS_PORT: String(await freePort()),
     ISSUE_COALESCE_MS: arg('coalesce-ms', '2'),
     ISSUE_COALESCE_MAX: arg('coalesce-max', '64'),
   });
